@@ -1,0 +1,279 @@
+// Package appliance wires one Herald node together: state store, Raft,
+// delivery and the HTTP API, opened in that order and closed in reverse.
+// main.go and the in-process cluster tests both build nodes through it.
+package appliance
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/herald-webhooks/herald/config"
+	"github.com/herald-webhooks/herald/delivery"
+	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/server"
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// Version is the build's version, set by main from its link-time value.
+var Version = "dev"
+
+// Appliance is one running Herald node.
+type Appliance struct {
+	cfg        config.Config
+	log        zerolog.Logger
+	store      *storage.Store
+	node       *raft.Node
+	sender     *delivery.Sender
+	dispatcher *delivery.Dispatcher
+	api        *server.Server
+	listener   net.Listener
+	serveDone  chan error
+	stopTasks  chan struct{}
+	tasksDone  sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+// Options are things the caller provides that are not configuration.
+type Options struct {
+	// TokenOut receives the admin token generated on first start (the
+	// terminal, for main); nil discards it.
+	TokenOut io.Writer
+	// Now overrides the clock (tests).
+	Now func() time.Time
+}
+
+// Open starts a node from cfg. It returns once the API is listening; on a
+// fresh one-node cluster it also waits for leadership so the first admin
+// token can be generated and recorded.
+func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, error) {
+	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{})}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	nodeID, err := a.nodeID()
+	if err != nil {
+		return nil, err
+	}
+	if a.store, err = storage.Open(filepath.Join(cfg.DataDir, "state"), log.With().Str("component", "storage").Logger()); err != nil {
+		return nil, err
+	}
+
+	// The FSM's hooks reach the dispatcher, which needs the node: the
+	// pointer is filled in once both exist. A wake lost before then is
+	// harmless, as dispatch starts with a full scan.
+	var disp atomic.Pointer[delivery.Dispatcher]
+	hooks := raft.Hooks{
+		Scheduled: func(ms int64) {
+			if d := disp.Load(); d != nil {
+				d.Scheduled(ms)
+			}
+		},
+		Restored: func() {
+			if d := disp.Load(); d != nil {
+				d.Restored()
+			}
+		},
+	}
+	rcfg := raft.Config{
+		NodeID: nodeID, BindAddr: cfg.RaftAddr, AdvertiseAddr: cfg.RaftAdvertise, Dir: cfg.DataDir,
+		HeartbeatTimeout: cfg.Raft.HeartbeatTimeout.Duration, ElectionTimeout: cfg.Raft.ElectionTimeout.Duration,
+		LeaderLeaseTimeout: cfg.Raft.LeaderLeaseTimeout.Duration, CommitTimeout: cfg.Raft.CommitTimeout.Duration,
+		ApplyTimeout: cfg.Raft.ApplyTimeout.Duration, MaxAppendEntries: cfg.Raft.MaxAppendEntries,
+		SnapshotThreshold: uint64(cfg.Raft.SnapshotThreshold), SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
+		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
+	}
+	bootstrap := len(cfg.Join) == 0
+	if a.node, err = raft.Open(rcfg, a.store, hooks, bootstrap, log.With().Str("component", "raft").Logger()); err != nil {
+		_ = a.store.Close()
+		return nil, err
+	}
+
+	guard := delivery.NewGuard(cfg.AllowPrivatePrefixes(), cfg.HTTPSOnly)
+	a.sender = delivery.NewSender(delivery.SenderConfig{
+		Timeout:           cfg.Delivery.RequestTimeout.Duration,
+		ResponseBodyLimit: cfg.Delivery.ResponseBodyLimit,
+		Guard:             guard,
+		UserAgent:         "Herald-Webhooks/" + Version,
+	})
+	a.dispatcher = delivery.NewDispatcher(delivery.DispatcherConfig{
+		Workers:                cfg.Delivery.Workers,
+		MaxInFlightPerEndpoint: cfg.Delivery.MaxInFlightPerEndpoint,
+		Retry: delivery.RetryPolicy{
+			Schedule: cfg.RetryDelays(), Jitter: cfg.Delivery.RetryJitter,
+			RetryAfterMax: cfg.Delivery.RetryAfterMax.Duration,
+		},
+		DrainTimeout: cfg.Delivery.DrainTimeout.Duration,
+		Now:          opts.Now,
+	}, a.node, a.store, a.sender, log.With().Str("component", "delivery").Logger())
+	disp.Store(a.dispatcher)
+
+	var hashes [][]byte
+	if cfg.AdminToken != "" {
+		sum := sha256.Sum256([]byte(cfg.AdminToken))
+		hashes = append(hashes, sum[:])
+	}
+	a.api = server.New(server.Config{
+		MaxRequestBodyBytes: cfg.API.MaxRequestBodyBytes,
+		MaxPayloadBytes:     cfg.API.MaxPayloadBytes,
+		ReadTimeout:         cfg.API.ReadTimeout.Duration,
+		WriteTimeout:        cfg.API.WriteTimeout.Duration,
+		IdleTimeout:         cfg.API.IdleTimeout.Duration,
+		IdempotencyTTL:      cfg.API.IdempotencyTTL.Duration,
+		EventIDTTL:          cfg.API.EventIDTTL.Duration,
+		AdminTokenHashes:    hashes,
+		Now:                 opts.Now,
+	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
+
+	if a.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		a.closeBelowAPI()
+		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
+	}
+	a.serveDone = make(chan error, 1)
+	go func() { a.serveDone <- a.api.Serve(a.listener) }()
+	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Msg("API listening")
+
+	if cfg.AdminToken == "" && bootstrap {
+		if err := a.ensureAdminToken(opts.TokenOut); err != nil {
+			_ = a.Close(context.Background())
+			return nil, err
+		}
+	}
+	a.tasksDone.Add(1)
+	go a.maintenance()
+	return a, nil
+}
+
+// nodeID returns the configured id, or the one generated on first start and
+// kept in the data directory.
+func (a *Appliance) nodeID() (string, error) {
+	if a.cfg.NodeID != "" {
+		return a.cfg.NodeID, nil
+	}
+	path := filepath.Join(a.cfg.DataDir, "node-id")
+	if b, err := os.ReadFile(path); err == nil {
+		return strings.TrimSpace(string(b)), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read node id: %w", err)
+	}
+	var raw [6]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", err
+	}
+	id := "node-" + fmt.Sprintf("%x", raw)
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write node id: %w", err)
+	}
+	return id, nil
+}
+
+// ensureAdminToken generates the admin token on a cluster's first start:
+// the token is shown once, and only its hash is replicated.
+func (a *Appliance) ensureAdminToken(out io.Writer) error {
+	deadline := time.Now().Add(a.cfg.Raft.ApplyTimeout.Duration + 10*time.Second)
+	for !a.node.IsLeader() {
+		if time.Now().After(deadline) {
+			return errors.New("no leadership to record the admin token: is another node holding this cluster?")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := a.node.Barrier(a.cfg.Raft.ApplyTimeout.Duration); err != nil {
+		return fmt.Errorf("wait for raft: %w", err)
+	}
+	var existing []byte
+	_ = a.store.View(func(r *storage.Reader) error { existing = r.AdminHash(); return nil })
+	if existing != nil {
+		return nil
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return err
+	}
+	token := "hrld_" + base64.RawURLEncoding.EncodeToString(raw)
+	sum := sha256.Sum256([]byte(token))
+	if _, err := a.node.Apply(&raft.SetAdminHash{Hash: sum[:]}); err != nil {
+		return fmt.Errorf("record admin token: %w", err)
+	}
+	if out != nil {
+		fmt.Fprintf(out, "\nHerald generated an admin token. It is shown only this once; keep it safe:\n\n    %s\n\n", token)
+	}
+	a.log.Info().Str("component", "api").Msg("admin token generated and shown once on the terminal; only its hash is stored")
+	return nil
+}
+
+// maintenance runs the leader's housekeeping: expiring idempotency keys and
+// event ids.
+func (a *Appliance) maintenance() {
+	defer a.tasksDone.Done()
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stopTasks:
+			return
+		case <-t.C:
+		}
+		if !a.node.IsLeader() {
+			continue
+		}
+		if _, err := a.node.Apply(&raft.Expire{NowMs: time.Now().UnixMilli(), Limit: 10000}); err != nil {
+			a.log.Warn().Err(err).Str("component", "raft").Msg("expire records failed")
+		}
+	}
+}
+
+// HTTPAddr returns the address the API listens on.
+func (a *Appliance) HTTPAddr() string { return a.listener.Addr().String() }
+
+// Node returns the Raft node (tests, cluster operations).
+func (a *Appliance) Node() *raft.Node { return a.node }
+
+// Store returns the state store (tests).
+func (a *Appliance) Store() *storage.Store { return a.store }
+
+// Close shuts the node down in order: stop taking requests, let deliveries
+// in flight finish (up to the drain timeout), then close Raft and storage.
+func (a *Appliance) Close(ctx context.Context) error {
+	var err error
+	a.closeOnce.Do(func() {
+		close(a.stopTasks)
+		a.tasksDone.Wait()
+		if a.api != nil && a.listener != nil {
+			if serr := a.api.Shutdown(ctx); serr != nil {
+				err = fmt.Errorf("stop API: %w", serr)
+			}
+			<-a.serveDone
+		}
+		if cerr := a.closeBelowAPI(); cerr != nil && err == nil {
+			err = cerr
+		}
+		a.log.Info().Msg("shutdown complete")
+	})
+	return err
+}
+
+func (a *Appliance) closeBelowAPI() error {
+	a.dispatcher.Close()
+	a.sender.Close()
+	var err error
+	if nerr := a.node.Close(); nerr != nil {
+		err = nerr
+	}
+	if serr := a.store.Close(); serr != nil && err == nil {
+		err = fmt.Errorf("close state store: %w", serr)
+	}
+	return err
+}

@@ -1,0 +1,297 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits enforced by Validate.
+const (
+	// MaxRetries bounds the retry schedule so one message cannot pin
+	// schedule keys and attempt records indefinitely.
+	MaxRetries = 50
+	// MaxRetryDelay bounds one retry wait; the delivery window is the sum.
+	MaxRetryDelay = 7 * 24 * time.Hour
+	// maxRaftAppendEntries is hashicorp/raft's own ceiling (ValidateConfig).
+	maxRaftAppendEntries = 1024
+	// minRaftTimeout is hashicorp/raft's floor for its timing settings.
+	minRaftTimeout = 5 * time.Millisecond
+)
+
+var (
+	logLevels  = []string{"trace", "debug", "info", "warn", "error"}
+	logFormats = []string{"json", "console"}
+)
+
+// Validate reports every invalid setting at once, one line per problem, each
+// starting with the key as written in the config file.
+func (c Config) Validate() error {
+	v := &validator{}
+
+	v.check(c.DataDir != "", "data_dir", "must not be empty")
+	v.listenAddr("http_addr", c.HTTPAddr)
+	v.listenAddr("raft_addr", c.RaftAddr)
+	v.advertiseAddr("http_advertise", c.HTTPAdvertise, "http_addr", c.HTTPAddr)
+	v.advertiseAddr("raft_advertise", c.RaftAdvertise, "raft_addr", c.RaftAddr)
+	if c.NodeID != "" {
+		v.check(validNodeID(c.NodeID), "node_id",
+			"must be 1 to 128 characters from A-Z a-z 0-9 . _ -, got %q", c.NodeID)
+	}
+	for i, addr := range c.Join {
+		if err := checkHostPort(addr, true); err != nil {
+			v.fail("join", "entry %d %q: %v", i+1, addr, err)
+		}
+	}
+	// The value is never quoted: it is a secret.
+	v.check(!strings.ContainsFunc(c.AdminToken, isSpaceOrControl), "admin_token",
+		"must not contain spaces or control characters")
+	for i, s := range c.AllowPrivateCIDR {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			v.fail("allow_private_cidr", "entry %d %q is not a CIDR such as 10.0.0.0/8 or fd00::/8 (use /32 or /128 for one address)", i+1, s)
+		}
+	}
+
+	v.oneOf("log.level", c.Log.Level, logLevels)
+	v.oneOf("log.format", c.Log.Format, logFormats)
+
+	a := c.API
+	v.positive("api.max_payload_bytes", a.MaxPayloadBytes)
+	v.positive("api.max_request_body_bytes", a.MaxRequestBodyBytes)
+	v.check(a.MaxPayloadBytes <= a.MaxRequestBodyBytes, "api.max_payload_bytes",
+		"must not exceed api.max_request_body_bytes (%d), which carries the payload plus its envelope; got %d",
+		a.MaxRequestBodyBytes, a.MaxPayloadBytes)
+	v.positiveDuration("api.read_timeout", a.ReadTimeout)
+	v.positiveDuration("api.write_timeout", a.WriteTimeout)
+	v.positiveDuration("api.idle_timeout", a.IdleTimeout)
+	v.positiveDuration("api.idempotency_ttl", a.IdempotencyTTL)
+	v.positiveDuration("api.event_id_ttl", a.EventIDTTL)
+
+	d := c.Delivery
+	if err := checkRetrySchedule(d.RetrySchedule); err != nil {
+		v.fail("delivery.retry_schedule", "%v", err)
+	}
+	v.check(d.RetryJitter >= 0 && d.RetryJitter <= 0.5, "delivery.retry_jitter",
+		"must be between 0 and 0.5, got %g", d.RetryJitter)
+	v.positiveDuration("delivery.retry_after_max", d.RetryAfterMax)
+	v.positiveDuration("delivery.request_timeout", d.RequestTimeout)
+	v.positive("delivery.workers", d.Workers)
+	v.positive("delivery.max_in_flight_per_endpoint", d.MaxInFlightPerEndpoint)
+	v.check(d.ResponseBodyLimit >= 0, "delivery.response_body_limit", "must not be negative, got %d", d.ResponseBodyLimit)
+	v.positiveDuration("delivery.drain_timeout", d.DrainTimeout)
+
+	r := c.Raft
+	// hashicorp/raft refuses these at start with messages that name its own
+	// fields; checking here names ours.
+	v.atLeast("raft.heartbeat_timeout", r.HeartbeatTimeout, minRaftTimeout)
+	v.atLeast("raft.election_timeout", r.ElectionTimeout, minRaftTimeout)
+	v.atLeast("raft.leader_lease_timeout", r.LeaderLeaseTimeout, minRaftTimeout)
+	v.atLeast("raft.commit_timeout", r.CommitTimeout, time.Millisecond)
+	v.check(r.ElectionTimeout.Duration >= r.HeartbeatTimeout.Duration, "raft.election_timeout",
+		"must not be shorter than raft.heartbeat_timeout (%s), got %s", r.HeartbeatTimeout, r.ElectionTimeout)
+	v.check(r.LeaderLeaseTimeout.Duration <= r.HeartbeatTimeout.Duration, "raft.leader_lease_timeout",
+		"must not be longer than raft.heartbeat_timeout (%s), got %s", r.HeartbeatTimeout, r.LeaderLeaseTimeout)
+	v.positiveDuration("raft.apply_timeout", r.ApplyTimeout)
+	v.check(r.MaxAppendEntries > 0 && r.MaxAppendEntries <= maxRaftAppendEntries, "raft.max_append_entries",
+		"must be between 1 and %d, got %d", maxRaftAppendEntries, r.MaxAppendEntries)
+	v.positive("raft.snapshot_threshold", r.SnapshotThreshold)
+	v.atLeast("raft.snapshot_interval", r.SnapshotInterval, minRaftTimeout)
+	v.positive("raft.trailing_logs", r.TrailingLogs)
+	v.positiveDuration("raft.join_timeout", r.JoinTimeout)
+	v.positiveDuration("raft.join_interval", r.JoinInterval)
+
+	return errors.Join(v.errs...)
+}
+
+// HTTPAdvertiseAddr is the API address to give other nodes and clients.
+func (c Config) HTTPAdvertiseAddr() string {
+	if c.HTTPAdvertise != "" {
+		return c.HTTPAdvertise
+	}
+	return c.HTTPAddr
+}
+
+// RaftAdvertiseAddr is the Raft address to give other nodes.
+func (c Config) RaftAdvertiseAddr() string {
+	if c.RaftAdvertise != "" {
+		return c.RaftAdvertise
+	}
+	return c.RaftAddr
+}
+
+// AllowPrivatePrefixes returns the networks exempt from the SSRF guard. Call
+// it only on a validated Config: entries that do not parse are skipped. The
+// prefixes are masked; addresses are not unmapped, so the guard must unmap
+// IPv4-mapped IPv6 addresses before matching.
+func (c Config) AllowPrivatePrefixes() []netip.Prefix {
+	prefixes := make([]netip.Prefix, 0, len(c.AllowPrivateCIDR))
+	for _, s := range c.AllowPrivateCIDR {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			prefixes = append(prefixes, p.Masked())
+		}
+	}
+	return prefixes
+}
+
+// RetryDelays returns the retry schedule as plain durations.
+func (c Config) RetryDelays() []time.Duration {
+	delays := make([]time.Duration, len(c.Delivery.RetrySchedule))
+	for i, d := range c.Delivery.RetrySchedule {
+		delays[i] = d.Duration
+	}
+	return delays
+}
+
+func checkRetrySchedule(schedule []Duration) error {
+	if len(schedule) == 0 || len(schedule) > MaxRetries {
+		return fmt.Errorf("must have 1 to %d entries, got %d", MaxRetries, len(schedule))
+	}
+	for i, d := range schedule {
+		if d.Duration <= 0 || d.Duration > MaxRetryDelay {
+			return fmt.Errorf("entry %d (%s) must be more than 0 and at most %s (7 days)", i+1, d, MaxRetryDelay)
+		}
+	}
+	return nil
+}
+
+// checkHostPort accepts host:port with a numeric port (0 allowed, for tests
+// that let the kernel pick). needHost refuses an empty host, which is fine to
+// listen on but not to dial.
+func checkHostPort(addr string, needHost bool) error {
+	if strings.Contains(addr, "://") {
+		return errors.New("want host:port without a scheme")
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, such as 127.0.0.1:8484 or [::1]:8484")
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("port %q is not a number from 0 to 65535", port)
+	}
+	if host == "" {
+		if needHost {
+			return errors.New("host is empty")
+		}
+		return nil
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return nil
+	}
+	if !validHostname(host) {
+		return fmt.Errorf("host %q is neither an IP address nor a hostname", host)
+	}
+	return nil
+}
+
+func validHostname(host string) bool {
+	if len(host) > 253 {
+		return false
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || strings.HasPrefix(label, "-") || strings.HasSuffix(label, "-") {
+			return false
+		}
+		for _, r := range label {
+			if !isAlnum(r) && r != '-' && r != '_' {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// unspecifiedHost reports whether addr listens on every interface, which
+// another node cannot dial.
+func unspecifiedHost(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsUnspecified()
+}
+
+func validNodeID(id string) bool {
+	if len(id) > 128 {
+		return false
+	}
+	for _, r := range id {
+		if !isAlnum(r) && r != '.' && r != '_' && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+}
+
+func isSpaceOrControl(r rune) bool {
+	return r <= ' ' || r == 0x7f
+}
+
+// validator collects problems so an operator fixes them all in one edit.
+type validator struct {
+	errs []error
+}
+
+func (v *validator) fail(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf(key+": "+format, args...))
+}
+
+func (v *validator) check(ok bool, key, format string, args ...any) {
+	if !ok {
+		v.fail(key, format, args...)
+	}
+}
+
+func (v *validator) positive(key string, n int) {
+	v.check(n > 0, key, "must be positive, got %d", n)
+}
+
+func (v *validator) positiveDuration(key string, d Duration) {
+	v.check(d.Duration > 0, key, "must be a positive duration such as \"10s\", got %q", d)
+}
+
+func (v *validator) atLeast(key string, d Duration, floor time.Duration) {
+	v.check(d.Duration >= floor, key, "must be at least %s, got %q", floor, d)
+}
+
+func (v *validator) oneOf(key, value string, allowed []string) {
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	v.fail(key, "must be one of %s, got %q", strings.Join(allowed, ", "), value)
+}
+
+func (v *validator) listenAddr(key, addr string) {
+	if err := checkHostPort(addr, false); err != nil {
+		v.fail(key, "%q: %v", addr, err)
+	}
+}
+
+// advertiseAddr checks the address other nodes will dial: the explicit
+// advertise value, or else the listen address, which must then name a host.
+func (v *validator) advertiseAddr(key, addr, listenKey, listen string) {
+	if addr != "" {
+		if err := checkHostPort(addr, true); err != nil {
+			v.fail(key, "%q: %v", addr, err)
+		} else if unspecifiedHost(addr) {
+			v.fail(key, "%q: must name a host other nodes can reach", addr)
+		}
+		return
+	}
+	if unspecifiedHost(listen) {
+		v.fail(key, "must be set when %s (%q) listens on all interfaces: other nodes need an address they can dial", listenKey, listen)
+	}
+}

@@ -1,0 +1,349 @@
+package delivery
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// DispatcherConfig sizes the dispatcher.
+type DispatcherConfig struct {
+	Workers                int           // attempts in flight across all endpoints
+	MaxInFlightPerEndpoint int           // attempts in flight to one endpoint
+	Retry                  RetryPolicy   // when failed deliveries are tried again
+	DrainTimeout           time.Duration // how long Close waits for attempts in flight
+	Now                    func() time.Time
+}
+
+// Dispatcher runs deliveries on the leader: the scheduler feeds due keys to
+// a pool of workers, each worker makes one signed attempt and hands the
+// outcome to a group-commit batcher that records it through Raft. On a
+// follower it is idle. All it keeps in memory is the set of attempts in
+// flight; everything else is in the replicated state.
+type Dispatcher struct {
+	cfg    DispatcherConfig
+	node   *raft.Node
+	store  *storage.Store
+	sender *Sender
+	log    zerolog.Logger
+	now    func() time.Time
+
+	outcomes *raft.Batcher[storage.Outcome]
+	wake     chan struct{}
+
+	mu        sync.Mutex
+	term      *term                     // the current leadership term, nil on a follower
+	inflight  map[string]struct{}       // schedule keys dispatched, outcome not yet committed
+	endpoints map[string]*endpointState // per endpoint: attempts in flight, first skipped key
+	refills   map[string][]byte         // endpoints that drained: where their skipped keys start
+	rewindTo  []byte                    // a key behind the sweep position appeared; [] = rescan all
+	draining  bool                      // Close was called: start nothing new
+	closed    bool
+}
+
+// term is one leadership term's workers and scheduler.
+type term struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	jobs   chan storage.ScheduleEntry
+	wg     sync.WaitGroup
+}
+
+type endpointState struct {
+	inflight int
+	resume   []byte // first key skipped while full; nil = none
+}
+
+func (s *endpointState) skipped(k []byte) {
+	if s.resume == nil {
+		s.resume = k
+	}
+}
+
+// NewDispatcher returns a dispatcher; it starts working when node becomes
+// leader. main wires the FSM hooks (Scheduled, Restored) to it.
+func NewDispatcher(cfg DispatcherConfig, node *raft.Node, store *storage.Store, sender *Sender, log zerolog.Logger) *Dispatcher {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	d := &Dispatcher{
+		cfg: cfg, node: node, store: store, sender: sender, log: log, now: cfg.Now,
+		wake: make(chan struct{}, 1),
+	}
+	d.outcomes = raft.NewBatcher(node, raft.BatcherConfig{
+		MaxItems: 256, MaxBytes: 1 << 20, MaxInFlight: 4, QueueLen: cfg.Workers,
+	}, func(items []storage.Outcome) raft.Command {
+		return &raft.RecordOutcomes{Outcomes: items}
+	}, func(_ any, n int) []raft.Result {
+		return make([]raft.Result, n)
+	}, func(o storage.Outcome) int {
+		return 128 + len(o.Attempt.Response) + len(o.Attempt.URL) + len(o.Attempt.Error)
+	})
+	node.OnLeadership(d.setLeader)
+	return d
+}
+
+// setLeader starts or stops the dispatching term.
+func (d *Dispatcher) setLeader(leader bool) {
+	d.mu.Lock()
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	old := d.term
+	d.term = nil
+	d.mu.Unlock()
+	if old != nil {
+		old.cancel()
+		old.wg.Wait()
+		d.log.Info().Msg("dispatch stopped: no longer leader")
+	}
+	if !leader {
+		return
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &term{ctx: ctx, cancel: cancel, jobs: make(chan storage.ScheduleEntry, d.cfg.Workers)}
+	d.mu.Lock()
+	d.term = t
+	d.inflight = make(map[string]struct{})
+	d.endpoints = make(map[string]*endpointState)
+	d.refills = nil
+	d.rewindTo = nil
+	d.mu.Unlock()
+	t.wg.Add(1 + d.cfg.Workers)
+	for range d.cfg.Workers {
+		go d.worker(t)
+	}
+	go d.scheduleLoop(t)
+	d.log.Info().Int("workers", d.cfg.Workers).Msg("dispatch started: leader")
+}
+
+type offerResult int
+
+const (
+	offerDispatched offerResult = iota
+	offerInFlight
+	offerEndpointFull
+	offerQueueFull
+)
+
+// offer hands a due entry to the workers unless it is already in flight or
+// its endpoint is at its limit.
+func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry) offerResult {
+	k := string(e.Key.Bytes())
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.draining {
+		return offerQueueFull
+	}
+	if _, ok := d.inflight[k]; ok {
+		return offerInFlight
+	}
+	st := d.endpointState(e.Key.EndpointID)
+	if st.inflight >= d.cfg.MaxInFlightPerEndpoint {
+		st.skipped([]byte(k))
+		return offerEndpointFull
+	}
+	select {
+	case t.jobs <- e:
+	default:
+		return offerQueueFull
+	}
+	d.inflight[k] = struct{}{}
+	st.inflight++
+	return offerDispatched
+}
+
+func (d *Dispatcher) endpointState(id string) *endpointState {
+	st := d.endpoints[id]
+	if st == nil {
+		st = &endpointState{}
+		d.endpoints[id] = st
+	}
+	return st
+}
+
+func (d *Dispatcher) addRefill(endpoint string, k []byte) {
+	if d.refills == nil {
+		d.refills = make(map[string][]byte)
+	}
+	if cur, ok := d.refills[endpoint]; !ok || string(k) < string(cur) {
+		d.refills[endpoint] = k
+	}
+}
+
+// done releases a dispatched key. When its outcome was not committed the
+// key is still due, so the scheduler is rewound to it.
+func (d *Dispatcher) done(e storage.ScheduleEntry, committed bool) {
+	k := e.Key.Bytes()
+	d.mu.Lock()
+	delete(d.inflight, string(k))
+	if st := d.endpoints[e.Key.EndpointID]; st != nil {
+		st.inflight--
+		if st.resume != nil && st.inflight < d.cfg.MaxInFlightPerEndpoint {
+			d.addRefill(e.Key.EndpointID, st.resume)
+			st.resume = nil
+		}
+		if st.inflight == 0 && st.resume == nil {
+			delete(d.endpoints, e.Key.EndpointID)
+		}
+	}
+	if !committed {
+		d.rewind(k)
+	}
+	d.mu.Unlock()
+	d.signal()
+}
+
+func (d *Dispatcher) worker(t *term) {
+	defer t.wg.Done()
+	for {
+		select {
+		case <-t.ctx.Done():
+			return
+		case e := <-t.jobs:
+			d.run(t, e)
+		}
+	}
+}
+
+// run makes one attempt for a due entry and records its outcome.
+func (d *Dispatcher) run(t *term, e storage.ScheduleEntry) {
+	d.mu.Lock()
+	draining := d.draining
+	d.mu.Unlock()
+	if draining || t.ctx.Err() != nil || !d.node.IsLeader() {
+		d.done(e, false)
+		return
+	}
+	o, ok := d.attempt(t.ctx, e)
+	if !ok || t.ctx.Err() != nil {
+		// Leadership ended mid-attempt: the next leader sends it again.
+		d.done(e, false)
+		return
+	}
+	_, err := d.outcomes.Submit(t.ctx, o)
+	if err != nil {
+		d.log.Warn().Err(err).Str("msg_id", e.Key.MsgID).Str("endpoint_id", e.Key.EndpointID).Msg("attempt outcome not recorded")
+	}
+	d.done(e, err == nil)
+}
+
+// attempt loads what the entry refers to, sends it, and decides what
+// follows. Deliveries whose app, message or endpoint is gone are closed
+// without a request. It returns false when nothing should be recorded (the
+// local state could not be read): the key stays due.
+func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (storage.Outcome, bool) {
+	o := storage.Outcome{Key: e.Key, AttemptNo: e.Due.Attempt}
+	o.Attempt.AppID = e.Due.AppID
+	var (
+		msg storage.Message
+		ep  storage.Endpoint
+	)
+	err := d.store.View(func(r *storage.Reader) error {
+		var err error
+		if msg, err = r.Message(e.Due.AppID, e.Key.MsgID); err != nil {
+			return err
+		}
+		ep, err = r.Endpoint(e.Due.AppID, e.Key.EndpointID)
+		return err
+	})
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		o.Final = storage.StatusCanceled
+		return o, true
+	case err != nil:
+		d.log.Error().Err(err).Str("msg_id", e.Key.MsgID).Msg("read delivery state failed")
+		return o, false
+	case ep.Disabled:
+		o.Final = storage.StatusFail
+		return o, true
+	}
+	key, err := ParseSecret(ep.Secret)
+	if err != nil {
+		d.log.Error().Str("endpoint_id", ep.ID).Msg("endpoint secret unreadable: delivery failed")
+		o.Final = storage.StatusFail
+		return o, true
+	}
+	start := d.now()
+	resp := d.sender.Send(ctx, Request{
+		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: ep.Headers,
+		Keys: [][]byte{key}, Now: start,
+	})
+	at := &o.Attempt
+	at.ID = storage.NewID(storage.PrefixAttempt, start)
+	at.MsgID = msg.ID
+	at.EndpointID = ep.ID
+	at.Timestamp = start.UnixNano()
+	at.URL = ep.URL
+	at.StatusCode = resp.StatusCode
+	at.Response = resp.Body
+	at.DurationMs = resp.Duration.Milliseconds()
+	at.Trigger = e.Due.Trigger
+	if resp.Err != nil {
+		at.Error = resp.Err.Error()
+	}
+	switch Classify(resp.StatusCode, resp.Err) {
+	case Succeeded:
+		at.Status = storage.StatusSuccess
+		o.Final = storage.StatusSuccess
+	case DisableEndpoint:
+		at.Status = storage.StatusFail
+		o.Final = storage.StatusFail
+		o.DisableEndpoint = true
+		d.log.Warn().Str("endpoint_id", ep.ID).Str("app_id", ep.AppID).Msg("endpoint answered 410 Gone: disabling it")
+	default:
+		at.Status = storage.StatusFail
+		o.Final = storage.StatusFail
+		if delay, ok := d.cfg.Retry.NextDelay(int(e.Due.Attempt), resp.StatusCode, resp.RetryAfter, resp.HasRetryAfter, rand.Float64); ok {
+			o.NextDueMs = d.now().Add(delay).UnixMilli()
+		}
+	}
+	d.log.Debug().Str("msg_id", msg.ID).Str("endpoint_id", ep.ID).Int("status", resp.StatusCode).
+		Uint32("attempt", e.Due.Attempt).Int64("duration_ms", at.DurationMs).Str("outcome", at.Status.String()).
+		Msg("attempt made")
+	return o, true
+}
+
+// Close stops dispatching: no new attempts start, attempts in flight get up
+// to DrainTimeout to finish and have their outcomes recorded, then the rest
+// are abandoned (the next leader, or this node after a restart, sends them
+// again).
+func (d *Dispatcher) Close() {
+	d.mu.Lock()
+	d.draining = true
+	t := d.term
+	d.mu.Unlock()
+	if t != nil {
+		deadline := time.Now().Add(d.cfg.DrainTimeout)
+		for d.inFlight() > 0 && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if n := d.inFlight(); n > 0 {
+			d.log.Warn().Int("in_flight", n).Msg("drain timeout: abandoning attempts in flight")
+		}
+	}
+	d.mu.Lock()
+	d.closed = true
+	d.term = nil
+	d.mu.Unlock()
+	if t != nil {
+		t.cancel()
+		t.wg.Wait()
+	}
+	d.outcomes.Close()
+}
+
+// inFlight counts attempts started and not yet recorded.
+func (d *Dispatcher) inFlight() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.inflight)
+}

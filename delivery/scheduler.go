@@ -1,0 +1,178 @@
+package delivery
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// The scheduler turns the schedule index (keys ordered by due time) into
+// jobs for the workers. It runs only on the leader, and it never holds more
+// of the index in memory than one page plus the jobs in flight.
+//
+// It keeps one cursor: every due key at or before it has been handled,
+// either dispatched (and kept in the in-flight set until its outcome is
+// committed) or skipped because its endpoint already had its fill of
+// attempts in flight. An endpoint that was skipped remembers its first
+// skipped key, and when it drains, a refill pass walks from there for that
+// endpoint only. So the work of a scan stays proportional to what it
+// dispatches, even with a large backlog behind one slow endpoint.
+//
+// The cursor moves back when a key appears behind it: the FSM reports the
+// earliest due time of every applied batch (Scheduled), and a failed
+// outcome commit rewinds to its key.
+
+const scanPage = 512
+
+// Scheduled is the FSM hook: a batch wrote schedule keys, the earliest due
+// at minDueMs. It never blocks.
+func (d *Dispatcher) Scheduled(minDueMs int64) {
+	d.mu.Lock()
+	d.rewind(storage.ScheduleKey{DueMs: minDueMs}.Bytes())
+	d.mu.Unlock()
+	d.signal()
+}
+
+// Restored is the FSM hook for a snapshot restore: everything may have
+// changed, so scan again from the start.
+func (d *Dispatcher) Restored() {
+	d.mu.Lock()
+	d.rewindTo = []byte{}
+	d.mu.Unlock()
+	d.signal()
+}
+
+// rewind asks the scheduler to look again from key k. Called with d.mu held.
+func (d *Dispatcher) rewind(k []byte) {
+	if d.rewindTo == nil || bytes.Compare(k, d.rewindTo) < 0 {
+		d.rewindTo = k
+	}
+}
+
+func (d *Dispatcher) signal() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// successor returns the smallest key after k.
+func successor(k []byte) []byte { return append(bytes.Clone(k), 0) }
+
+// scheduleLoop runs for one leadership term.
+func (d *Dispatcher) scheduleLoop(t *term) {
+	defer t.wg.Done()
+	var next []byte // first key not yet handled; nil = start of the index
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.mu.Lock()
+		if d.rewindTo != nil {
+			if len(d.rewindTo) == 0 {
+				next = nil
+			} else if next != nil && bytes.Compare(d.rewindTo, next) < 0 {
+				next = d.rewindTo
+			}
+			d.rewindTo = nil
+		}
+		refills := d.refills
+		d.refills = nil
+		d.mu.Unlock()
+
+		now := d.now().UnixMilli()
+		for ep, from := range refills {
+			d.refill(t, ep, from, next, now)
+		}
+		dueMs, _ := d.sweep(t, &next, now)
+
+		wait := time.Hour
+		if dueMs > 0 {
+			wait = max(time.Duration(dueMs-d.now().UnixMilli())*time.Millisecond, 0)
+		}
+		resetTimer(timer, wait)
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-d.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+func resetTimer(t *time.Timer, d time.Duration) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	t.Reset(d)
+}
+
+// sweep dispatches due keys from *next on until nothing more is due or the
+// job queue is full, advancing *next past every key it handled. It returns
+// the due time of the first key not yet due (0 = none known) and whether it
+// stopped on a full queue (a finishing worker wakes the loop then).
+func (d *Dispatcher) sweep(t *term, next *[]byte, nowMs int64) (dueMs int64, blocked bool) {
+	for {
+		var entries []storage.ScheduleEntry
+		err := d.store.View(func(r *storage.Reader) error {
+			var err error
+			entries, dueMs, err = r.DueEntries(*next, nowMs, scanPage)
+			return err
+		})
+		if err != nil {
+			d.log.Error().Err(err).Msg("schedule scan failed")
+			return 0, false
+		}
+		for _, e := range entries {
+			if d.offer(t, e) == offerQueueFull {
+				return 0, true
+			}
+			*next = successor(e.Key.Bytes())
+		}
+		if len(entries) < scanPage {
+			return dueMs, false
+		}
+	}
+}
+
+// refill walks from a drained endpoint's first skipped key up to the sweep
+// position and dispatches that endpoint's keys until it is full again.
+func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs int64) {
+	pos := from
+	for {
+		var entries []storage.ScheduleEntry
+		err := d.store.View(func(r *storage.Reader) error {
+			var err error
+			entries, _, err = r.DueEntries(pos, nowMs, scanPage)
+			return err
+		})
+		if err != nil {
+			d.log.Error().Err(err).Msg("schedule scan failed")
+			return
+		}
+		for _, e := range entries {
+			k := e.Key.Bytes()
+			if limit != nil && bytes.Compare(k, limit) >= 0 {
+				return
+			}
+			if e.Key.EndpointID == endpoint {
+				switch d.offer(t, e) {
+				case offerQueueFull:
+					// Try again from here once a worker frees a slot.
+					d.mu.Lock()
+					d.addRefill(endpoint, k)
+					d.mu.Unlock()
+					return
+				case offerEndpointFull:
+					return
+				}
+			}
+			pos = successor(k)
+		}
+		if len(entries) < scanPage {
+			return
+		}
+	}
+}

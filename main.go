@@ -1,0 +1,99 @@
+// Command herald is a self-hosted webhook delivery appliance: one binary with
+// embedded storage, a Svix-compatible API and Raft replication.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/herald-webhooks/herald/appliance"
+	"github.com/herald-webhooks/herald/config"
+)
+
+// version is set at link time (make build).
+var version = "dev"
+
+const usage = `usage:
+  herald serve [flags]    run a node (herald serve -h lists the flags)
+  herald version          print the version
+`
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "herald %s\n", version)
+		return 0
+	case "serve":
+		return serve(args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	fmt.Fprintf(stderr, "herald: unknown command %q\n\n%s", args[0], usage)
+	return 2
+}
+
+func serve(args []string, stdout, stderr io.Writer) int {
+	cfg, err := config.Parse(args, os.Getenv)
+	if err != nil {
+		var ue *config.UsageError
+		if errors.As(err, &ue) && errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, ue.Usage)
+			return 0
+		}
+		fmt.Fprintf(stderr, "herald: %v\n", err)
+		return 2
+	}
+	log := newLogger(cfg.Log, stderr)
+	appliance.Version = version
+	log.Info().Str("version", version).Str("data_dir", cfg.DataDir).Msg("starting")
+
+	app, err := appliance.Open(cfg, appliance.Options{TokenOut: stdout}, log)
+	if err != nil {
+		log.Error().Err(err).Msg("start failed")
+		return 1
+	}
+
+	// TERM and INT drain: stop intake, let deliveries in flight finish,
+	// close Raft, then storage.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	s := <-sig
+	log.Info().Str("signal", s.String()).Msg("shutting down")
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Delivery.DrainTimeout.Duration+15*time.Second)
+	defer cancel()
+	if err := app.Close(ctx); err != nil {
+		log.Error().Err(err).Msg("shutdown failed")
+		return 1
+	}
+	return 0
+}
+
+// newLogger builds the root logger; each component adds its own
+// component field.
+func newLogger(c config.LogConfig, w io.Writer) zerolog.Logger {
+	level, err := zerolog.ParseLevel(c.Level)
+	if err != nil {
+		level = zerolog.InfoLevel
+	}
+	zerolog.TimeFieldFormat = time.RFC3339Nano
+	if c.Format == "console" {
+		w = zerolog.ConsoleWriter{Out: w, TimeFormat: time.RFC3339}
+	}
+	return zerolog.New(w).Level(level).With().Timestamp().Logger()
+}

@@ -1,0 +1,414 @@
+package raft
+
+import (
+	"fmt"
+
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// CommandType is the first byte of every Raft command. Values are only ever
+// appended: a value, once released, means the same command forever, because
+// old log entries and snapshots are replayed by newer binaries.
+type CommandType byte
+
+// Command types. Never reorder or reuse a value.
+const (
+	CmdCreateApp       CommandType = 1
+	CmdUpdateApp       CommandType = 2
+	CmdDeleteApp       CommandType = 3
+	CmdCreateEndpoint  CommandType = 4
+	CmdUpdateEndpoint  CommandType = 5
+	CmdDeleteEndpoint  CommandType = 6
+	CmdCreateEventType CommandType = 7
+	CmdPutEventType    CommandType = 8
+	CmdDeleteEventType CommandType = 9
+	CmdCreateMessages  CommandType = 10
+	CmdRecordOutcomes  CommandType = 11
+	CmdResend          CommandType = 12
+	CmdExpire          CommandType = 13
+	CmdSetAdminHash    CommandType = 14
+	CmdPutNode         CommandType = 15
+	CmdDeleteNode      CommandType = 16
+)
+
+// Command is one replicated state change.
+type Command interface {
+	Type() CommandType
+	encode(e *storage.Encoder)
+	decode(d *storage.Decoder)
+}
+
+// Idem carries a request's Idempotency-Key (as a hash) and the response the
+// leader rendered for it, stored when the command succeeds so that a repeat
+// of the key is answered the same way on every node.
+type Idem struct {
+	Hash      []byte
+	Status    uint16
+	Body      []byte
+	ExpiresMs int64
+}
+
+// Meta is what the leader stamps on every API command: the time (the FSM
+// never reads a clock) and the optional idempotency record.
+type Meta struct {
+	Time int64 // unix nanoseconds
+	Idem *Idem
+}
+
+func (m *Meta) encode(e *storage.Encoder) {
+	e.Varint(m.Time)
+	if m.Idem == nil {
+		e.Bool(false)
+		return
+	}
+	e.Bool(true)
+	e.Bytes(m.Idem.Hash)
+	e.Uvarint(uint64(m.Idem.Status))
+	e.Bytes(m.Idem.Body)
+	e.Varint(m.Idem.ExpiresMs)
+}
+
+func (m *Meta) decode(d *storage.Decoder) {
+	m.Time = d.Varint()
+	if !d.Bool() {
+		m.Idem = nil
+		return
+	}
+	m.Idem = &Idem{
+		Hash:      d.Bytes(),
+		Status:    d.Uint16(),
+		Body:      d.Bytes(),
+		ExpiresMs: d.Varint(),
+	}
+}
+
+// CreateApp creates an application.
+type CreateApp struct {
+	Meta
+	App storage.App
+}
+
+// UpdateApp replaces an application (PUT and PATCH, merged by the API).
+type UpdateApp struct {
+	Meta
+	App storage.App
+}
+
+// DeleteApp deletes an application and its endpoints.
+type DeleteApp struct {
+	Meta
+	AppID string
+}
+
+// CreateEndpoint creates an endpoint.
+type CreateEndpoint struct {
+	Meta
+	Endpoint storage.Endpoint
+}
+
+// UpdateEndpoint replaces an endpoint.
+type UpdateEndpoint struct {
+	Meta
+	Endpoint storage.Endpoint
+}
+
+// DeleteEndpoint deletes an endpoint.
+type DeleteEndpoint struct {
+	Meta
+	AppID      string
+	EndpointID string
+}
+
+// CreateEventType creates (or unarchives) an event type.
+type CreateEventType struct {
+	Meta
+	EventType storage.EventType
+}
+
+// PutEventType creates or replaces an event type.
+type PutEventType struct {
+	Meta
+	EventType storage.EventType
+}
+
+// DeleteEventType archives (or expunges) an event type.
+type DeleteEventType struct {
+	Meta
+	Name    string
+	Expunge bool
+}
+
+// MessageItem is one accepted message with its request's metadata.
+type MessageItem struct {
+	Meta
+	Message storage.NewMessage
+}
+
+// CreateMessages stores a group-committed batch of messages; each item
+// succeeds or fails on its own.
+type CreateMessages struct {
+	Items []MessageItem
+}
+
+// RecordOutcomes stores a batch of attempt outcomes from the dispatcher.
+type RecordOutcomes struct {
+	Outcomes []storage.Outcome
+}
+
+// Resend schedules a manual attempt of a message to one endpoint.
+type Resend struct {
+	Meta
+	AppID      string
+	MsgID      string
+	EndpointID string
+}
+
+// Expire deletes expired idempotency keys and event ids, at most Limit.
+type Expire struct {
+	NowMs int64
+	Limit uint32
+}
+
+// SetAdminHash records the hash of the admin token generated on first start.
+type SetAdminHash struct {
+	Hash []byte
+}
+
+// PutNode records a cluster member in the registry.
+type PutNode struct {
+	Node storage.Node
+}
+
+// DeleteNode removes a cluster member from the registry.
+type DeleteNode struct {
+	ID string
+}
+
+// Type implements Command.
+func (*CreateApp) Type() CommandType { return CmdCreateApp }
+
+// Type implements Command.
+func (*UpdateApp) Type() CommandType { return CmdUpdateApp }
+
+// Type implements Command.
+func (*DeleteApp) Type() CommandType { return CmdDeleteApp }
+
+// Type implements Command.
+func (*CreateEndpoint) Type() CommandType { return CmdCreateEndpoint }
+
+// Type implements Command.
+func (*UpdateEndpoint) Type() CommandType { return CmdUpdateEndpoint }
+
+// Type implements Command.
+func (*DeleteEndpoint) Type() CommandType { return CmdDeleteEndpoint }
+
+// Type implements Command.
+func (*CreateEventType) Type() CommandType { return CmdCreateEventType }
+
+// Type implements Command.
+func (*PutEventType) Type() CommandType { return CmdPutEventType }
+
+// Type implements Command.
+func (*DeleteEventType) Type() CommandType { return CmdDeleteEventType }
+
+// Type implements Command.
+func (*CreateMessages) Type() CommandType { return CmdCreateMessages }
+
+// Type implements Command.
+func (*RecordOutcomes) Type() CommandType { return CmdRecordOutcomes }
+
+// Type implements Command.
+func (*Resend) Type() CommandType { return CmdResend }
+
+// Type implements Command.
+func (*Expire) Type() CommandType { return CmdExpire }
+
+// Type implements Command.
+func (*SetAdminHash) Type() CommandType { return CmdSetAdminHash }
+
+// Type implements Command.
+func (*PutNode) Type() CommandType { return CmdPutNode }
+
+// Type implements Command.
+func (*DeleteNode) Type() CommandType { return CmdDeleteNode }
+
+func (c *CreateApp) encode(e *storage.Encoder) { c.Meta.encode(e); c.App.Encode(e) }
+func (c *CreateApp) decode(d *storage.Decoder) { c.Meta.decode(d); c.App.Decode(d) }
+func (c *UpdateApp) encode(e *storage.Encoder) { c.Meta.encode(e); c.App.Encode(e) }
+func (c *UpdateApp) decode(d *storage.Decoder) { c.Meta.decode(d); c.App.Decode(d) }
+func (c *DeleteApp) encode(e *storage.Encoder) { c.Meta.encode(e); e.String(c.AppID) }
+func (c *DeleteApp) decode(d *storage.Decoder) { c.Meta.decode(d); c.AppID = d.String() }
+
+func (c *CreateEndpoint) encode(e *storage.Encoder) { c.Meta.encode(e); c.Endpoint.Encode(e) }
+func (c *CreateEndpoint) decode(d *storage.Decoder) { c.Meta.decode(d); c.Endpoint.Decode(d) }
+func (c *UpdateEndpoint) encode(e *storage.Encoder) { c.Meta.encode(e); c.Endpoint.Encode(e) }
+func (c *UpdateEndpoint) decode(d *storage.Decoder) { c.Meta.decode(d); c.Endpoint.Decode(d) }
+
+func (c *DeleteEndpoint) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	e.String(c.AppID)
+	e.String(c.EndpointID)
+}
+
+func (c *DeleteEndpoint) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.AppID = d.String()
+	c.EndpointID = d.String()
+}
+
+func (c *CreateEventType) encode(e *storage.Encoder) { c.Meta.encode(e); c.EventType.Encode(e) }
+func (c *CreateEventType) decode(d *storage.Decoder) { c.Meta.decode(d); c.EventType.Decode(d) }
+func (c *PutEventType) encode(e *storage.Encoder)    { c.Meta.encode(e); c.EventType.Encode(e) }
+func (c *PutEventType) decode(d *storage.Decoder)    { c.Meta.decode(d); c.EventType.Decode(d) }
+
+func (c *DeleteEventType) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	e.String(c.Name)
+	e.Bool(c.Expunge)
+}
+
+func (c *DeleteEventType) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.Name = d.String()
+	c.Expunge = d.Bool()
+}
+
+func (c *CreateMessages) encode(e *storage.Encoder) {
+	e.Uvarint(uint64(len(c.Items)))
+	for i := range c.Items {
+		it := &c.Items[i]
+		it.Meta.encode(e)
+		it.Message.Encode(e)
+		e.Varint(it.Message.EventIDExpiresMs)
+	}
+}
+
+func (c *CreateMessages) decode(d *storage.Decoder) {
+	c.Items = make([]MessageItem, d.Count())
+	for i := range c.Items {
+		it := &c.Items[i]
+		it.Meta.decode(d)
+		it.Message.Decode(d)
+		it.Message.EventIDExpiresMs = d.Varint()
+	}
+}
+
+func (c *RecordOutcomes) encode(e *storage.Encoder) {
+	e.Uvarint(uint64(len(c.Outcomes)))
+	for i := range c.Outcomes {
+		o := &c.Outcomes[i]
+		e.Varint(o.Key.DueMs)
+		e.String(o.Key.MsgID)
+		e.String(o.Key.EndpointID)
+		e.Uvarint(uint64(o.AttemptNo))
+		o.Attempt.Encode(e)
+		e.Varint(o.NextDueMs)
+		e.Byte(byte(o.Final))
+		e.Bool(o.DisableEndpoint)
+	}
+}
+
+func (c *RecordOutcomes) decode(d *storage.Decoder) {
+	c.Outcomes = make([]storage.Outcome, d.Count())
+	for i := range c.Outcomes {
+		o := &c.Outcomes[i]
+		o.Key.DueMs = d.Varint()
+		o.Key.MsgID = d.String()
+		o.Key.EndpointID = d.String()
+		o.AttemptNo = d.Uint32()
+		o.Attempt.Decode(d)
+		o.NextDueMs = d.Varint()
+		o.Final = storage.Status(d.Byte())
+		o.DisableEndpoint = d.Bool()
+	}
+}
+
+func (c *Resend) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	e.String(c.AppID)
+	e.String(c.MsgID)
+	e.String(c.EndpointID)
+}
+
+func (c *Resend) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.AppID = d.String()
+	c.MsgID = d.String()
+	c.EndpointID = d.String()
+}
+
+func (c *Expire) encode(e *storage.Encoder) { e.Varint(c.NowMs); e.Uvarint(uint64(c.Limit)) }
+func (c *Expire) decode(d *storage.Decoder) { c.NowMs = d.Varint(); c.Limit = d.Uint32() }
+
+func (c *SetAdminHash) encode(e *storage.Encoder) { e.Bytes(c.Hash) }
+func (c *SetAdminHash) decode(d *storage.Decoder) { c.Hash = d.Bytes() }
+
+func (c *PutNode) encode(e *storage.Encoder) { c.Node.Encode(e) }
+func (c *PutNode) decode(d *storage.Decoder) { c.Node.Decode(d) }
+
+func (c *DeleteNode) encode(e *storage.Encoder) { e.String(c.ID) }
+func (c *DeleteNode) decode(d *storage.Decoder) { c.ID = d.String() }
+
+// newCommand returns an empty command of type t, or nil for an unknown type.
+func newCommand(t CommandType) Command {
+	switch t {
+	case CmdCreateApp:
+		return &CreateApp{}
+	case CmdUpdateApp:
+		return &UpdateApp{}
+	case CmdDeleteApp:
+		return &DeleteApp{}
+	case CmdCreateEndpoint:
+		return &CreateEndpoint{}
+	case CmdUpdateEndpoint:
+		return &UpdateEndpoint{}
+	case CmdDeleteEndpoint:
+		return &DeleteEndpoint{}
+	case CmdCreateEventType:
+		return &CreateEventType{}
+	case CmdPutEventType:
+		return &PutEventType{}
+	case CmdDeleteEventType:
+		return &DeleteEventType{}
+	case CmdCreateMessages:
+		return &CreateMessages{}
+	case CmdRecordOutcomes:
+		return &RecordOutcomes{}
+	case CmdResend:
+		return &Resend{}
+	case CmdExpire:
+		return &Expire{}
+	case CmdSetAdminHash:
+		return &SetAdminHash{}
+	case CmdPutNode:
+		return &PutNode{}
+	case CmdDeleteNode:
+		return &DeleteNode{}
+	}
+	return nil
+}
+
+// Encode returns the envelope of c: its type byte, then its body.
+func Encode(c Command) []byte {
+	e := storage.Encoder{Buf: make([]byte, 0, 256)}
+	e.Byte(byte(c.Type()))
+	c.encode(&e)
+	return e.Buf
+}
+
+// Decode reads an envelope. Byte slices in the command alias b.
+func Decode(b []byte) (Command, error) {
+	if len(b) == 0 {
+		return nil, fmt.Errorf("empty command: %w", storage.ErrCorrupt)
+	}
+	c := newCommand(CommandType(b[0]))
+	if c == nil {
+		return nil, fmt.Errorf("unknown command type %d: %w", b[0], storage.ErrCorrupt)
+	}
+	d := storage.NewDecoder(b[1:])
+	c.decode(d)
+	if err := d.Finish(); err != nil {
+		return nil, fmt.Errorf("decode command type %d: %w", b[0], err)
+	}
+	return c, nil
+}

@@ -1,0 +1,303 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	hraft "github.com/hashicorp/raft"
+	"github.com/rs/zerolog"
+
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// Sentinel errors of the Raft layer.
+var (
+	// ErrNotLeader means this node cannot accept writes; the caller should
+	// forward to the leader.
+	ErrNotLeader = errors.New("not the leader")
+	// ErrUnknownOutcome means the command may or may not have been
+	// committed (leadership was lost while it was in flight); clients retry
+	// with the same idempotency key.
+	ErrUnknownOutcome = errors.New("outcome unknown: leadership lost")
+	// ErrShutdown means the node is closing.
+	ErrShutdown = errors.New("raft node shut down")
+)
+
+// Config is what a node needs to run Raft.
+type Config struct {
+	NodeID        string
+	BindAddr      string // host:port the transport listens on
+	AdvertiseAddr string // host:port other nodes dial; empty = the bound address
+	Dir           string // data directory; raft/ and snapshots/ live under it
+
+	HeartbeatTimeout   time.Duration
+	ElectionTimeout    time.Duration
+	LeaderLeaseTimeout time.Duration
+	CommitTimeout      time.Duration
+	ApplyTimeout       time.Duration
+	MaxAppendEntries   int
+	SnapshotThreshold  uint64
+	SnapshotInterval   time.Duration
+	TrailingLogs       uint64
+}
+
+// Node is this process's Raft member: the log store, transport, snapshot
+// store and FSM, wired to hashicorp/raft.
+type Node struct {
+	cfg       Config
+	raft      *hraft.Raft
+	fsm       *FSM
+	logs      *LogStore
+	transport *hraft.NetworkTransport
+	snapshots *hraft.FileSnapshotStore
+	store     *storage.Store
+	log       zerolog.Logger
+
+	leaderMu   sync.Mutex
+	leaderSubs []func(bool)
+	isLeader   bool
+	stopWatch  chan struct{}
+	watchDone  chan struct{}
+	closeOnce  sync.Once
+}
+
+// Open starts the Raft member over store. When bootstrap is set and the node
+// has no Raft state yet, it bootstraps a one-node cluster of itself.
+func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zerolog.Logger) (*Node, error) {
+	n := &Node{cfg: cfg, store: store, log: log, stopWatch: make(chan struct{}), watchDone: make(chan struct{})}
+	var err error
+	if n.logs, err = OpenLogStore(filepath.Join(cfg.Dir, "raft"), log.With().Str("store", "raft-log").Logger()); err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*Node, error) {
+		if n.transport != nil {
+			_ = n.transport.Close()
+		}
+		_ = n.logs.Close()
+		return nil, err
+	}
+	hlog := NewHCLogger(log, "raft")
+	if n.snapshots, err = hraft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, "snapshots"), 2, hlog); err != nil {
+		return fail(fmt.Errorf("open snapshot store: %w", err))
+	}
+	if err := n.catchUpFromSnapshot(); err != nil {
+		return fail(err)
+	}
+	var advertise net.Addr
+	if cfg.AdvertiseAddr != "" {
+		if advertise, err = net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr); err != nil {
+			return fail(fmt.Errorf("raft advertise address: %w", err))
+		}
+	}
+	n.transport, err = hraft.NewTCPTransportWithConfig(cfg.BindAddr, advertise, &hraft.NetworkTransportConfig{
+		Logger:  hlog,
+		MaxPool: 5,
+		Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("raft transport on %s: %w", cfg.BindAddr, err))
+	}
+	n.fsm = NewFSM(store, hooks, log)
+
+	rc := hraft.DefaultConfig()
+	rc.LocalID = hraft.ServerID(cfg.NodeID)
+	rc.Logger = hlog
+	rc.BatchApplyCh = true
+	rc.NoSnapshotRestoreOnStart = true
+	setIf(&rc.HeartbeatTimeout, cfg.HeartbeatTimeout)
+	setIf(&rc.ElectionTimeout, cfg.ElectionTimeout)
+	setIf(&rc.LeaderLeaseTimeout, cfg.LeaderLeaseTimeout)
+	setIf(&rc.CommitTimeout, cfg.CommitTimeout)
+	setIf(&rc.SnapshotInterval, cfg.SnapshotInterval)
+	if cfg.MaxAppendEntries > 0 {
+		rc.MaxAppendEntries = cfg.MaxAppendEntries
+	}
+	if cfg.SnapshotThreshold > 0 {
+		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	}
+	if cfg.TrailingLogs > 0 {
+		rc.TrailingLogs = cfg.TrailingLogs
+	}
+	if err := hraft.ValidateConfig(rc); err != nil {
+		return fail(fmt.Errorf("raft config: %w", err))
+	}
+
+	existing, err := hraft.HasExistingState(n.logs, n.logs, n.snapshots)
+	if err != nil {
+		return fail(fmt.Errorf("check raft state: %w", err))
+	}
+	if !existing && bootstrap {
+		conf := hraft.Configuration{Servers: []hraft.Server{{
+			Suffrage: hraft.Voter, ID: rc.LocalID, Address: n.transport.LocalAddr(),
+		}}}
+		if err := hraft.BootstrapCluster(rc, n.logs, n.logs, n.snapshots, n.transport, conf); err != nil {
+			return fail(fmt.Errorf("bootstrap cluster: %w", err))
+		}
+		log.Info().Str("node_id", cfg.NodeID).Str("raft_addr", string(n.transport.LocalAddr())).Msg("bootstrapped one-node cluster")
+	}
+	if n.raft, err = hraft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snapshots, n.transport); err != nil {
+		return fail(fmt.Errorf("start raft: %w", err))
+	}
+	go n.watchLeadership()
+	return n, nil
+}
+
+func setIf(dst *time.Duration, v time.Duration) {
+	if v > 0 {
+		*dst = v
+	}
+}
+
+// catchUpFromSnapshot restores the newest local snapshot into the state when
+// the state is older than it. Raft runs with NoSnapshotRestoreOnStart and
+// replays only the log after the snapshot, so a state that lost writes (its
+// directory was replaced, or the machine lost unsynced pages) would
+// otherwise silently miss entries.
+func (n *Node) catchUpFromSnapshot() error {
+	metas, err := n.snapshots.List()
+	if err != nil || len(metas) == 0 {
+		return err
+	}
+	latest := metas[0]
+	if n.store.AppliedIndex() >= latest.Index {
+		return nil
+	}
+	n.log.Warn().Uint64("state_index", n.store.AppliedIndex()).Uint64("snapshot_index", latest.Index).
+		Msg("state is behind the latest snapshot, restoring it")
+	_, rc, err := n.snapshots.Open(latest.ID)
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", latest.ID, err)
+	}
+	defer rc.Close()
+	return n.store.RestoreFrom(rc)
+}
+
+// Raft returns the underlying hashicorp/raft instance (cluster operations).
+func (n *Node) Raft() *hraft.Raft { return n.raft }
+
+// ID returns this node's id.
+func (n *Node) ID() string { return n.cfg.NodeID }
+
+// RaftAddr returns the address other nodes use to reach this node's Raft.
+func (n *Node) RaftAddr() string { return string(n.transport.LocalAddr()) }
+
+// IsLeader reports whether this node is the leader now.
+func (n *Node) IsLeader() bool { return n.raft.State() == hraft.Leader }
+
+// Leader returns the current leader's Raft address and id, empty if unknown.
+func (n *Node) Leader() (addr, id string) {
+	a, i := n.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// Apply replicates cmd and waits until it is applied on this node. The
+// response is a Result, or []Result for batch commands.
+func (n *Node) Apply(cmd Command) (any, error) {
+	f := n.raft.Apply(Encode(cmd), n.cfg.ApplyTimeout)
+	return n.wait(f)
+}
+
+// ApplyAsync starts replicating cmd; Wait on the returned future.
+func (n *Node) ApplyAsync(cmd Command) hraft.ApplyFuture {
+	return n.raft.Apply(Encode(cmd), n.cfg.ApplyTimeout)
+}
+
+// Wait waits for a future from ApplyAsync and maps raft's errors.
+func (n *Node) Wait(f hraft.ApplyFuture) (any, error) { return n.wait(f) }
+
+func (n *Node) wait(f hraft.ApplyFuture) (any, error) {
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, hraft.ErrNotLeader):
+			return nil, ErrNotLeader
+		case errors.Is(err, hraft.ErrLeadershipLost), errors.Is(err, hraft.ErrLeadershipTransferInProgress),
+			errors.Is(err, hraft.ErrEnqueueTimeout):
+			return nil, fmt.Errorf("%w: %v", ErrUnknownOutcome, err)
+		case errors.Is(err, hraft.ErrRaftShutdown):
+			return nil, ErrShutdown
+		}
+		return nil, err
+	}
+	return f.Response(), nil
+}
+
+// Barrier waits until every entry committed before it is applied locally.
+func (n *Node) Barrier(timeout time.Duration) error { return n.raft.Barrier(timeout).Error() }
+
+// Snapshot forces a snapshot now.
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// OnLeadership registers fn to be called with true when this node becomes
+// leader (after every earlier entry is applied locally) and false when it
+// stops being leader. Calls are serialised and never repeat a value.
+func (n *Node) OnLeadership(fn func(leader bool)) {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	n.leaderSubs = append(n.leaderSubs, fn)
+}
+
+// watchLeadership turns raft's leadership signals into OnLeadership calls.
+// raft's LeaderCh may drop signals when nobody listens, so the actual state
+// is re-read on every signal and on a short tick as well.
+func (n *Node) watchLeadership() {
+	defer close(n.watchDone)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.stopWatch:
+			n.setLeader(false)
+			return
+		case <-n.raft.LeaderCh():
+		case <-tick.C:
+		}
+		leader := n.IsLeader()
+		if leader && !n.isLeader {
+			// Apply everything the previous leader committed before
+			// anyone dispatches from the schedule index.
+			if err := n.Barrier(n.cfg.ApplyTimeout); err != nil {
+				n.log.Warn().Err(err).Msg("leadership barrier failed")
+				continue
+			}
+			leader = n.IsLeader()
+		}
+		n.setLeader(leader)
+	}
+}
+
+func (n *Node) setLeader(leader bool) {
+	n.leaderMu.Lock()
+	defer n.leaderMu.Unlock()
+	if leader == n.isLeader {
+		return
+	}
+	n.isLeader = leader
+	n.log.Info().Bool("leader", leader).Str("node_id", n.cfg.NodeID).Msg("leadership changed")
+	for _, fn := range n.leaderSubs {
+		fn(leader)
+	}
+}
+
+// Close shuts raft down and closes the log store. The state store belongs to
+// the caller.
+func (n *Node) Close() error {
+	var err error
+	n.closeOnce.Do(func() {
+		close(n.stopWatch)
+		<-n.watchDone
+		if ferr := n.raft.Shutdown().Error(); ferr != nil {
+			err = fmt.Errorf("shut down raft: %w", ferr)
+		}
+		if cerr := n.transport.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+		if cerr := n.logs.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	})
+	return err
+}

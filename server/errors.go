@@ -1,0 +1,142 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// apiError is an error answered to the client as {"code": ..., "detail": ...}.
+type apiError struct {
+	status int
+	code   string
+	detail string
+}
+
+func (e *apiError) Error() string { return e.code + ": " + e.detail }
+
+func errorf(status int, code, detail string) *apiError {
+	return &apiError{status: status, code: code, detail: detail}
+}
+
+// Errors every handler may answer, in one place so codes stay consistent.
+var (
+	errUnauthorized = errorf(http.StatusUnauthorized, "authentication_failed", "Missing or invalid bearer token.")
+	errForbidden    = errorf(http.StatusForbidden, "insufficient_access", "This token may not access the resource.")
+	errNotLeader    = errorf(http.StatusServiceUnavailable, "not_leader", "No leader is available to accept writes; retry shortly.")
+	errUnavailable  = errorf(http.StatusServiceUnavailable, "unavailable", "The write could not be confirmed; retry with the same idempotency-key.")
+	errShuttingDown = errorf(http.StatusServiceUnavailable, "shutting_down", "The node is shutting down.")
+	errBodyTooLarge = errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.")
+)
+
+func notFound(what string) *apiError {
+	return errorf(http.StatusNotFound, "not_found", what+" not found")
+}
+
+// fieldError is one entry of a 422 validation error, in Svix's shape.
+type fieldError struct {
+	Loc  []string `json:"loc"`
+	Msg  string   `json:"msg"`
+	Type string   `json:"type"`
+}
+
+// validationError is a 422 answer listing every invalid field.
+type validationError struct {
+	fields []fieldError
+}
+
+func (e *validationError) Error() string {
+	if len(e.fields) == 0 {
+		return "validation failed"
+	}
+	return "validation failed: " + e.fields[0].Msg
+}
+
+// violations collects field errors while a request is checked.
+type violations struct {
+	fields []fieldError
+}
+
+func (v *violations) add(msg string, loc ...string) {
+	v.fields = append(v.fields, fieldError{Loc: append([]string{"body"}, loc...), Msg: msg, Type: "value_error"})
+}
+
+func (v *violations) addQuery(msg, param string) {
+	v.fields = append(v.fields, fieldError{Loc: []string{"query", param}, Msg: msg, Type: "value_error"})
+}
+
+func (v *violations) check(ok bool, msg string, loc ...string) {
+	if !ok {
+		v.add(msg, loc...)
+	}
+}
+
+func (v *violations) err() error {
+	if len(v.fields) == 0 {
+		return nil
+	}
+	return &validationError{fields: v.fields}
+}
+
+// writeError answers err as JSON. Errors from the layers below are mapped to
+// status codes here and nowhere else.
+func (s *Server) writeError(c *fasthttp.RequestCtx, err error) {
+	var (
+		ae *apiError
+		ve *validationError
+	)
+	switch {
+	case errors.As(err, &ve):
+		writeJSON(c, http.StatusUnprocessableEntity, struct {
+			Code   string       `json:"code"`
+			Detail []fieldError `json:"detail"`
+		}{"validation_error", ve.fields})
+		return
+	case errors.As(err, &ae):
+	case errors.Is(err, storage.ErrNotFound):
+		ae = notFound("Entity")
+	case errors.Is(err, storage.ErrUIDTaken):
+		ae = errorf(http.StatusConflict, "conflict", "An entity with this uid already exists.")
+	case errors.Is(err, storage.ErrConflict):
+		ae = errorf(http.StatusConflict, "conflict", "An entity with this id already exists.")
+	case errors.Is(err, storage.ErrEventIDTaken):
+		ae = errorf(http.StatusConflict, "conflict", "A message with this eventId already exists.")
+	case errors.Is(err, raft.ErrNotLeader):
+		ae = errNotLeader
+	case errors.Is(err, raft.ErrUnknownOutcome):
+		ae = errUnavailable
+	case errors.Is(err, raft.ErrShutdown):
+		ae = errShuttingDown
+	default:
+		s.log.Error().Err(err).Str("path", string(c.Path())).Msg("request failed")
+		ae = errorf(http.StatusInternalServerError, "internal_error", "Internal error.")
+	}
+	writeJSON(c, ae.status, struct {
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+	}{ae.code, ae.detail})
+}
+
+// writeJSON answers v with status.
+func writeJSON(c *fasthttp.RequestCtx, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status, body = http.StatusInternalServerError, []byte(`{"code":"internal_error","detail":"Internal error."}`)
+	}
+	writeRaw(c, status, body)
+}
+
+// writeRaw answers an already-encoded JSON body.
+func writeRaw(c *fasthttp.RequestCtx, status int, body []byte) {
+	c.SetStatusCode(status)
+	if status == http.StatusNoContent {
+		return
+	}
+	c.SetContentType("application/json")
+	c.SetBody(body)
+}

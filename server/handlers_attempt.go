@@ -1,0 +1,228 @@
+package server
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// attemptFilter reads the status and status_code_class query parameters.
+func attemptFilter(c *fasthttp.RequestCtx, v *violations) storage.AttemptFilter {
+	var f storage.AttemptFilter
+	if s := query(c, "status"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 4 {
+			v.addQuery("must be 0 (success), 1 (pending), 2 (fail), 3 (sending) or 4 (canceled)", "status")
+		} else {
+			st := storage.Status(n)
+			f.Status = &st
+		}
+	}
+	if s := query(c, "status_code_class"); s != "" {
+		n, err := strconv.Atoi(s)
+		switch {
+		case err != nil || (n != 0 && (n < 100 || n > 500 || n%100 != 0)):
+			v.addQuery("must be 0, 100, 200, 300, 400 or 500", "status_code_class")
+		case n == 0:
+			f.StatusClass = -1
+		default:
+			f.StatusClass = n / 100
+		}
+	}
+	return f
+}
+
+func (s *Server) listAttemptsByEndpoint(c *fasthttp.RequestCtx, p principal) error {
+	a, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	opts, err := listOptions(c, true)
+	if err != nil {
+		return err
+	}
+	var v violations
+	f := attemptFilter(c, &v)
+	withMsg := queryBool(c, "with_msg", &v)
+	if err := v.err(); err != nil {
+		return err
+	}
+	var (
+		page storage.Page[storage.Attempt]
+		msgs map[string]storage.Message
+	)
+	err = s.store.View(func(r *storage.Reader) error {
+		if page, err = r.ListAttemptsByEndpoint(a.ID, ep.ID, f, opts); err != nil || !withMsg {
+			return err
+		}
+		msgs = make(map[string]storage.Message)
+		for _, at := range page.Items {
+			if m, err := r.Message(a.ID, at.MsgID); err == nil {
+				msgs[at.MsgID] = m
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newList(page, func(at *storage.Attempt) attemptOut {
+		out := toAttemptOut(at)
+		if m, ok := msgs[at.MsgID]; ok {
+			mo := toMessageOut(&m, false)
+			out.Msg = &mo
+		}
+		return out
+	}))
+	return nil
+}
+
+func (s *Server) listAttemptsByMessage(c *fasthttp.RequestCtx, p principal) error {
+	a, m, err := s.loadMessage(c, p)
+	if err != nil {
+		return err
+	}
+	opts, err := listOptions(c, true)
+	if err != nil {
+		return err
+	}
+	var v violations
+	f := attemptFilter(c, &v)
+	f.EndpointID = query(c, "endpoint_id")
+	if err := v.err(); err != nil {
+		return err
+	}
+	var page storage.Page[storage.Attempt]
+	err = s.store.View(func(r *storage.Reader) error {
+		page, err = r.ListAttemptsByMessage(a.ID, m.ID, f, opts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newList(page, toAttemptOut))
+	return nil
+}
+
+func (s *Server) getAttempt(c *fasthttp.RequestCtx, p principal) error {
+	a, m, err := s.loadMessage(c, p)
+	if err != nil {
+		return err
+	}
+	var at storage.Attempt
+	err = s.store.View(func(r *storage.Reader) error {
+		at, err = r.Attempt(a.ID, m.ID, pathParam(c, "attempt_id"))
+		return err
+	})
+	if err == storage.ErrNotFound {
+		return notFound("Attempt")
+	}
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, toAttemptOut(&at))
+	return nil
+}
+
+// listEndpointMessages lists the messages an endpoint was (or will be) sent,
+// with their delivery status towards it.
+func (s *Server) listEndpointMessages(c *fasthttp.RequestCtx, p principal) error {
+	a, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	opts, err := listOptions(c, true)
+	if err != nil {
+		return err
+	}
+	var v violations
+	f := attemptFilter(c, &v)
+	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
+	if err := v.err(); err != nil {
+		return err
+	}
+	var page storage.Page[storage.EndpointMessage]
+	err = s.store.View(func(r *storage.Reader) error {
+		page, err = r.ListEndpointMessages(a.ID, ep.ID, f.Status, opts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newList(page, func(em *storage.EndpointMessage) endpointMessageOut {
+		return toEndpointMessageOut(em, withContent)
+	}))
+	return nil
+}
+
+// listMessageEndpoints lists a message's deliveries, one per endpoint, with
+// each endpoint's status.
+func (s *Server) listMessageEndpoints(c *fasthttp.RequestCtx, p principal) error {
+	a, m, err := s.loadMessage(c, p)
+	if err != nil {
+		return err
+	}
+	opts, err := listOptions(c, false)
+	if err != nil {
+		return err
+	}
+	var (
+		page storage.Page[storage.Delivery]
+		eps  = map[string]storage.Endpoint{}
+	)
+	err = s.store.View(func(r *storage.Reader) error {
+		if page, err = r.MessageDeliveries(a.ID, m.ID, opts); err != nil {
+			return err
+		}
+		for _, dl := range page.Items {
+			if ep, err := r.Endpoint(a.ID, dl.EndpointID); err == nil {
+				eps[dl.EndpointID] = ep
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newList(page, func(dl *storage.Delivery) messageEndpointOut {
+		ep, ok := eps[dl.EndpointID]
+		if !ok {
+			ep = storage.Endpoint{ID: dl.EndpointID}
+		}
+		return messageEndpointOut{
+			endpointOut: toEndpointOut(&ep),
+			Status:      int(dl.Status), StatusText: dl.Status.String(),
+			NextAttempt: optTime(dl.NextAttempt), Attempts: dl.Attempts,
+		}
+	}))
+	return nil
+}
+
+// resendMessage schedules a manual attempt of a message to one endpoint.
+func (s *Server) resendMessage(c *fasthttp.RequestCtx, p principal) error {
+	a, m, err := s.loadMessage(c, p)
+	if err != nil {
+		return err
+	}
+	if s.replayed(c, p) {
+		return nil
+	}
+	var ep storage.Endpoint
+	err = s.store.View(func(r *storage.Reader) error {
+		ep, err = r.Endpoint(a.ID, pathParam(c, "endpoint_id"))
+		return err
+	})
+	if err == storage.ErrNotFound {
+		return notFound("Endpoint")
+	}
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	cmd := &raft.Resend{Meta: s.meta(c, p, now, http.StatusAccepted, noContent), AppID: a.ID, MsgID: m.ID, EndpointID: ep.ID}
+	return s.commit(c, cmd, http.StatusAccepted, noContent)
+}

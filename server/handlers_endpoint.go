@@ -1,0 +1,363 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/herald-webhooks/herald/delivery"
+	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// namePattern is what Svix accepts for event type names, channels and event
+// ids.
+var (
+	namePattern    = regexp.MustCompile(`^[a-zA-Z0-9\-_.]{1,256}$`)
+	channelPattern = regexp.MustCompile(`^[a-zA-Z0-9\-_.:]{1,128}$`)
+	headerName     = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]{1,256}$")
+)
+
+// forbiddenHeaders may not be set per endpoint: they carry the signature,
+// frame the request, or would let one endpoint's headers confuse receivers.
+var forbiddenHeaders = []string{
+	"connection", "content-encoding", "content-length", "content-type", "expect", "host",
+	"keep-alive", "proxy-authorization", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade",
+}
+
+type endpointIn struct {
+	URL          *string           `json:"url"`
+	Description  *string           `json:"description"`
+	UID          *string           `json:"uid"`
+	Version      *uint16           `json:"version"`
+	Disabled     *bool             `json:"disabled"`
+	FilterTypes  []string          `json:"filterTypes"`
+	Channels     []string          `json:"channels"`
+	Headers      map[string]string `json:"headers"`
+	Metadata     map[string]string `json:"metadata"`
+	Secret       *string           `json:"secret"`
+	RateLimit    *uint16           `json:"rateLimit"`
+	ThrottleRate *uint16           `json:"throttleRate"`
+}
+
+func (s *Server) checkURL(v *violations, raw string) {
+	if _, err := s.guard.CheckURL(raw); err != nil {
+		msg := err.Error()
+		if errors.Is(err, delivery.ErrForbiddenAddress) {
+			msg = "the URL points at a private or reserved address: " + msg
+		}
+		v.add(msg, "url")
+	}
+}
+
+func checkFilters(v *violations, filterTypes, channels []string) {
+	if filterTypes != nil {
+		v.check(len(filterTypes) > 0, "must not be empty; omit it to receive every event type", "filterTypes")
+		for _, t := range filterTypes {
+			v.check(namePattern.MatchString(t), "event type names are 1-256 characters of a-z, A-Z, 0-9, '-', '_' and '.'", "filterTypes")
+		}
+	}
+	if channels != nil {
+		v.check(len(channels) > 0 && len(channels) <= 10, "must hold 1 to 10 channels; omit it to receive every channel", "channels")
+		for _, ch := range channels {
+			v.check(channelPattern.MatchString(ch), "channels are 1-128 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "channels")
+		}
+	}
+}
+
+func checkHeaders(v *violations, headers map[string]string) {
+	v.check(len(headers) <= 20, "at most 20 headers", "headers")
+	for k, val := range headers {
+		lk := strings.ToLower(k)
+		switch {
+		case !headerName.MatchString(k):
+			v.add("not a valid header name", "headers", k)
+		case slices.Contains(forbiddenHeaders, lk) || strings.HasPrefix(lk, "webhook-") || strings.HasPrefix(lk, "svix-"):
+			v.add("this header is set by Herald and may not be overridden", "headers", k)
+		case strings.ContainsAny(val, "\r\n\x00") || len(val) > 4096:
+			v.add("header values are at most 4096 characters without line breaks", "headers", k)
+		}
+	}
+}
+
+// normalizeSecret accepts a secret with or without the whsec_ prefix, as
+// Svix does, and checks it decodes to 24-64 bytes.
+func normalizeSecret(v *violations, s string) string {
+	if !strings.HasPrefix(s, delivery.SecretPrefix) {
+		s = delivery.SecretPrefix + s
+	}
+	if _, err := delivery.ParseSecret(s); err != nil {
+		v.add("must be whsec_ followed by the base64 of 24 to 64 bytes", "secret")
+	}
+	return s
+}
+
+func (in *endpointIn) validate(s *Server) error {
+	var v violations
+	if in.URL == nil || *in.URL == "" {
+		v.add("field required", "url")
+	} else {
+		s.checkURL(&v, *in.URL)
+	}
+	if in.UID != nil {
+		checkUID(&v, *in.UID, storage.PrefixEndpoint)
+	}
+	if in.Version != nil {
+		v.check(*in.Version >= 1, "must be at least 1", "version")
+	}
+	if in.Description != nil {
+		v.check(len(*in.Description) <= 1024, "must be at most 1024 characters", "description")
+	}
+	checkFilters(&v, in.FilterTypes, in.Channels)
+	checkHeaders(&v, in.Headers)
+	checkMetadata(&v, in.Metadata)
+	checkRate(&v, in.RateLimit, "rateLimit")
+	checkRate(&v, in.ThrottleRate, "throttleRate")
+	if in.Secret != nil {
+		*in.Secret = normalizeSecret(&v, *in.Secret)
+	}
+	return v.err()
+}
+
+// apply copies the request onto ep (all fields but the secret and headers,
+// which only create sets).
+func (in *endpointIn) apply(ep *storage.Endpoint) {
+	ep.URL = *in.URL
+	ep.Description = deref(in.Description)
+	ep.UID = deref(in.UID)
+	ep.Version = 1
+	if in.Version != nil {
+		ep.Version = *in.Version
+	}
+	ep.Disabled = in.Disabled != nil && *in.Disabled
+	ep.FilterTypes = in.FilterTypes
+	ep.Channels = in.Channels
+	ep.Metadata = in.Metadata
+	ep.ThrottleRate = rateOf(in.ThrottleRate, in.RateLimit)
+}
+
+// loadEndpoint finds an application and one of its endpoints for p.
+func (s *Server) loadEndpoint(c *fasthttp.RequestCtx, p principal) (storage.App, storage.Endpoint, error) {
+	a, err := s.loadApp(p, pathParam(c, "app_id"))
+	if err != nil {
+		return a, storage.Endpoint{}, err
+	}
+	var ep storage.Endpoint
+	err = s.store.View(func(r *storage.Reader) error {
+		ep, err = r.Endpoint(a.ID, pathParam(c, "endpoint_id"))
+		return err
+	})
+	if err == storage.ErrNotFound {
+		return a, ep, notFound("Endpoint")
+	}
+	return a, ep, err
+}
+
+func (s *Server) listEndpoints(c *fasthttp.RequestCtx, p principal) error {
+	a, err := s.loadApp(p, pathParam(c, "app_id"))
+	if err != nil {
+		return err
+	}
+	opts, err := listOptions(c, false)
+	if err != nil {
+		return err
+	}
+	var page storage.Page[storage.Endpoint]
+	err = s.store.View(func(r *storage.Reader) error {
+		page, err = r.ListEndpoints(a.ID, opts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newList(page, toEndpointOut))
+	return nil
+}
+
+func (s *Server) createEndpoint(c *fasthttp.RequestCtx, p principal) error {
+	a, err := s.loadApp(p, pathParam(c, "app_id"))
+	if err != nil {
+		return err
+	}
+	if s.replayed(c, p) {
+		return nil
+	}
+	var in endpointIn
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	if err := in.validate(s); err != nil {
+		return err
+	}
+	now := s.now()
+	ep := storage.Endpoint{ID: storage.NewID(storage.PrefixEndpoint, now), AppID: a.ID, CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
+	in.apply(&ep)
+	ep.Headers = in.Headers
+	if in.Secret != nil {
+		ep.Secret = *in.Secret
+	} else if ep.Secret, err = delivery.GenerateSecret(); err != nil {
+		return err
+	}
+	body, _ := json.Marshal(toEndpointOut(&ep))
+	return s.commit(c, &raft.CreateEndpoint{Meta: s.meta(c, p, now, http.StatusCreated, body), Endpoint: ep}, http.StatusCreated, body)
+}
+
+func (s *Server) getEndpoint(c *fasthttp.RequestCtx, p principal) error {
+	_, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, toEndpointOut(&ep))
+	return nil
+}
+
+// updateEndpoint is PUT: replace the endpoint's settings, or create it
+// (201) when the path names none.
+func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
+	var in endpointIn
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	in.Secret, in.Headers = nil, nil // not part of Svix's EndpointUpdate
+	if err := in.validate(s); err != nil {
+		return err
+	}
+	a, ep, err := s.loadEndpoint(c, p)
+	now := s.now()
+	switch {
+	case err == nil:
+		in.apply(&ep)
+		ep.UpdatedAt = now.UnixNano()
+		body, _ := json.Marshal(toEndpointOut(&ep))
+		return s.commit(c, &raft.UpdateEndpoint{Meta: raft.Meta{Time: now.UnixNano()}, Endpoint: ep}, http.StatusOK, body)
+	case isNotFound(err) && a.ID != "":
+		ref := pathParam(c, "endpoint_id")
+		ep = storage.Endpoint{ID: storage.NewID(storage.PrefixEndpoint, now), AppID: a.ID, CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
+		if in.UID == nil && !storage.ValidID(storage.PrefixEndpoint, ref) && uidPattern.MatchString(ref) {
+			in.UID = &ref
+		}
+		in.apply(&ep)
+		if ep.Secret, err = delivery.GenerateSecret(); err != nil {
+			return err
+		}
+		body, _ := json.Marshal(toEndpointOut(&ep))
+		return s.commit(c, &raft.CreateEndpoint{Meta: raft.Meta{Time: now.UnixNano()}, Endpoint: ep}, http.StatusCreated, body)
+	}
+	return err
+}
+
+type endpointPatch struct {
+	URL          *string            `json:"url"`
+	Description  *string            `json:"description"`
+	UID          nullable[string]   `json:"uid"`
+	Version      *uint16            `json:"version"`
+	Disabled     *bool              `json:"disabled"`
+	FilterTypes  nullable[[]string] `json:"filterTypes"`
+	Channels     nullable[[]string] `json:"channels"`
+	Metadata     map[string]string  `json:"metadata"`
+	Secret       nullable[string]   `json:"secret"`
+	RateLimit    nullable[uint16]   `json:"rateLimit"`
+	ThrottleRate nullable[uint16]   `json:"throttleRate"`
+}
+
+func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
+	var in endpointPatch
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	_, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	var v violations
+	if in.URL != nil {
+		s.checkURL(&v, *in.URL)
+		ep.URL = *in.URL
+	}
+	if in.Description != nil {
+		ep.Description = *in.Description
+	}
+	if in.UID.Set {
+		ep.UID = ""
+		if !in.UID.Null {
+			checkUID(&v, in.UID.Value, storage.PrefixEndpoint)
+			ep.UID = in.UID.Value
+		}
+	}
+	if in.Version != nil {
+		v.check(*in.Version >= 1, "must be at least 1", "version")
+		ep.Version = *in.Version
+	}
+	if in.Disabled != nil {
+		ep.Disabled = *in.Disabled
+	}
+	if in.FilterTypes.Set {
+		ep.FilterTypes = nil
+		if !in.FilterTypes.Null {
+			checkFilters(&v, in.FilterTypes.Value, nil)
+			ep.FilterTypes = in.FilterTypes.Value
+		}
+	}
+	if in.Channels.Set {
+		ep.Channels = nil
+		if !in.Channels.Null {
+			checkFilters(&v, nil, in.Channels.Value)
+			ep.Channels = in.Channels.Value
+		}
+	}
+	if in.Metadata != nil {
+		checkMetadata(&v, in.Metadata)
+		ep.Metadata = in.Metadata
+	}
+	if in.Secret.Set {
+		if in.Secret.Null {
+			if ep.Secret, err = delivery.GenerateSecret(); err != nil {
+				return err
+			}
+		} else {
+			ep.Secret = normalizeSecret(&v, in.Secret.Value)
+		}
+	}
+	for _, r := range []nullable[uint16]{in.RateLimit, in.ThrottleRate} {
+		if r.Set {
+			ep.ThrottleRate = 0
+			if !r.Null {
+				checkRate(&v, &r.Value, "throttleRate")
+				ep.ThrottleRate = r.Value
+			}
+		}
+	}
+	if err := v.err(); err != nil {
+		return err
+	}
+	now := s.now()
+	ep.UpdatedAt = now.UnixNano()
+	body, _ := json.Marshal(toEndpointOut(&ep))
+	return s.commit(c, &raft.UpdateEndpoint{Meta: raft.Meta{Time: now.UnixNano()}, Endpoint: ep}, http.StatusOK, body)
+}
+
+func (s *Server) deleteEndpoint(c *fasthttp.RequestCtx, p principal) error {
+	a, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	cmd := &raft.DeleteEndpoint{Meta: raft.Meta{Time: s.now().UnixNano()}, AppID: a.ID, EndpointID: ep.ID}
+	return s.commit(c, cmd, statusNoContent, noContent)
+}
+
+// getEndpointSecret is the one route that returns a signing secret.
+func (s *Server) getEndpointSecret(c *fasthttp.RequestCtx, p principal) error {
+	_, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, struct {
+		Key string `json:"key"`
+	}{ep.Secret})
+	return nil
+}

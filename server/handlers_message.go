@@ -1,0 +1,165 @@
+package server
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
+)
+
+type messageIn struct {
+	EventType *string         `json:"eventType"`
+	EventID   *string         `json:"eventId"`
+	Payload   json.RawMessage `json:"payload"`
+	Channels  []string        `json:"channels"`
+	Tags      []string        `json:"tags"`
+	DeliverAt *time.Time      `json:"deliverAt"`
+	// Accepted for compatibility; Herald keeps payloads until the message
+	// is deleted with its application.
+	PayloadRetentionPeriod *int64 `json:"payloadRetentionPeriod"`
+	PayloadRetentionHours  *int64 `json:"payloadRetentionHours"`
+}
+
+func (s *Server) validateMessage(in *messageIn, now time.Time) error {
+	var v violations
+	if in.EventType == nil {
+		v.add("field required", "eventType")
+	} else {
+		v.check(namePattern.MatchString(*in.EventType), "event type names are 1-256 characters of a-z, A-Z, 0-9, '-', '_' and '.'", "eventType")
+	}
+	if in.EventID != nil {
+		v.check(namePattern.MatchString(*in.EventID), "event ids are 1-256 characters of a-z, A-Z, 0-9, '-', '_' and '.'", "eventId")
+	}
+	switch {
+	case len(in.Payload) == 0 || bytes.Equal(in.Payload, []byte("null")):
+		v.add("field required", "payload")
+	case !isJSONObject(in.Payload):
+		v.add("must be a JSON object", "payload")
+	case len(in.Payload) > s.cfg.MaxPayloadBytes:
+		v.add("must be at most "+strconv.Itoa(s.cfg.MaxPayloadBytes)+" bytes", "payload")
+	}
+	if in.Channels != nil {
+		v.check(len(in.Channels) <= 10, "at most 10 channels", "channels")
+		for _, ch := range in.Channels {
+			v.check(channelPattern.MatchString(ch), "channels are 1-128 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "channels")
+		}
+	}
+	v.check(len(in.Tags) <= 5, "at most 5 tags", "tags")
+	for _, tag := range in.Tags {
+		v.check(channelPattern.MatchString(tag), "tags are 1-128 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "tags")
+	}
+	if in.DeliverAt != nil {
+		v.check(in.DeliverAt.Before(now.Add(90*24*time.Hour)), "must be within 90 days", "deliverAt")
+	}
+	return v.err()
+}
+
+// createMessage accepts an event: 202 only once the message and its fan-out
+// are committed by a quorum. Concurrent requests share Raft entries through
+// the group-commit batcher.
+func (s *Server) createMessage(c *fasthttp.RequestCtx, p principal) error {
+	a, err := s.loadApp(p, pathParam(c, "app_id"))
+	if err != nil {
+		return err
+	}
+	if s.replayed(c, p) {
+		return nil
+	}
+	var in messageIn
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	now := s.now()
+	if err := s.validateMessage(&in, now); err != nil {
+		return err
+	}
+	m := storage.Message{
+		ID: storage.NewID(storage.PrefixMessage, now), AppID: a.ID, EventType: *in.EventType,
+		EventID: deref(in.EventID), Channels: in.Channels, Tags: in.Tags,
+		Payload: in.Payload, Timestamp: now.UnixNano(),
+	}
+	if in.DeliverAt != nil && in.DeliverAt.After(now) {
+		m.DeliverAt = in.DeliverAt.UnixNano()
+	}
+	var v violations
+	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
+	if err := v.err(); err != nil {
+		return err
+	}
+	body, _ := json.Marshal(toMessageOut(&m, withContent))
+	item := raft.MessageItem{
+		Meta:    s.meta(c, p, now, http.StatusAccepted, body),
+		Message: storage.NewMessage{Message: m, EventIDExpiresMs: now.Add(s.cfg.EventIDTTL).UnixMilli()},
+	}
+	if s.closing.Load() {
+		return errShuttingDown
+	}
+	res, err := s.messages.Submit(c, item)
+	if err != nil {
+		return err
+	}
+	return s.answer(c, res, http.StatusAccepted, body)
+}
+
+func (s *Server) loadMessage(c *fasthttp.RequestCtx, p principal) (storage.App, storage.Message, error) {
+	a, err := s.loadApp(p, pathParam(c, "app_id"))
+	if err != nil {
+		return a, storage.Message{}, err
+	}
+	var m storage.Message
+	err = s.store.View(func(r *storage.Reader) error {
+		m, err = r.Message(a.ID, pathParam(c, "msg_id"))
+		return err
+	})
+	if err == storage.ErrNotFound {
+		return a, m, notFound("Message")
+	}
+	return a, m, err
+}
+
+func (s *Server) getMessage(c *fasthttp.RequestCtx, p principal) error {
+	_, m, err := s.loadMessage(c, p)
+	if err != nil {
+		return err
+	}
+	var v violations
+	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
+	if err := v.err(); err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, toMessageOut(&m, withContent))
+	return nil
+}
+
+func (s *Server) listMessages(c *fasthttp.RequestCtx, p principal) error {
+	a, err := s.loadApp(p, pathParam(c, "app_id"))
+	if err != nil {
+		return err
+	}
+	opts, err := listOptions(c, true)
+	if err != nil {
+		return err
+	}
+	var v violations
+	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
+	if err := v.err(); err != nil {
+		return err
+	}
+	f := storage.MessageFilter{EventTypes: queryList(c, "event_types"), Channel: query(c, "channel"), Tag: query(c, "tag")}
+	var page storage.Page[storage.Message]
+	err = s.store.View(func(r *storage.Reader) error {
+		page, err = r.ListMessages(a.ID, f, opts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newList(page, func(m *storage.Message) messageOut { return toMessageOut(m, withContent) }))
+	return nil
+}

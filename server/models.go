@@ -1,0 +1,209 @@
+package server
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// The JSON shapes below follow Svix's API models field for field (camelCase,
+// the same optional fields), so Svix's client libraries decode them.
+
+type listResponse[T any] struct {
+	Data         []T     `json:"data"`
+	Iterator     *string `json:"iterator"`
+	PrevIterator *string `json:"prevIterator"`
+	Done         bool    `json:"done"`
+}
+
+func newList[S, T any](p storage.Page[S], conv func(*S) T) listResponse[T] {
+	out := listResponse[T]{Data: make([]T, 0, len(p.Items)), Done: p.Done}
+	for i := range p.Items {
+		out.Data = append(out.Data, conv(&p.Items[i]))
+	}
+	if p.Iterator != "" {
+		it := p.Iterator
+		out.Iterator = &it
+	}
+	if p.PrevIterator != "" {
+		prev := p.PrevIterator
+		out.PrevIterator = &prev
+	}
+	return out
+}
+
+func ts(ns int64) time.Time { return time.Unix(0, ns).UTC() }
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+func optUint16(v uint16) *uint16 {
+	if v == 0 {
+		return nil
+	}
+	return &v
+}
+
+func nonNilMap(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+type applicationOut struct {
+	ID           string            `json:"id"`
+	UID          *string           `json:"uid,omitempty"`
+	Name         string            `json:"name"`
+	Metadata     map[string]string `json:"metadata"`
+	RateLimit    *uint16           `json:"rateLimit,omitempty"`
+	ThrottleRate *uint16           `json:"throttleRate,omitempty"`
+	CreatedAt    time.Time         `json:"createdAt"`
+	UpdatedAt    time.Time         `json:"updatedAt"`
+}
+
+func toApplicationOut(a *storage.App) applicationOut {
+	return applicationOut{
+		ID: a.ID, UID: optString(a.UID), Name: a.Name, Metadata: nonNilMap(a.Metadata),
+		RateLimit: optUint16(a.ThrottleRate), ThrottleRate: optUint16(a.ThrottleRate),
+		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt),
+	}
+}
+
+type endpointOut struct {
+	ID           string            `json:"id"`
+	UID          *string           `json:"uid,omitempty"`
+	URL          string            `json:"url"`
+	Description  string            `json:"description"`
+	Version      int               `json:"version"`
+	Disabled     bool              `json:"disabled"`
+	FilterTypes  []string          `json:"filterTypes,omitempty"`
+	Channels     []string          `json:"channels,omitempty"`
+	Metadata     map[string]string `json:"metadata"`
+	RateLimit    *uint16           `json:"rateLimit,omitempty"`
+	ThrottleRate *uint16           `json:"throttleRate,omitempty"`
+	CreatedAt    time.Time         `json:"createdAt"`
+	UpdatedAt    time.Time         `json:"updatedAt"`
+}
+
+func toEndpointOut(ep *storage.Endpoint) endpointOut {
+	return endpointOut{
+		ID: ep.ID, UID: optString(ep.UID), URL: ep.URL, Description: ep.Description,
+		Version: int(ep.Version), Disabled: ep.Disabled, FilterTypes: ep.FilterTypes, Channels: ep.Channels,
+		Metadata: nonNilMap(ep.Metadata), RateLimit: optUint16(ep.ThrottleRate), ThrottleRate: optUint16(ep.ThrottleRate),
+		CreatedAt: ts(ep.CreatedAt), UpdatedAt: ts(ep.UpdatedAt),
+	}
+}
+
+type eventTypeOut struct {
+	Name         string          `json:"name"`
+	Description  string          `json:"description"`
+	Archived     bool            `json:"archived"`
+	Deprecated   bool            `json:"deprecated"`
+	FeatureFlags []string        `json:"featureFlags,omitempty"`
+	GroupName    *string         `json:"groupName,omitempty"`
+	Schemas      json.RawMessage `json:"schemas,omitempty"`
+	CreatedAt    time.Time       `json:"createdAt"`
+	UpdatedAt    time.Time       `json:"updatedAt"`
+}
+
+func toEventTypeOut(t *storage.EventType) eventTypeOut {
+	return eventTypeOut{
+		Name: t.Name, Description: t.Description, Archived: t.Archived, Deprecated: t.Deprecated,
+		FeatureFlags: t.FeatureFlags, GroupName: optString(t.GroupName), Schemas: t.Schemas,
+		CreatedAt: ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
+	}
+}
+
+type messageOut struct {
+	ID        string          `json:"id"`
+	EventType string          `json:"eventType"`
+	EventID   *string         `json:"eventId,omitempty"`
+	Channels  []string        `json:"channels,omitempty"`
+	Tags      []string        `json:"tags,omitempty"`
+	Payload   json.RawMessage `json:"payload"`
+	DeliverAt *time.Time      `json:"deliverAt,omitempty"`
+	Timestamp time.Time       `json:"timestamp"`
+}
+
+// emptyPayload stands in for a payload left out of a response.
+var emptyPayload = json.RawMessage(`{}`)
+
+func toMessageOut(m *storage.Message, withContent bool) messageOut {
+	out := messageOut{
+		ID: m.ID, EventType: m.EventType, EventID: optString(m.EventID), Channels: m.Channels, Tags: m.Tags,
+		Payload: emptyPayload, Timestamp: ts(m.Timestamp),
+	}
+	if withContent && len(m.Payload) > 0 {
+		out.Payload = m.Payload
+	}
+	if m.DeliverAt != 0 {
+		t := ts(m.DeliverAt)
+		out.DeliverAt = &t
+	}
+	return out
+}
+
+type attemptOut struct {
+	ID                 string      `json:"id"`
+	MsgID              string      `json:"msgId"`
+	EndpointID         string      `json:"endpointId"`
+	URL                string      `json:"url"`
+	Response           string      `json:"response"`
+	ResponseStatusCode int         `json:"responseStatusCode"`
+	ResponseDurationMs int64       `json:"responseDurationMs"`
+	Status             int         `json:"status"`
+	StatusText         string      `json:"statusText"`
+	TriggerType        int         `json:"triggerType"`
+	Timestamp          time.Time   `json:"timestamp"`
+	Msg                *messageOut `json:"msg,omitempty"`
+	// Error is a Herald addition: the transport error when no response
+	// arrived (connection refused, timeout, refused address).
+	Error string `json:"error,omitempty"`
+}
+
+func toAttemptOut(at *storage.Attempt) attemptOut {
+	return attemptOut{
+		ID: at.ID, MsgID: at.MsgID, EndpointID: at.EndpointID, URL: at.URL,
+		Response: string(at.Response), ResponseStatusCode: at.StatusCode, ResponseDurationMs: at.DurationMs,
+		Status: int(at.Status), StatusText: at.Status.String(), TriggerType: int(at.Trigger),
+		Timestamp: ts(at.Timestamp), Error: at.Error,
+	}
+}
+
+type endpointMessageOut struct {
+	messageOut
+	Status      int        `json:"status"`
+	StatusText  string     `json:"statusText"`
+	NextAttempt *time.Time `json:"nextAttempt,omitempty"`
+}
+
+func toEndpointMessageOut(em *storage.EndpointMessage, withContent bool) endpointMessageOut {
+	return endpointMessageOut{
+		messageOut: toMessageOut(&em.Message, withContent),
+		Status:     int(em.Delivery.Status), StatusText: em.Delivery.Status.String(),
+		NextAttempt: optTime(em.Delivery.NextAttempt),
+	}
+}
+
+func optTime(ns int64) *time.Time {
+	if ns == 0 {
+		return nil
+	}
+	t := ts(ns)
+	return &t
+}
+
+type messageEndpointOut struct {
+	endpointOut
+	Status      int        `json:"status"`
+	StatusText  string     `json:"statusText"`
+	NextAttempt *time.Time `json:"nextAttempt,omitempty"`
+	// Attempts is a Herald addition: how many attempts were made.
+	Attempts uint32 `json:"attempts"`
+}

@@ -1,0 +1,77 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/fasthttp"
+
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// routes registers every path, Svix's v1 layout.
+func (s *Server) routes(r *router.Router) {
+	r.GET("/api/v1/health", s.health)
+
+	r.GET("/api/v1/app", s.authed(s.listApps))
+	r.POST("/api/v1/app", s.authed(s.createApp))
+	r.GET("/api/v1/app/{app_id}", s.authed(s.getApp))
+	r.PUT("/api/v1/app/{app_id}", s.authed(s.updateApp))
+	r.PATCH("/api/v1/app/{app_id}", s.authed(s.patchApp))
+	r.DELETE("/api/v1/app/{app_id}", s.authed(s.deleteApp))
+
+	r.GET("/api/v1/app/{app_id}/endpoint", s.authed(s.listEndpoints))
+	r.POST("/api/v1/app/{app_id}/endpoint", s.authed(s.createEndpoint))
+	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.authed(s.getEndpoint))
+	r.PUT("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.authed(s.updateEndpoint))
+	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.authed(s.patchEndpoint))
+	r.DELETE("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.authed(s.deleteEndpoint))
+	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", s.authed(s.getEndpointSecret))
+	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg", s.authed(s.listEndpointMessages))
+
+	r.GET("/api/v1/event-type", s.authed(s.listEventTypes))
+	r.POST("/api/v1/event-type", s.authed(s.createEventType))
+	r.GET("/api/v1/event-type/{event_type_name}", s.authed(s.getEventType))
+	r.PUT("/api/v1/event-type/{event_type_name}", s.authed(s.updateEventType))
+	r.PATCH("/api/v1/event-type/{event_type_name}", s.authed(s.patchEventType))
+	r.DELETE("/api/v1/event-type/{event_type_name}", s.authed(s.deleteEventType))
+
+	r.GET("/api/v1/app/{app_id}/msg", s.authed(s.listMessages))
+	r.POST("/api/v1/app/{app_id}/msg", s.authed(s.createMessage))
+	r.GET("/api/v1/app/{app_id}/msg/{msg_id}", s.authed(s.getMessage))
+	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", s.authed(s.listMessageEndpoints))
+	r.POST("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", s.authed(s.resendMessage))
+	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", s.authed(s.getAttempt))
+
+	r.GET("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", s.authed(s.listAttemptsByEndpoint))
+	r.GET("/api/v1/app/{app_id}/attempt/msg/{msg_id}", s.authed(s.listAttemptsByMessage))
+}
+
+// health answers 204 while the node serves, as Svix's health check does.
+func (s *Server) health(c *fasthttp.RequestCtx) {
+	if s.closing.Load() {
+		s.writeError(c, errShuttingDown)
+		return
+	}
+	c.SetStatusCode(http.StatusNoContent)
+}
+
+// listOptions reads limit, iterator, order, before and after. Lists of
+// messages and attempts are newest first; others oldest first unless
+// ?order=descending.
+func listOptions(c *fasthttp.RequestCtx, newestFirst bool) (storage.ListOptions, error) {
+	var v violations
+	opts := storage.ListOptions{Limit: parseLimit(c, &v), Iterator: query(c, "iterator"), Descending: newestFirst}
+	switch query(c, "order") {
+	case "":
+	case "ascending":
+		opts.Descending = false
+	case "descending":
+		opts.Descending = true
+	default:
+		v.addQuery("must be ascending or descending", "order")
+	}
+	opts.Before = queryTime(c, "before", &v)
+	opts.After = queryTime(c, "after", &v)
+	return opts, v.err()
+}

@@ -1,0 +1,218 @@
+package server
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/router"
+	"github.com/rs/zerolog"
+	"github.com/valyala/fasthttp"
+
+	"github.com/herald-webhooks/herald/delivery"
+	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// Config is what the API needs from the node's configuration.
+type Config struct {
+	MaxRequestBodyBytes int
+	MaxPayloadBytes     int
+	ReadTimeout         time.Duration
+	WriteTimeout        time.Duration
+	IdleTimeout         time.Duration
+	IdempotencyTTL      time.Duration
+	EventIDTTL          time.Duration
+	// AdminTokenHashes are sha256 hashes of the configured admin tokens;
+	// the hash of a generated token lives in the replicated state.
+	AdminTokenHashes [][]byte
+	Now              func() time.Time
+}
+
+// Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.
+// Reads are served from the local state; writes go through Raft.
+type Server struct {
+	cfg      Config
+	node     *raft.Node
+	store    *storage.Store
+	guard    *delivery.Guard
+	log      zerolog.Logger
+	now      func() time.Time
+	messages *raft.Batcher[raft.MessageItem]
+	http     *fasthttp.Server
+	closing  atomic.Bool
+}
+
+// New builds the API over a node and its state.
+func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guard, log zerolog.Logger) *Server {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg, node: node, store: store, guard: guard, log: log, now: cfg.Now}
+	s.messages = raft.NewBatcher(node, raft.BatcherConfig{
+		MaxItems: 512, MaxBytes: 4 << 20, MaxInFlight: 8, QueueLen: 8192,
+	}, func(items []raft.MessageItem) raft.Command {
+		return &raft.CreateMessages{Items: items}
+	}, func(resp any, n int) []raft.Result {
+		rs, _ := resp.([]raft.Result)
+		return rs
+	}, func(it raft.MessageItem) int {
+		n := 256 + len(it.Message.Payload)
+		if it.Idem != nil {
+			n += len(it.Idem.Body)
+		}
+		return n
+	})
+	s.http = &fasthttp.Server{
+		Handler:               s.Handler(),
+		Name:                  "herald",
+		MaxRequestBodySize:    cfg.MaxRequestBodyBytes,
+		ReadTimeout:           cfg.ReadTimeout,
+		WriteTimeout:          cfg.WriteTimeout,
+		IdleTimeout:           cfg.IdleTimeout,
+		NoDefaultServerHeader: false,
+		NoDefaultDate:         false,
+		ErrorHandler:          s.transportError,
+		Logger:                fasthttpLogger{log},
+	}
+	return s
+}
+
+// Handler returns the routed handler (tests drive it without a socket).
+func (s *Server) Handler() fasthttp.RequestHandler {
+	r := router.New()
+	r.RedirectTrailingSlash = false
+	r.HandleMethodNotAllowed = true
+	r.NotFound = func(c *fasthttp.RequestCtx) { s.writeError(c, notFound("Route")) }
+	r.MethodNotAllowed = func(c *fasthttp.RequestCtx) {
+		s.writeError(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed on this path."))
+	}
+	r.PanicHandler = func(c *fasthttp.RequestCtx, v any) {
+		s.log.Error().Interface("panic", v).Str("path", string(c.Path())).Msg("handler panicked")
+		s.writeError(c, errorf(http.StatusInternalServerError, "internal_error", "Internal error."))
+	}
+	s.routes(r)
+	return r.Handler
+}
+
+// Serve answers requests on ln until Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.http.Serve(ln)
+	if s.closing.Load() {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops accepting requests and waits for those in progress.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.closing.Store(true)
+	err := s.http.ShutdownWithContext(ctx)
+	s.messages.Close()
+	return err
+}
+
+// transportError answers errors fasthttp hits before a handler runs, most
+// importantly a body over the size limit.
+func (s *Server) transportError(c *fasthttp.RequestCtx, err error) {
+	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
+		s.writeError(c, errBodyTooLarge)
+		return
+	}
+	s.writeError(c, errorf(http.StatusBadRequest, "bad_request", "The request could not be read."))
+}
+
+type fasthttpLogger struct{ log zerolog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug().Msgf(format, args...)
+}
+
+// principal is who a request acts as.
+type principal struct {
+	admin bool
+	appID string // an app-scoped token's application
+	id    string // stable name for idempotency scoping
+}
+
+// handler is a route's work; it returns an error to be answered as JSON.
+type handler func(c *fasthttp.RequestCtx, p principal) error
+
+// authed wraps a handler with bearer-token authentication.
+func (s *Server) authed(h handler) fasthttp.RequestHandler {
+	return func(c *fasthttp.RequestCtx) {
+		p, err := s.authenticate(c)
+		if err == nil {
+			err = h(c, p)
+		}
+		if err != nil {
+			s.writeError(c, err)
+		}
+	}
+}
+
+// authenticate checks the bearer token against the configured admin token
+// hashes and the generated one in the state. Tokens are compared as hashes
+// in constant time; the token itself is never logged or stored.
+func (s *Server) authenticate(c *fasthttp.RequestCtx) (principal, error) {
+	h := string(c.Request.Header.Peek("Authorization"))
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return principal{}, errUnauthorized
+	}
+	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	for _, want := range s.cfg.AdminTokenHashes {
+		if subtle.ConstantTimeCompare(sum[:], want) == 1 {
+			return principal{admin: true, id: "admin"}, nil
+		}
+	}
+	var stored []byte
+	_ = s.store.View(func(r *storage.Reader) error { stored = r.AdminHash(); return nil })
+	if stored != nil && subtle.ConstantTimeCompare(sum[:], stored) == 1 {
+		return principal{admin: true, id: "admin"}, nil
+	}
+	return principal{}, errUnauthorized
+}
+
+// canAccessApp refuses app-scoped principals reaching another application.
+func (p principal) canAccessApp(appID string) error {
+	if p.admin || p.appID == appID {
+		return nil
+	}
+	return errForbidden
+}
+
+// requireAdmin refuses app-scoped principals.
+func (p principal) requireAdmin() error {
+	if p.admin {
+		return nil
+	}
+	return errForbidden
+}
+
+// pathParam returns a route parameter.
+func pathParam(c *fasthttp.RequestCtx, name string) string {
+	v, _ := c.UserValue(name).(string)
+	return v
+}
+
+// parseLimit reads the limit query parameter (Svix: 1..250, default 50).
+func parseLimit(c *fasthttp.RequestCtx, v *violations) int {
+	s := query(c, "limit")
+	if s == "" {
+		return 50
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		v.addQuery("must be a positive integer", "limit")
+		return 50
+	}
+	return min(n, 250)
+}

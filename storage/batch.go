@@ -1,0 +1,222 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/dgraph-io/badger/v4"
+)
+
+// A Batch applies a run of committed Raft entries to the state, as few
+// Badger transactions as their size allows. Every commit writes the index of
+// the last entry it completed in the same transaction, which is what makes
+// replaying the log after a crash safe: entries at or below the stored index
+// are skipped.
+//
+// Only the FSM goroutine uses a Batch, and only one at a time.
+type Batch struct {
+	s       *Store
+	txn     *badger.Txn
+	done    uint64 // last entry completed in this batch
+	writes  int    // writes in the open transaction
+	bytes   int
+	minDue  int64 // earliest schedule key written, 0 = none
+	wrote   bool
+	release func()
+}
+
+// Soft limits on one transaction: past them the batch commits at the next
+// entry boundary. Badger's hard limit is larger; staying well under it keeps
+// the overflow path (see Tx.set) rare.
+const (
+	softMaxWrites = 20000
+	softMaxBytes  = 4 << 20
+)
+
+// ErrApplied reports an entry at or below the applied index: a replay.
+var ErrApplied = errors.New("entry already applied")
+
+// Begin starts a batch. The caller must Commit it (which also releases it).
+func (s *Store) Begin() (*Batch, error) {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	b := &Batch{s: s, done: s.applied.Load(), release: s.mu.RUnlock}
+	b.txn = s.db.NewTransaction(true)
+	return b, nil
+}
+
+// Apply runs fn for the entry at index. Entries at or below the applied
+// index are skipped with ErrApplied and fn is not called. A business error
+// fn returns is passed back; its writes, if any, still commit, so fn must
+// check before it writes.
+func (b *Batch) Apply(index uint64, fn func(tx *Tx) error) error {
+	if index <= b.done {
+		return ErrApplied
+	}
+	tx := &Tx{b: b}
+	err := fn(tx)
+	if tx.fatal != nil {
+		panic(fmt.Sprintf("storage: apply entry %d: %v", index, tx.fatal))
+	}
+	b.done = index
+	b.wrote = true
+	if b.writes >= softMaxWrites || b.bytes >= softMaxBytes {
+		if ferr := b.flush(); ferr != nil {
+			panic(fmt.Sprintf("storage: commit at entry %d: %v", index, ferr))
+		}
+	}
+	return err
+}
+
+// Skip marks an entry with nothing to write (a Raft configuration change)
+// as applied.
+func (b *Batch) Skip(index uint64) {
+	if index > b.done {
+		b.done = index
+		b.wrote = true
+	}
+}
+
+// MinDue returns the earliest due time (unix ms) of the schedule keys this
+// batch wrote, or 0.
+func (b *Batch) MinDue() int64 { return b.minDue }
+
+// Commit writes the applied index and commits. The batch cannot be used
+// afterwards.
+func (b *Batch) Commit() error {
+	defer b.release()
+	if !b.wrote {
+		b.txn.Discard()
+		return nil
+	}
+	return b.flush()
+}
+
+// flush commits the open transaction with the index of the last completed
+// entry and opens a new one.
+func (b *Batch) flush() error {
+	var idx [8]byte
+	binary.BigEndian.PutUint64(idx[:], b.done)
+	if err := b.txn.Set([]byte(pApplied), idx[:]); err != nil {
+		return err
+	}
+	if err := b.txn.Commit(); err != nil {
+		return err
+	}
+	b.s.applied.Store(b.done)
+	b.txn = b.s.db.NewTransaction(true)
+	b.writes, b.bytes = 0, 0
+	return nil
+}
+
+// commitPartial commits what the current entry has written so far without
+// moving the applied index past the previous entry. Used only when a single
+// entry outgrows a transaction; the entry is then re-applied in full after a
+// crash, which the operations that can be that large tolerate (CreateMessage
+// re-writes the same keys).
+func (b *Batch) commitPartial() error {
+	return b.flush()
+}
+
+// Tx is the write view one Raft entry gets. Reads see the entry's own
+// writes. Badger errors other than a missing key are fatal for the node (the
+// state could otherwise diverge), so write helpers record them and Apply
+// panics.
+type Tx struct {
+	b     *Batch
+	fatal error
+}
+
+func (tx *Tx) get(k []byte, fn func(v []byte) error) error {
+	if tx.fatal != nil {
+		return tx.fatal
+	}
+	item, err := tx.b.txn.Get(k)
+	if errors.Is(err, badger.ErrKeyNotFound) {
+		return ErrNotFound
+	}
+	if err != nil {
+		tx.fatal = err
+		return err
+	}
+	if fn == nil {
+		return nil
+	}
+	if err := item.Value(fn); err != nil {
+		tx.fatal = err
+		return err
+	}
+	return nil
+}
+
+func (tx *Tx) exists(k []byte) bool { return tx.get(k, nil) == nil }
+
+func (tx *Tx) set(k, v []byte) {
+	if tx.fatal != nil {
+		return
+	}
+	b := tx.b
+	err := b.txn.Set(k, v)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		if err = b.commitPartial(); err == nil {
+			err = b.txn.Set(k, v)
+		}
+	}
+	if err != nil {
+		tx.fatal = err
+		return
+	}
+	b.writes++
+	b.bytes += len(k) + len(v)
+}
+
+func (tx *Tx) del(k []byte) {
+	if tx.fatal != nil {
+		return
+	}
+	b := tx.b
+	err := b.txn.Delete(k)
+	if errors.Is(err, badger.ErrTxnTooBig) {
+		if err = b.commitPartial(); err == nil {
+			err = b.txn.Delete(k)
+		}
+	}
+	if err != nil {
+		tx.fatal = err
+		return
+	}
+	b.writes++
+	b.bytes += len(k)
+}
+
+// iterate calls fn for each key with prefix, in key order, seeing the
+// entry's own writes. fn must not write.
+func (tx *Tx) iterate(prefix []byte, keysOnly bool, fn func(k, v []byte) error) error {
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	opts.PrefetchValues = !keysOnly
+	it := tx.b.txn.NewIterator(opts)
+	defer it.Close()
+	for it.Seek(prefix); it.Valid(); it.Next() {
+		item := it.Item()
+		var v []byte
+		if !keysOnly {
+			var err error
+			if v, err = item.ValueCopy(nil); err != nil {
+				tx.fatal = err
+				return err
+			}
+		}
+		if err := fn(item.KeyCopy(nil), v); err != nil {
+			if errors.Is(err, errStop) {
+				return nil
+			}
+			return err
+		}
+	}
+	return nil
+}

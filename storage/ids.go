@@ -1,0 +1,78 @@
+package storage
+
+import (
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/segmentio/ksuid"
+)
+
+// ID prefixes, as in the Svix API.
+const (
+	PrefixApp      = "app_"
+	PrefixEndpoint = "ep_"
+	PrefixMessage  = "msg_"
+	PrefixAttempt  = "atmpt_"
+)
+
+var idGen struct {
+	sync.Mutex
+	last ksuid.KSUID
+}
+
+// NewID returns prefix + a KSUID for now. KSUIDs carry whole seconds, so
+// within one process they are made strictly increasing: lists ordered by id
+// are ordered by creation even within a second.
+func NewID(prefix string, now time.Time) string {
+	id, err := ksuid.NewRandomWithTime(now)
+	if err != nil {
+		panic("storage: no randomness for ids: " + err.Error())
+	}
+	idGen.Lock()
+	if ksuid.Compare(id, idGen.last) <= 0 {
+		id = idGen.last.Next()
+	}
+	idGen.last = id
+	idGen.Unlock()
+	return prefix + id.String()
+}
+
+// IDTime returns the creation time carried by an id made by NewID.
+func IDTime(id string) (time.Time, bool) {
+	i := strings.IndexByte(id, '_')
+	if i < 0 {
+		return time.Time{}, false
+	}
+	k, err := ksuid.Parse(id[i+1:])
+	if err != nil {
+		return time.Time{}, false
+	}
+	return k.Time(), true
+}
+
+// boundID returns the smallest (or, with upper, largest) id with prefix and
+// a KSUID at time t, for seeking a time-ordered list to a date.
+func boundID(prefix string, t time.Time, upper bool) string {
+	payload := make([]byte, 16)
+	if upper {
+		for i := range payload {
+			payload[i] = 0xff
+		}
+	}
+	k, err := ksuid.FromParts(t, payload)
+	if err != nil {
+		return prefix
+	}
+	return prefix + k.String()
+}
+
+// ValidID reports whether id has the prefix followed by a well-formed KSUID.
+func ValidID(prefix, id string) bool {
+	rest, ok := strings.CutPrefix(id, prefix)
+	if !ok {
+		return false
+	}
+	_, err := ksuid.Parse(rest)
+	return err == nil
+}

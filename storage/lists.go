@@ -1,0 +1,157 @@
+package storage
+
+import (
+	"bytes"
+	"slices"
+)
+
+// ListApps returns a page of applications in id (creation) order.
+func (r *Reader) ListApps(opts ListOptions) (Page[App], error) {
+	return listPage(r, []byte(pApp), PrefixApp, opts, func(_ string, v []byte) (App, bool, error) {
+		var a App
+		err := decodeInto(v, a.Decode)
+		return a, err == nil, err
+	})
+}
+
+// ListEndpoints returns a page of an app's endpoints in id order.
+func (r *Reader) ListEndpoints(appID string, opts ListOptions) (Page[Endpoint], error) {
+	return listPage(r, endpointPrefix(appID), PrefixEndpoint, opts, func(_ string, v []byte) (Endpoint, bool, error) {
+		var ep Endpoint
+		err := decodeInto(v, ep.Decode)
+		return ep, err == nil, err
+	})
+}
+
+// ListEventTypes returns a page of event types in name order.
+func (r *Reader) ListEventTypes(opts ListOptions, includeArchived bool) (Page[EventType], error) {
+	return listPage(r, []byte(pEventType), "", opts, func(_ string, v []byte) (EventType, bool, error) {
+		var t EventType
+		if err := decodeInto(v, t.Decode); err != nil {
+			return t, false, err
+		}
+		return t, includeArchived || !t.Archived, nil
+	})
+}
+
+// MessageFilter narrows a message list.
+type MessageFilter struct {
+	EventTypes []string // any of these; empty = all
+	Channel    string
+	Tag        string
+}
+
+func (f MessageFilter) match(m *Message) bool {
+	if len(f.EventTypes) > 0 && !slices.Contains(f.EventTypes, m.EventType) {
+		return false
+	}
+	if f.Channel != "" && !slices.Contains(m.Channels, f.Channel) {
+		return false
+	}
+	if f.Tag != "" && !slices.Contains(m.Tags, f.Tag) {
+		return false
+	}
+	return true
+}
+
+// ListMessages returns a page of an app's messages, newest first unless
+// opts says otherwise.
+func (r *Reader) ListMessages(appID string, f MessageFilter, opts ListOptions) (Page[Message], error) {
+	return listPage(r, messagePrefix(appID), PrefixMessage, opts, func(_ string, v []byte) (Message, bool, error) {
+		var m Message
+		if err := decodeInto(v, m.Decode); err != nil {
+			return m, false, err
+		}
+		m.Payload = bytes.Clone(m.Payload)
+		return m, f.match(&m), nil
+	})
+}
+
+// AttemptFilter narrows an attempt list.
+type AttemptFilter struct {
+	EndpointID string
+	Status     *Status
+	// StatusClass is the hundreds digit of the response code (2 for 2xx);
+	// 0 = any, and -1 selects attempts that got no response.
+	StatusClass int
+}
+
+func (f AttemptFilter) match(at *Attempt) bool {
+	if f.EndpointID != "" && at.EndpointID != f.EndpointID {
+		return false
+	}
+	if f.Status != nil && at.Status != *f.Status {
+		return false
+	}
+	switch {
+	case f.StatusClass == -1 && at.StatusCode != 0:
+		return false
+	case f.StatusClass > 0 && at.StatusCode/100 != f.StatusClass:
+		return false
+	}
+	return true
+}
+
+// ListAttemptsByMessage returns a page of a message's attempts, newest first.
+func (r *Reader) ListAttemptsByMessage(appID, msgID string, f AttemptFilter, opts ListOptions) (Page[Attempt], error) {
+	return listPage(r, attemptPrefix(appID, msgID), PrefixAttempt, opts, func(_ string, v []byte) (Attempt, bool, error) {
+		var at Attempt
+		if err := decodeInto(v, at.Decode); err != nil {
+			return at, false, err
+		}
+		return at, f.match(&at), nil
+	})
+}
+
+// ListAttemptsByEndpoint returns a page of an endpoint's attempts, newest
+// first.
+func (r *Reader) ListAttemptsByEndpoint(appID, epID string, f AttemptFilter, opts ListOptions) (Page[Attempt], error) {
+	return listPage(r, epAttemptPrefix(appID, epID), PrefixAttempt, opts, func(attID string, v []byte) (Attempt, bool, error) {
+		at, err := r.Attempt(appID, string(v), attID)
+		if err == ErrNotFound {
+			return at, false, nil
+		}
+		if err != nil {
+			return at, false, err
+		}
+		return at, f.match(&at), nil
+	})
+}
+
+// EndpointMessage is a message as one endpoint sees it: with its delivery.
+type EndpointMessage struct {
+	Message  Message
+	Delivery Delivery
+}
+
+// ListEndpointMessages returns a page of the messages sent (or to be sent)
+// to an endpoint, newest first, with their delivery state.
+func (r *Reader) ListEndpointMessages(appID, epID string, status *Status, opts ListOptions) (Page[EndpointMessage], error) {
+	return listPage(r, epMsgPrefix(appID, epID), PrefixMessage, opts, func(msgID string, _ []byte) (EndpointMessage, bool, error) {
+		var em EndpointMessage
+		var err error
+		if em.Delivery, err = r.Delivery(appID, msgID, epID); err == ErrNotFound {
+			return em, false, nil
+		} else if err != nil {
+			return em, false, err
+		}
+		if status != nil && em.Delivery.Status != *status {
+			return em, false, nil
+		}
+		if em.Message, err = r.Message(appID, msgID); err == ErrNotFound {
+			return em, false, nil
+		}
+		return em, err == nil, err
+	})
+}
+
+// MessageDeliveries returns a page of a message's deliveries, one per
+// endpoint, in endpoint id order.
+func (r *Reader) MessageDeliveries(appID, msgID string, opts ListOptions) (Page[Delivery], error) {
+	return listPage(r, deliveryPrefix(appID, msgID), PrefixEndpoint, ListOptions{Limit: opts.Limit, Iterator: opts.Iterator},
+		func(_ string, v []byte) (Delivery, bool, error) {
+			var dl Delivery
+			err := decodeInto(v, dl.Decode)
+			return dl, err == nil, err
+		})
+}

@@ -1,0 +1,391 @@
+package storage
+
+// Records are encoded with a leading format version byte. New fields are
+// appended at the end and decoded only when bytes remain, so old records stay
+// readable without a migration.
+const recordV1 = 1
+
+// App is an application: one customer of the platform, owning endpoints and
+// messages.
+type App struct {
+	ID           string
+	UID          string
+	Name         string
+	Metadata     map[string]string
+	ThrottleRate uint16 // deliveries/s per endpoint; 0 = unlimited
+	CreatedAt    int64  // unix nanoseconds, stamped by the leader
+	UpdatedAt    int64
+}
+
+// Endpoint is a URL that receives an application's messages.
+type Endpoint struct {
+	ID           string
+	AppID        string
+	UID          string
+	URL          string
+	Description  string
+	Version      uint16
+	Disabled     bool
+	FilterTypes  []string // event types it receives; empty = all
+	Channels     []string // channels it receives; empty = all
+	Headers      map[string]string
+	Metadata     map[string]string
+	Secret       string // whsec_... signing secret
+	ThrottleRate uint16
+	CreatedAt    int64
+	UpdatedAt    int64
+}
+
+// EventType names a kind of event that messages carry and endpoints filter on.
+type EventType struct {
+	Name         string
+	Description  string
+	Archived     bool
+	Deprecated   bool
+	FeatureFlags []string
+	GroupName    string
+	Schemas      []byte // raw JSON object, or nil
+	CreatedAt    int64
+	UpdatedAt    int64
+}
+
+// Message is one event accepted for delivery.
+type Message struct {
+	ID        string
+	AppID     string
+	EventType string
+	EventID   string
+	Channels  []string
+	Tags      []string
+	Payload   []byte // raw JSON object
+	Timestamp int64  // accepted at, unix nanoseconds
+	DeliverAt int64  // first attempt not before; 0 = at Timestamp
+}
+
+// Status is the state of a delivery or the outcome of an attempt. The values
+// are Svix's MessageStatus numbers.
+type Status uint8
+
+// Status values, numbered as in the Svix API.
+const (
+	StatusSuccess  Status = 0
+	StatusPending  Status = 1
+	StatusFail     Status = 2
+	StatusSending  Status = 3
+	StatusCanceled Status = 4
+)
+
+// String returns Svix's statusText for s.
+func (s Status) String() string {
+	switch s {
+	case StatusSuccess:
+		return "success"
+	case StatusPending:
+		return "pending"
+	case StatusFail:
+		return "fail"
+	case StatusSending:
+		return "sending"
+	case StatusCanceled:
+		return "canceled"
+	}
+	return "unknown"
+}
+
+// Trigger says why an attempt was made.
+type Trigger uint8
+
+// Trigger values, numbered as Svix's MessageAttemptTriggerType.
+const (
+	TriggerScheduled Trigger = 0
+	TriggerManual    Trigger = 1
+)
+
+// Delivery is the state of one message towards one endpoint.
+type Delivery struct {
+	AppID       string
+	MsgID       string
+	EndpointID  string
+	Status      Status
+	Attempts    uint32 // attempts made so far
+	NextAttempt int64  // due time of the pending attempt; 0 = none
+	LastAttempt int64  // time of the latest attempt; 0 = none
+}
+
+// Attempt is the record of one HTTP request made for a delivery.
+type Attempt struct {
+	ID         string
+	AppID      string
+	MsgID      string
+	EndpointID string
+	Timestamp  int64 // when the request started, unix nanoseconds
+	URL        string
+	StatusCode int    // 0 when no response arrived
+	Response   []byte // response body, truncated
+	DurationMs int64
+	Error      string // transport error text, empty on a response
+	Trigger    Trigger
+	Status     Status // StatusSuccess or StatusFail
+}
+
+// Due is the value stored under a schedule key: what the dispatcher needs to
+// start the attempt without another lookup.
+type Due struct {
+	AppID   string
+	Attempt uint32 // 1-based number of the attempt to make
+	Trigger Trigger
+}
+
+// Node is a cluster member as recorded in the replicated registry.
+type Node struct {
+	ID       string
+	RaftAddr string
+	HTTPAddr string
+}
+
+// IdempotentResponse is the first response to a request that carried an
+// Idempotency-Key; a repeat of the key gets it back unchanged.
+type IdempotentResponse struct {
+	Status    uint16
+	Body      []byte
+	CreatedAt int64
+}
+
+// Encode appends a's encoding.
+func (a *App) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.String(a.ID)
+	e.String(a.UID)
+	e.String(a.Name)
+	e.Map(a.Metadata)
+	e.Uvarint(uint64(a.ThrottleRate))
+	e.Varint(a.CreatedAt)
+	e.Varint(a.UpdatedAt)
+}
+
+// Decode reads what Encode wrote.
+func (a *App) Decode(d *Decoder) {
+	checkVersion(d)
+	a.ID = d.String()
+	a.UID = d.String()
+	a.Name = d.String()
+	a.Metadata = d.Map()
+	a.ThrottleRate = d.Uint16()
+	a.CreatedAt = d.Varint()
+	a.UpdatedAt = d.Varint()
+}
+
+// Encode appends ep's encoding.
+func (ep *Endpoint) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.String(ep.ID)
+	e.String(ep.AppID)
+	e.String(ep.UID)
+	e.String(ep.URL)
+	e.String(ep.Description)
+	e.Uvarint(uint64(ep.Version))
+	e.Bool(ep.Disabled)
+	e.Strings(ep.FilterTypes)
+	e.Strings(ep.Channels)
+	e.Map(ep.Headers)
+	e.Map(ep.Metadata)
+	e.String(ep.Secret)
+	e.Uvarint(uint64(ep.ThrottleRate))
+	e.Varint(ep.CreatedAt)
+	e.Varint(ep.UpdatedAt)
+}
+
+// Decode reads what Encode wrote.
+func (ep *Endpoint) Decode(d *Decoder) {
+	checkVersion(d)
+	ep.ID = d.String()
+	ep.AppID = d.String()
+	ep.UID = d.String()
+	ep.URL = d.String()
+	ep.Description = d.String()
+	ep.Version = d.Uint16()
+	ep.Disabled = d.Bool()
+	ep.FilterTypes = d.Strings()
+	ep.Channels = d.Strings()
+	ep.Headers = d.Map()
+	ep.Metadata = d.Map()
+	ep.Secret = d.String()
+	ep.ThrottleRate = d.Uint16()
+	ep.CreatedAt = d.Varint()
+	ep.UpdatedAt = d.Varint()
+}
+
+// Encode appends t's encoding.
+func (t *EventType) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.String(t.Name)
+	e.String(t.Description)
+	e.Bool(t.Archived)
+	e.Bool(t.Deprecated)
+	e.Strings(t.FeatureFlags)
+	e.String(t.GroupName)
+	e.Bytes(t.Schemas)
+	e.Varint(t.CreatedAt)
+	e.Varint(t.UpdatedAt)
+}
+
+// Decode reads what Encode wrote.
+func (t *EventType) Decode(d *Decoder) {
+	checkVersion(d)
+	t.Name = d.String()
+	t.Description = d.String()
+	t.Archived = d.Bool()
+	t.Deprecated = d.Bool()
+	t.FeatureFlags = d.Strings()
+	t.GroupName = d.String()
+	t.Schemas = cloneBytes(d.Bytes())
+	t.CreatedAt = d.Varint()
+	t.UpdatedAt = d.Varint()
+}
+
+// Encode appends m's encoding.
+func (m *Message) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.String(m.ID)
+	e.String(m.AppID)
+	e.String(m.EventType)
+	e.String(m.EventID)
+	e.Strings(m.Channels)
+	e.Strings(m.Tags)
+	e.Bytes(m.Payload)
+	e.Varint(m.Timestamp)
+	e.Varint(m.DeliverAt)
+}
+
+// Decode reads what Encode wrote. Payload aliases the decoder's input.
+func (m *Message) Decode(d *Decoder) {
+	checkVersion(d)
+	m.ID = d.String()
+	m.AppID = d.String()
+	m.EventType = d.String()
+	m.EventID = d.String()
+	m.Channels = d.Strings()
+	m.Tags = d.Strings()
+	m.Payload = d.Bytes()
+	m.Timestamp = d.Varint()
+	m.DeliverAt = d.Varint()
+}
+
+// Encode appends dl's encoding.
+func (dl *Delivery) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.String(dl.AppID)
+	e.String(dl.MsgID)
+	e.String(dl.EndpointID)
+	e.Byte(byte(dl.Status))
+	e.Uvarint(uint64(dl.Attempts))
+	e.Varint(dl.NextAttempt)
+	e.Varint(dl.LastAttempt)
+}
+
+// Decode reads what Encode wrote.
+func (dl *Delivery) Decode(d *Decoder) {
+	checkVersion(d)
+	dl.AppID = d.String()
+	dl.MsgID = d.String()
+	dl.EndpointID = d.String()
+	dl.Status = Status(d.Byte())
+	dl.Attempts = d.Uint32()
+	dl.NextAttempt = d.Varint()
+	dl.LastAttempt = d.Varint()
+}
+
+// Encode appends at's encoding.
+func (at *Attempt) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.String(at.ID)
+	e.String(at.AppID)
+	e.String(at.MsgID)
+	e.String(at.EndpointID)
+	e.Varint(at.Timestamp)
+	e.String(at.URL)
+	e.Varint(int64(at.StatusCode))
+	e.Bytes(at.Response)
+	e.Varint(at.DurationMs)
+	e.String(at.Error)
+	e.Byte(byte(at.Trigger))
+	e.Byte(byte(at.Status))
+}
+
+// Decode reads what Encode wrote.
+func (at *Attempt) Decode(d *Decoder) {
+	checkVersion(d)
+	at.ID = d.String()
+	at.AppID = d.String()
+	at.MsgID = d.String()
+	at.EndpointID = d.String()
+	at.Timestamp = d.Varint()
+	at.URL = d.String()
+	at.StatusCode = int(d.Varint())
+	at.Response = cloneBytes(d.Bytes())
+	at.DurationMs = d.Varint()
+	at.Error = d.String()
+	at.Trigger = Trigger(d.Byte())
+	at.Status = Status(d.Byte())
+}
+
+// Encode appends du's encoding.
+func (du *Due) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.String(du.AppID)
+	e.Uvarint(uint64(du.Attempt))
+	e.Byte(byte(du.Trigger))
+}
+
+// Decode reads what Encode wrote.
+func (du *Due) Decode(d *Decoder) {
+	checkVersion(d)
+	du.AppID = d.String()
+	du.Attempt = d.Uint32()
+	du.Trigger = Trigger(d.Byte())
+}
+
+// Encode appends n's encoding.
+func (n *Node) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.String(n.ID)
+	e.String(n.RaftAddr)
+	e.String(n.HTTPAddr)
+}
+
+// Decode reads what Encode wrote.
+func (n *Node) Decode(d *Decoder) {
+	checkVersion(d)
+	n.ID = d.String()
+	n.RaftAddr = d.String()
+	n.HTTPAddr = d.String()
+}
+
+// Encode appends r's encoding.
+func (r *IdempotentResponse) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.Uvarint(uint64(r.Status))
+	e.Bytes(r.Body)
+	e.Varint(r.CreatedAt)
+}
+
+// Decode reads what Encode wrote.
+func (r *IdempotentResponse) Decode(d *Decoder) {
+	checkVersion(d)
+	r.Status = d.Uint16()
+	r.Body = cloneBytes(d.Bytes())
+	r.CreatedAt = d.Varint()
+}
+
+func checkVersion(d *Decoder) {
+	if v := d.Byte(); v != recordV1 && d.err == nil {
+		d.fail()
+	}
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}

@@ -1,0 +1,429 @@
+package storage
+
+import (
+	"bytes"
+	"slices"
+)
+
+// The operations below are what the FSM calls, one per command. They are
+// deterministic: they read only the state and their arguments (times are
+// stamped into the arguments by the leader), and they check before they
+// write, so a business error leaves the state unchanged.
+
+func encode(fn func(e *Encoder)) []byte {
+	var e Encoder
+	fn(&e)
+	return e.Buf
+}
+
+func (tx *Tx) getApp(id string) (App, error) {
+	var a App
+	err := tx.get(appKey(id), func(v []byte) error { return decodeInto(v, a.Decode) })
+	return a, err
+}
+
+func (tx *Tx) getEndpoint(appID, epID string) (Endpoint, error) {
+	var ep Endpoint
+	err := tx.get(endpointKey(appID, epID), func(v []byte) error { return decodeInto(v, ep.Decode) })
+	return ep, err
+}
+
+func decodeInto(v []byte, fn func(d *Decoder)) error {
+	d := NewDecoder(v)
+	fn(d)
+	return d.Finish()
+}
+
+func (tx *Tx) lookup(k []byte) (string, bool) {
+	var id string
+	err := tx.get(k, func(v []byte) error { id = string(v); return nil })
+	return id, err == nil
+}
+
+// CreateApp stores a new application.
+func (tx *Tx) CreateApp(a App) error {
+	if tx.exists(appKey(a.ID)) {
+		return ErrConflict
+	}
+	if a.UID != "" {
+		if _, taken := tx.lookup(appUIDKey(a.UID)); taken {
+			return ErrUIDTaken
+		}
+		tx.set(appUIDKey(a.UID), []byte(a.ID))
+	}
+	tx.set(appKey(a.ID), encode(a.Encode))
+	return nil
+}
+
+// UpdateApp replaces an application, keeping its creation time.
+func (tx *Tx) UpdateApp(a App) error {
+	old, err := tx.getApp(a.ID)
+	if err != nil {
+		return err
+	}
+	if a.UID != old.UID {
+		if a.UID != "" {
+			if owner, taken := tx.lookup(appUIDKey(a.UID)); taken && owner != a.ID {
+				return ErrUIDTaken
+			}
+			tx.set(appUIDKey(a.UID), []byte(a.ID))
+		}
+		if old.UID != "" {
+			tx.del(appUIDKey(old.UID))
+		}
+	}
+	a.CreatedAt = old.CreatedAt
+	tx.set(appKey(a.ID), encode(a.Encode))
+	return nil
+}
+
+// DeleteApp removes an application and its endpoints. Its messages and
+// attempts become unreachable (every read goes through the application);
+// pending deliveries are dropped by the dispatcher when it finds the
+// endpoint gone.
+func (tx *Tx) DeleteApp(id string) error {
+	a, err := tx.getApp(id)
+	if err != nil {
+		return err
+	}
+	var eps []Endpoint
+	if err := tx.iterate(endpointPrefix(id), false, func(_, v []byte) error {
+		var ep Endpoint
+		if err := decodeInto(v, ep.Decode); err != nil {
+			return err
+		}
+		eps = append(eps, ep)
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, ep := range eps {
+		tx.deleteEndpoint(ep)
+	}
+	if a.UID != "" {
+		tx.del(appUIDKey(a.UID))
+	}
+	tx.del(appKey(id))
+	return nil
+}
+
+// CreateEndpoint stores a new endpoint of an existing application.
+func (tx *Tx) CreateEndpoint(ep Endpoint) error {
+	if !tx.exists(appKey(ep.AppID)) {
+		return ErrNotFound
+	}
+	if tx.exists(endpointKey(ep.AppID, ep.ID)) {
+		return ErrConflict
+	}
+	if ep.UID != "" {
+		if _, taken := tx.lookup(epUIDKey(ep.AppID, ep.UID)); taken {
+			return ErrUIDTaken
+		}
+		tx.set(epUIDKey(ep.AppID, ep.UID), []byte(ep.ID))
+	}
+	tx.set(endpointKey(ep.AppID, ep.ID), encode(ep.Encode))
+	return nil
+}
+
+// UpdateEndpoint replaces an endpoint, keeping its creation time.
+func (tx *Tx) UpdateEndpoint(ep Endpoint) error {
+	old, err := tx.getEndpoint(ep.AppID, ep.ID)
+	if err != nil {
+		return err
+	}
+	if ep.UID != old.UID {
+		if ep.UID != "" {
+			if owner, taken := tx.lookup(epUIDKey(ep.AppID, ep.UID)); taken && owner != ep.ID {
+				return ErrUIDTaken
+			}
+			tx.set(epUIDKey(ep.AppID, ep.UID), []byte(ep.ID))
+		}
+		if old.UID != "" {
+			tx.del(epUIDKey(ep.AppID, old.UID))
+		}
+	}
+	ep.CreatedAt = old.CreatedAt
+	tx.set(endpointKey(ep.AppID, ep.ID), encode(ep.Encode))
+	return nil
+}
+
+// DeleteEndpoint removes an endpoint. Its pending deliveries are dropped
+// when the dispatcher reaches them.
+func (tx *Tx) DeleteEndpoint(appID, epID string) error {
+	ep, err := tx.getEndpoint(appID, epID)
+	if err != nil {
+		return err
+	}
+	tx.deleteEndpoint(ep)
+	return nil
+}
+
+func (tx *Tx) deleteEndpoint(ep Endpoint) {
+	if ep.UID != "" {
+		tx.del(epUIDKey(ep.AppID, ep.UID))
+	}
+	tx.del(endpointKey(ep.AppID, ep.ID))
+}
+
+// CreateEventType stores a new event type, or unarchives an archived one
+// (Svix's create semantics). An active one with the name is a conflict.
+func (tx *Tx) CreateEventType(t EventType) error {
+	var old EventType
+	err := tx.get(eventTypeKey(t.Name), func(v []byte) error { return decodeInto(v, old.Decode) })
+	switch {
+	case err == nil && !old.Archived:
+		return ErrConflict
+	case err == nil:
+		t.CreatedAt = old.CreatedAt
+	case err != ErrNotFound:
+		return err
+	}
+	tx.set(eventTypeKey(t.Name), encode(t.Encode))
+	return nil
+}
+
+// PutEventType creates or replaces an event type; created reports which.
+func (tx *Tx) PutEventType(t EventType) (created bool, err error) {
+	var old EventType
+	err = tx.get(eventTypeKey(t.Name), func(v []byte) error { return decodeInto(v, old.Decode) })
+	switch {
+	case err == nil:
+		t.CreatedAt = old.CreatedAt
+	case err == ErrNotFound:
+		created = true
+	default:
+		return false, err
+	}
+	tx.set(eventTypeKey(t.Name), encode(t.Encode))
+	return created, nil
+}
+
+// DeleteEventType archives an event type, or removes it when expunge is set.
+func (tx *Tx) DeleteEventType(name string, expunge bool, now int64) error {
+	var t EventType
+	if err := tx.get(eventTypeKey(name), func(v []byte) error { return decodeInto(v, t.Decode) }); err != nil {
+		return err
+	}
+	if expunge {
+		tx.del(eventTypeKey(name))
+		return nil
+	}
+	t.Archived = true
+	t.UpdatedAt = now
+	tx.set(eventTypeKey(name), encode(t.Encode))
+	return nil
+}
+
+// NewMessage is a message to store together with how long its event id
+// stays reserved (unix ms, stamped by the leader).
+type NewMessage struct {
+	Message
+	EventIDExpiresMs int64
+}
+
+// CreateMessage stores a message and fans it out: one delivery and one
+// schedule key for every enabled endpoint of the app whose event-type and
+// channel filters match. It returns the number of deliveries created, or
+// ErrEventIDTaken with the id of the message that holds the event id.
+//
+// It may be re-applied on top of its own partial writes (see
+// Batch.commitPartial): it recognises its own message id and rewrites the
+// same keys.
+func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err error) {
+	m := &nm.Message
+	if !tx.exists(appKey(m.AppID)) {
+		return 0, "", ErrNotFound
+	}
+	if m.EventID != "" {
+		if owner, taken := tx.lookup(eventIDKey(m.AppID, m.EventID)); taken && owner != m.ID {
+			return 0, owner, ErrEventIDTaken
+		}
+	}
+	eps, err := tx.matchingEndpoints(m)
+	if err != nil {
+		return 0, "", err
+	}
+	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
+	if m.EventID != "" {
+		k := eventIDKey(m.AppID, m.EventID)
+		tx.set(k, []byte(m.ID))
+		if nm.EventIDExpiresMs > 0 {
+			tx.set(expiryKey(nm.EventIDExpiresMs, k), nil)
+		}
+	}
+	due := m.Timestamp
+	if m.DeliverAt > due {
+		due = m.DeliverAt
+	}
+	dueMs := due / 1e6
+	for _, epID := range eps {
+		dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: due}
+		tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))
+		tx.set(epMsgKey(m.AppID, epID, m.ID), nil)
+		tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1})
+	}
+	return len(eps), "", nil
+}
+
+func (tx *Tx) schedule(k ScheduleKey, d Due) {
+	tx.set(k.Bytes(), encode(d.Encode))
+	if b := tx.b; b.minDue == 0 || k.DueMs < b.minDue {
+		b.minDue = k.DueMs
+	}
+}
+
+func (tx *Tx) matchingEndpoints(m *Message) ([]string, error) {
+	var ids []string
+	err := tx.iterate(endpointPrefix(m.AppID), false, func(_, v []byte) error {
+		var ep Endpoint
+		if err := decodeInto(v, ep.Decode); err != nil {
+			return err
+		}
+		if ep.Matches(m) {
+			ids = append(ids, ep.ID)
+		}
+		return nil
+	})
+	return ids, err
+}
+
+// Matches reports whether ep should receive m: it is enabled, its event-type
+// filter (if any) names m's event type, and its channel filter (if any)
+// shares a channel with m.
+func (ep *Endpoint) Matches(m *Message) bool {
+	if ep.Disabled {
+		return false
+	}
+	if len(ep.FilterTypes) > 0 && !slices.Contains(ep.FilterTypes, m.EventType) {
+		return false
+	}
+	if len(ep.Channels) > 0 && !slices.ContainsFunc(m.Channels, func(c string) bool {
+		return slices.Contains(ep.Channels, c)
+	}) {
+		return false
+	}
+	return true
+}
+
+// Outcome is the result of one dispatched schedule key: the attempt made
+// (Attempt.ID empty when none was, e.g. the endpoint was gone), and what
+// follows: another attempt at NextDueMs, or the final status.
+type Outcome struct {
+	Key             ScheduleKey
+	AttemptNo       uint32 // 1-based number of the attempt just made
+	Attempt         Attempt
+	NextDueMs       int64  // 0 = no further attempt
+	Final           Status // status when NextDueMs is 0
+	DisableEndpoint bool   // the endpoint answered 410 Gone
+}
+
+// RecordOutcome stores an attempt and moves its delivery on: it deletes the
+// dispatched schedule key and either schedules the next attempt or sets the
+// final status. An outcome whose schedule key is gone (a second send by a
+// deposed leader, or a manual resend racing a retry) is still recorded as an
+// attempt, but schedules nothing.
+func (tx *Tx) RecordOutcome(o Outcome) {
+	appID := o.Attempt.AppID
+	keyBytes := o.Key.Bytes()
+	live := tx.exists(keyBytes)
+	if o.Attempt.ID != "" {
+		at := &o.Attempt
+		tx.set(attemptKey(appID, at.MsgID, at.ID), encode(at.Encode))
+		tx.set(epAttemptKey(appID, at.EndpointID, at.ID), []byte(at.MsgID))
+	}
+	var dl Delivery
+	dlKey := deliveryKey(appID, o.Key.MsgID, o.Key.EndpointID)
+	if err := tx.get(dlKey, func(v []byte) error { return decodeInto(v, dl.Decode) }); err != nil {
+		dl = Delivery{AppID: appID, MsgID: o.Key.MsgID, EndpointID: o.Key.EndpointID}
+	}
+	if o.Attempt.ID != "" {
+		dl.Attempts = max(dl.Attempts, o.AttemptNo)
+		dl.LastAttempt = o.Attempt.Timestamp
+	}
+	switch {
+	case live && o.NextDueMs > 0:
+		tx.del(keyBytes)
+		next := ScheduleKey{DueMs: o.NextDueMs, MsgID: o.Key.MsgID, EndpointID: o.Key.EndpointID}
+		tx.schedule(next, Due{AppID: appID, Attempt: o.AttemptNo + 1})
+		dl.Status = StatusPending
+		dl.NextAttempt = o.NextDueMs * 1e6
+	case live:
+		tx.del(keyBytes)
+		dl.Status = o.Final
+		dl.NextAttempt = 0
+	case o.Attempt.Status == StatusSuccess:
+		dl.Status = StatusSuccess
+	}
+	tx.set(dlKey, encode(dl.Encode))
+	if o.DisableEndpoint {
+		if ep, err := tx.getEndpoint(appID, o.Key.EndpointID); err == nil && !ep.Disabled {
+			ep.Disabled = true
+			ep.UpdatedAt = o.Attempt.Timestamp
+			tx.set(endpointKey(appID, ep.ID), encode(ep.Encode))
+		}
+	}
+}
+
+// Resend schedules a manual attempt of a message to an endpoint at dueMs.
+func (tx *Tx) Resend(appID, msgID, epID string, dueMs int64) error {
+	if !tx.exists(messageKey(appID, msgID)) || !tx.exists(endpointKey(appID, epID)) {
+		return ErrNotFound
+	}
+	var dl Delivery
+	dlKey := deliveryKey(appID, msgID, epID)
+	if err := tx.get(dlKey, func(v []byte) error { return decodeInto(v, dl.Decode) }); err != nil {
+		dl = Delivery{AppID: appID, MsgID: msgID, EndpointID: epID}
+		tx.set(epMsgKey(appID, epID, msgID), nil)
+	}
+	dl.Status = StatusPending
+	dl.NextAttempt = dueMs * 1e6
+	tx.set(dlKey, encode(dl.Encode))
+	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: msgID, EndpointID: epID},
+		Due{AppID: appID, Attempt: dl.Attempts + 1, Trigger: TriggerManual})
+	return nil
+}
+
+// Idempotent returns the stored response for an idempotency key hash, if
+// one is stored and has not expired at nowMs.
+func (tx *Tx) Idempotent(hash []byte) (IdempotentResponse, bool) {
+	var r IdempotentResponse
+	err := tx.get(idemKey(hash), func(v []byte) error { return decodeInto(v, r.Decode) })
+	return r, err == nil
+}
+
+// PutIdempotent stores the response to a request with an idempotency key
+// until expiresMs.
+func (tx *Tx) PutIdempotent(hash []byte, r IdempotentResponse, expiresMs int64) {
+	k := idemKey(hash)
+	tx.set(k, encode(r.Encode))
+	tx.set(expiryKey(expiresMs, k), nil)
+}
+
+// Expire deletes records whose time has passed (idempotency keys, event
+// ids), at most limit of them; it returns how many it deleted.
+func (tx *Tx) Expire(nowMs int64, limit int) int {
+	var keys [][]byte
+	_ = tx.iterate([]byte(pExpiry), true, func(k, _ []byte) error {
+		at, _, ok := expiryTarget(k)
+		if !ok || at > nowMs || len(keys) >= limit {
+			return errStop
+		}
+		keys = append(keys, k)
+		return nil
+	})
+	for _, k := range keys {
+		_, target, _ := expiryTarget(k)
+		tx.del(target)
+		tx.del(k)
+	}
+	return len(keys)
+}
+
+// SetAdminHash stores the hash of the generated admin token.
+func (tx *Tx) SetAdminHash(hash []byte) { tx.set([]byte(pAdminHash), bytes.Clone(hash)) }
+
+// PutNode records a cluster member.
+func (tx *Tx) PutNode(n Node) { tx.set(nodeKey(n.ID), encode(n.Encode)) }
+
+// DeleteNode forgets a cluster member.
+func (tx *Tx) DeleteNode(id string) { tx.del(nodeKey(id)) }

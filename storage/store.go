@@ -1,0 +1,277 @@
+package storage
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/badger/v4"
+	"github.com/rs/zerolog"
+)
+
+// Sentinel errors returned by reads and by the write operations the FSM runs.
+// The FSM returns the business ones to the API as values; none of them is a
+// reason to stop applying the log.
+var (
+	ErrNotFound         = errors.New("not found")
+	ErrConflict         = errors.New("conflict")
+	ErrUIDTaken         = errors.New("uid already in use")
+	ErrEventIDTaken     = errors.New("event id already used")
+	ErrEventTypeMissing = errors.New("event type does not exist or is archived")
+	ErrClosed           = errors.New("store closed")
+)
+
+// Store is the replicated state of one node: a Badger database written only
+// by the Raft FSM and read by everything else. Its writes are not synced:
+// the Raft log is the source of truth, and every batch records the Raft index
+// it applied, so a restart replays only what the state has not seen.
+type Store struct {
+	// mu is held shared by every reader and by the FSM's writer, and held
+	// exclusively only while Restore swaps the database underneath.
+	mu      sync.RWMutex
+	db      *badger.DB
+	dir     string
+	log     zerolog.Logger
+	applied atomic.Uint64
+	closed  bool
+
+	stopGC chan struct{}
+	gcDone chan struct{}
+}
+
+// Open opens (or creates) the state database in dir. A restore interrupted
+// by a crash is finished or rolled back first (see finishSwap).
+func Open(dir string, log zerolog.Logger) (*Store, error) {
+	if err := finishSwap(dir); err != nil {
+		return nil, fmt.Errorf("open state store: %w", err)
+	}
+	db, err := openBadger(dir, log)
+	if err != nil {
+		return nil, fmt.Errorf("open state store: %w", err)
+	}
+	s := &Store{db: db, dir: dir, log: log}
+	if err := s.loadApplied(); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open state store: %w", err)
+	}
+	s.startGC()
+	return s, nil
+}
+
+func openBadger(dir string, log zerolog.Logger) (*badger.DB, error) {
+	opts := badger.DefaultOptions(dir).
+		WithLogger(NewBadgerLogger(log)).
+		WithSyncWrites(false).
+		// Only the FSM writes, one transaction at a time: conflict
+		// detection would cost memory and CPU for nothing.
+		WithDetectConflicts(false).
+		WithNumVersionsToKeep(1).
+		// Payloads and response bodies go to the value log so compactions
+		// move small keys, not kilobytes of JSON.
+		WithValueThreshold(256).
+		WithBlockCacheSize(64 << 20).
+		WithIndexCacheSize(32 << 20).
+		WithMemTableSize(32 << 20).
+		WithNumMemtables(3).
+		WithValueLogFileSize(256 << 20)
+	return badger.Open(opts)
+}
+
+func (s *Store) loadApplied() error {
+	return s.db.View(func(txn *badger.Txn) error {
+		item, err := txn.Get([]byte(pApplied))
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			s.applied.Store(0)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error {
+			if len(v) != 8 {
+				return ErrCorrupt
+			}
+			s.applied.Store(binary.BigEndian.Uint64(v))
+			return nil
+		})
+	})
+}
+
+// AppliedIndex returns the Raft index of the last entry the state holds.
+func (s *Store) AppliedIndex() uint64 { return s.applied.Load() }
+
+// Dir returns the state directory.
+func (s *Store) Dir() string { return s.dir }
+
+// Sync flushes the state to disk. The FSM calls it before a snapshot is
+// taken, because Raft may then drop the log entries the state came from.
+func (s *Store) Sync() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return s.db.Sync()
+}
+
+// Close closes the database. It is safe to call twice.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	close(s.stopGC)
+	<-s.gcDone
+	return s.db.Close()
+}
+
+// View runs fn with a consistent read-only view of the state.
+func (s *Store) View(fn func(r *Reader) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return ErrClosed
+	}
+	txn := s.db.NewTransaction(false)
+	defer txn.Discard()
+	return fn(&Reader{txn: txn})
+}
+
+// startGC runs Badger's value-log garbage collection in the background:
+// delivered payloads and expired records leave garbage that only this
+// reclaims.
+func (s *Store) startGC() {
+	s.stopGC = make(chan struct{})
+	s.gcDone = make(chan struct{})
+	go func() {
+		defer close(s.gcDone)
+		t := time.NewTicker(5 * time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-s.stopGC:
+				return
+			case <-t.C:
+				s.runGC()
+			}
+		}
+	}()
+}
+
+func (s *Store) runGC() {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for range 16 {
+		if s.db.RunValueLogGC(0.5) != nil {
+			return
+		}
+	}
+}
+
+// Restore replaces the whole state with the snapshot read by load, which
+// writes into a fresh database in a sibling directory. The swap happens only
+// once that database is complete, under the exclusive lock.
+func (s *Store) Restore(load func(db *badger.DB) error) error {
+	tmp := s.dir + ".restore"
+	if err := os.RemoveAll(tmp); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	fresh, err := openBadger(tmp, s.log)
+	if err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	if err := load(fresh); err != nil {
+		_ = fresh.Close()
+		_ = os.RemoveAll(tmp)
+		return fmt.Errorf("restore state: %w", err)
+	}
+	if err := fresh.Sync(); err != nil {
+		_ = fresh.Close()
+		return fmt.Errorf("restore state: %w", err)
+	}
+	if err := fresh.Close(); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("restore state: close old: %w", err)
+	}
+	old := s.dir + ".old"
+	if err := os.RemoveAll(old); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	if err := os.Rename(s.dir, old); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	if err := os.Rename(tmp, s.dir); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	if err := syncDir(filepath.Dir(s.dir)); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	_ = os.RemoveAll(old)
+	db, err := openBadger(s.dir, s.log)
+	if err != nil {
+		return fmt.Errorf("restore state: reopen: %w", err)
+	}
+	s.db = db
+	if err := s.loadApplied(); err != nil {
+		return fmt.Errorf("restore state: %w", err)
+	}
+	return nil
+}
+
+// finishSwap completes or undoes a Restore that a crash interrupted. The
+// restored copy is renamed into place only after it is complete, so:
+// dir missing and dir.restore present means the second rename did not
+// happen; dir missing and only dir.old present means the first rename did;
+// dir present means any dir.restore is an unfinished load.
+func finishSwap(dir string) error {
+	tmp, old := dir+".restore", dir+".old"
+	if exists(dir) {
+		if err := os.RemoveAll(tmp); err != nil {
+			return err
+		}
+		return os.RemoveAll(old)
+	}
+	switch {
+	case exists(tmp):
+		if err := os.Rename(tmp, dir); err != nil {
+			return err
+		}
+	case exists(old):
+		if err := os.Rename(old, dir); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(old)
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func syncDir(dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return f.Sync()
+}
+
+// errStop ends an iteration early without being an error.
+var errStop = errors.New("stop iteration")
