@@ -1,6 +1,7 @@
 package delivery
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -44,7 +45,12 @@ type Dispatcher struct {
 	endpoints map[string]*endpointState // per endpoint: attempts in flight, first skipped key
 	refills   map[string][]byte         // endpoints that drained: where their skipped keys start
 	rewindTo  []byte                    // a key behind the sweep position appeared; [] = rescan all
-	draining  bool                      // Close was called: start nothing new
+	// finished holds keys whose outcome just committed, with the page
+	// sequence current at that moment: a page read before then may still
+	// list the key, so offers from it are ignored (see readDue).
+	finished map[string]uint64
+	pageSeq  uint64
+	draining bool // Close was called: start nothing new
 	closed    bool
 }
 
@@ -61,8 +67,9 @@ type endpointState struct {
 	resume   []byte // first key skipped while full; nil = none
 }
 
+// skipped remembers k if it is the earliest key skipped so far.
 func (s *endpointState) skipped(k []byte) {
-	if s.resume == nil {
+	if s.resume == nil || bytes.Compare(k, s.resume) < 0 {
 		s.resume = k
 	}
 }
@@ -113,6 +120,7 @@ func (d *Dispatcher) setLeader(leader bool) {
 	d.mu.Lock()
 	d.term = t
 	d.inflight = make(map[string]struct{})
+	d.finished = make(map[string]uint64)
 	d.endpoints = make(map[string]*endpointState)
 	d.refills = nil
 	d.rewindTo = nil
@@ -136,7 +144,7 @@ const (
 
 // offer hands a due entry to the workers unless it is already in flight or
 // its endpoint is at its limit.
-func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry) offerResult {
+func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64) offerResult {
 	k := string(e.Key.Bytes())
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -144,6 +152,9 @@ func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry) offerResult {
 		return offerQueueFull
 	}
 	if _, ok := d.inflight[k]; ok {
+		return offerInFlight
+	}
+	if seq, ok := d.finished[k]; ok && page <= seq {
 		return offerInFlight
 	}
 	st := d.endpointState(e.Key.EndpointID)
@@ -185,6 +196,9 @@ func (d *Dispatcher) done(e storage.ScheduleEntry, committed bool) {
 	k := e.Key.Bytes()
 	d.mu.Lock()
 	delete(d.inflight, string(k))
+	if committed {
+		d.finished[string(k)] = d.pageSeq
+	}
 	if st := d.endpoints[e.Key.EndpointID]; st != nil {
 		st.inflight--
 		if st.resume != nil && st.inflight < d.cfg.MaxInFlightPerEndpoint {

@@ -100,6 +100,28 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 	}
 }
 
+// readDue reads one page of due entries from the key from on. Pages are
+// numbered: an outcome committed while page n was the latest read may still
+// appear in pages up to n (they were read before the key was deleted), so
+// offer ignores it there; later pages cannot list it, so the memory of
+// finished keys is dropped as the pages move on.
+func (d *Dispatcher) readDue(from []byte, nowMs int64) (entries []storage.ScheduleEntry, dueMs int64, page uint64, err error) {
+	d.mu.Lock()
+	d.pageSeq++
+	page = d.pageSeq
+	for k, seq := range d.finished {
+		if seq < page {
+			delete(d.finished, k)
+		}
+	}
+	d.mu.Unlock()
+	err = d.store.View(func(r *storage.Reader) error {
+		entries, dueMs, err = r.DueEntries(from, nowMs, scanPage)
+		return err
+	})
+	return entries, dueMs, page, err
+}
+
 func resetTimer(t *time.Timer, d time.Duration) {
 	t.Stop()
 	select {
@@ -115,18 +137,13 @@ func resetTimer(t *time.Timer, d time.Duration) {
 // stopped on a full queue (a finishing worker wakes the loop then).
 func (d *Dispatcher) sweep(t *term, next *[]byte, nowMs int64) (dueMs int64, blocked bool) {
 	for {
-		var entries []storage.ScheduleEntry
-		err := d.store.View(func(r *storage.Reader) error {
-			var err error
-			entries, dueMs, err = r.DueEntries(*next, nowMs, scanPage)
-			return err
-		})
+		entries, dueMs, page, err := d.readDue(*next, nowMs)
 		if err != nil {
 			d.log.Error().Err(err).Msg("schedule scan failed")
 			return 0, false
 		}
 		for _, e := range entries {
-			if d.offer(t, e) == offerQueueFull {
+			if d.offer(t, e, page) == offerQueueFull {
 				return 0, true
 			}
 			*next = successor(e.Key.Bytes())
@@ -142,12 +159,7 @@ func (d *Dispatcher) sweep(t *term, next *[]byte, nowMs int64) (dueMs int64, blo
 func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs int64) {
 	pos := from
 	for {
-		var entries []storage.ScheduleEntry
-		err := d.store.View(func(r *storage.Reader) error {
-			var err error
-			entries, _, err = r.DueEntries(pos, nowMs, scanPage)
-			return err
-		})
+		entries, _, page, err := d.readDue(pos, nowMs)
 		if err != nil {
 			d.log.Error().Err(err).Msg("schedule scan failed")
 			return
@@ -158,7 +170,7 @@ func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs 
 				return
 			}
 			if e.Key.EndpointID == endpoint {
-				switch d.offer(t, e) {
+				switch d.offer(t, e, page) {
 				case offerQueueFull:
 					// Try again from here once a worker frees a slot.
 					d.mu.Lock()

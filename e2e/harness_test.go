@@ -1,0 +1,299 @@
+//go:build e2e
+
+// Package e2e tests the real herald binary: built once, started as a child
+// process on loopback ports chosen at run time, killed with SIGKILL or
+// stopped with SIGTERM, and driven with the official Svix Go SDK against a
+// local receiver that verifies every signature with the Standard Webhooks
+// reference library and the Svix SDK.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	svix "github.com/svix/svix-webhooks/go"
+)
+
+const adminToken = "e2e-admin-token"
+
+var heraldBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "herald-e2e-bin")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	heraldBin = filepath.Join(dir, "herald")
+	build := exec.Command("go", "build", "-o", heraldBin, "github.com/herald-webhooks/herald")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build herald: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// checkFor polls fn until it returns nil or the timeout passes.
+func checkFor(t *testing.T, timeout, step time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met after %v: %v", timeout, err)
+		}
+		time.Sleep(step)
+	}
+}
+
+// freeAddr reserves a loopback port by binding and releasing it.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// node is one herald process; its addresses survive restarts so the data
+// directory's Raft configuration stays valid.
+type node struct {
+	t        *testing.T
+	dataDir  string
+	httpAddr string
+	raftAddr string
+	args     []string
+	cmd      *exec.Cmd
+	logs     *lockedBuffer
+	exited   chan error
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newNode(t *testing.T, extra ...string) *node {
+	n := &node{t: t, dataDir: t.TempDir(), httpAddr: freeAddr(t), raftAddr: freeAddr(t), args: extra}
+	t.Cleanup(func() {
+		n.kill()
+		if t.Failed() {
+			t.Logf("herald logs:\n%s", n.logs)
+		}
+	})
+	return n
+}
+
+// start runs the binary and waits until it accepts writes.
+func (n *node) start() {
+	t := n.t
+	t.Helper()
+	args := append([]string{"serve",
+		"--data-dir", n.dataDir, "--http-addr", n.httpAddr, "--raft-addr", n.raftAddr,
+		"--node-id", "e2e-node", "--allow-private-cidr", "127.0.0.0/8"}, n.args...)
+	n.cmd = exec.Command(heraldBin, args...)
+	n.cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+adminToken)
+	if n.logs == nil {
+		n.logs = &lockedBuffer{}
+	}
+	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
+	if err := n.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	n.exited = make(chan error, 1)
+	go func(cmd *exec.Cmd, ch chan error) { ch <- cmd.Wait() }(n.cmd, n.exited)
+	client := n.client()
+	checkFor(t, 30*time.Second, 50*time.Millisecond, func() error {
+		select {
+		case err := <-n.exited:
+			t.Fatalf("herald exited during start: %v\n%s", err, n.logs)
+		default:
+		}
+		// Ready means a write commits: the node is leader and applying.
+		_, err := client.EventType.Update(context.Background(), "e2e.ready", withDescription("readiness probe"))
+		return err
+	})
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (n *node) kill() {
+	if n.cmd == nil || n.cmd.ProcessState != nil {
+		return
+	}
+	_ = n.cmd.Process.Kill()
+	select {
+	case <-n.exited:
+	case <-time.After(10 * time.Second):
+		n.t.Errorf("herald did not die after SIGKILL")
+	}
+	n.cmd = nil
+}
+
+// terminate sends SIGTERM and returns the exit error.
+func (n *node) terminate(timeout time.Duration) error {
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-n.exited:
+		n.cmd = nil
+		return err
+	case <-time.After(timeout):
+		return errors.New("herald did not exit after SIGTERM")
+	}
+}
+
+func (n *node) baseURL() *url.URL { return &url.URL{Scheme: "http", Host: n.httpAddr} }
+
+func (n *node) client() *svix.Svix {
+	c, err := svix.New(adminToken, &svix.SvixOptions{ServerUrl: n.baseURL()})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return c
+}
+
+// receiver is a local webhook endpoint that verifies every request with the
+// Standard Webhooks reference library and the Svix SDK before counting it.
+type receiver struct {
+	srv      *httptest.Server
+	mu       sync.Mutex
+	secret   string
+	status   int
+	delay    time.Duration
+	got      map[string]int // webhook-id -> verified deliveries
+	bad      []string       // verification failures
+	inFlight int
+	started  int
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{status: http.StatusOK, got: map[string]int{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	secret, status, delay := r.secret, r.status, r.delay
+	r.started++
+	r.inFlight++
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.inFlight--
+		r.mu.Unlock()
+	}()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	id := req.Header.Get("webhook-id")
+	if status/100 == 2 {
+		err := verify(secret, body, req.Header)
+		r.mu.Lock()
+		if err != nil {
+			r.bad = append(r.bad, fmt.Sprintf("%s: %v", id, err))
+		} else {
+			r.got[id]++
+		}
+		r.mu.Unlock()
+	}
+	w.WriteHeader(status)
+}
+
+func verify(secret string, body []byte, h http.Header) error {
+	sw, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return err
+	}
+	if err := sw.Verify(body, h); err != nil {
+		return fmt.Errorf("standard webhooks: %w", err)
+	}
+	sv, err := svix.NewWebhook(secret)
+	if err != nil {
+		return err
+	}
+	if err := sv.Verify(body, h); err != nil {
+		return fmt.Errorf("svix: %w", err)
+	}
+	return nil
+}
+
+func (r *receiver) set(status int, delay time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.status, r.delay = status, delay
+}
+
+// missing returns the ids in want the receiver has not verified yet.
+func (r *receiver) missing(want []string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []string
+	for _, id := range want {
+		if r.got[id] == 0 {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func (r *receiver) failures() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.bad...)
+}
+
+func (r *receiver) duplicates() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.got {
+		n += c - 1
+	}
+	return n
+}
+
+func joinIDs(ids []string) string {
+	if len(ids) > 5 {
+		return strings.Join(ids[:5], ",") + fmt.Sprintf(" (+%d more)", len(ids)-5)
+	}
+	return strings.Join(ids, ",")
+}

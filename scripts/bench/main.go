@@ -1,0 +1,554 @@
+// Command bench is Herald's load driver. It starts Herald (or targets a
+// running node), starts a local receiver, creates an app and its endpoints,
+// drives concurrent clients for a while and prints one table of figures:
+// events/s acknowledged, deliveries/s, ingest-to-first-attempt latency,
+// ingest request latency, errors and peak RSS.
+//
+//	go run ./scripts/bench -duration 20s -concurrency 64
+//	go run ./scripts/bench -target http://127.0.0.1:8484 -token $TOKEN -rate 1000
+//	go run ./scripts/bench -backlog 1000000   # receiver down while loading, then up: drain rate
+//
+// All traffic stays on loopback.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+type options struct {
+	target      string
+	token       string
+	heraldBin   string
+	dataDir     string
+	duration    time.Duration
+	concurrency int
+	rate        int
+	payload     int
+	fanout      int
+	backlog     int
+	drain       time.Duration
+	pids        string
+	extraArgs   string
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.target, "target", "", "API base URL of a running node (default: start one)")
+	flag.StringVar(&o.token, "token", os.Getenv("HERALD_ADMIN_TOKEN"), "admin token for -target")
+	flag.StringVar(&o.heraldBin, "herald", "", "herald binary to start (default: build one)")
+	flag.StringVar(&o.dataDir, "data-dir", "", "data directory for the started node (default: a temp dir)")
+	flag.DurationVar(&o.duration, "duration", 20*time.Second, "how long clients send")
+	flag.IntVar(&o.concurrency, "concurrency", 64, "concurrent clients")
+	flag.IntVar(&o.rate, "rate", 0, "target events/s across all clients (0 = as fast as possible)")
+	flag.IntVar(&o.payload, "payload", 1024, "payload size in bytes")
+	flag.IntVar(&o.fanout, "fanout", 1, "endpoints per app (each event is delivered this many times)")
+	flag.IntVar(&o.backlog, "backlog", 0, "send this many events with the receiver down, then bring it up and measure the drain")
+	flag.DurationVar(&o.drain, "drain", 120*time.Second, "how long to wait for deliveries to catch up after sending")
+	flag.StringVar(&o.pids, "pids", "", "comma-separated pids of running Herald processes to report RSS for (with -target)")
+	flag.StringVar(&o.extraArgs, "herald-args", "", "extra flags for the started node, space separated")
+	flag.Parse()
+	if err := run(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	rcv, err := startReceiver()
+	if err != nil {
+		return err
+	}
+	defer rcv.srv.Shutdown()
+
+	var procs []*os.Process
+	if o.target == "" {
+		p, base, token, stop, err := startHerald(o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		procs = append(procs, p)
+		o.target, o.token = base, token
+	} else {
+		for _, s := range strings.Split(o.pids, ",") {
+			if pid, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+				if p, err := os.FindProcess(pid); err == nil {
+					procs = append(procs, p)
+				}
+			}
+		}
+	}
+	rss := newRSSWatcher(procs)
+	defer rss.stop()
+
+	api := &apiClient{base: strings.TrimSuffix(o.target, "/"), token: o.token, c: &fasthttp.Client{MaxConnsPerHost: o.concurrency + 16}}
+	appID, err := api.setup(rcv, o.fanout)
+	if err != nil {
+		return err
+	}
+
+	res := &results{}
+	if o.backlog > 0 {
+		rcv.down.Store(true)
+		fmt.Printf("loading %d events with the receiver down...\n", o.backlog)
+		drive(api, appID, o, res, o.backlog)
+		fmt.Printf("backlog of %d acknowledged; bringing the receiver up\n", res.acked.Load())
+		res.delivered.Store(0)
+		rcv.reset()
+		rcv.down.Store(false)
+		start := time.Now()
+		want := res.acked.Load() * int64(o.fanout)
+		waitDelivered(rcv, want, o.drain)
+		elapsed := time.Since(start)
+		fmt.Printf("\n%-44s %s\n", "backlog acknowledged (events)", strconv.FormatInt(res.acked.Load(), 10))
+		fmt.Printf("%-44s %d in %v\n", "drained deliveries", rcv.unique.Load(), elapsed.Round(time.Millisecond))
+		fmt.Printf("%-44s %.0f\n", "drain rate (deliveries/s)", float64(rcv.unique.Load())/elapsed.Seconds())
+		rss.report()
+		return nil
+	}
+
+	start := time.Now()
+	drive(api, appID, o, res, 0)
+	sendTime := time.Since(start)
+	want := res.acked.Load() * int64(o.fanout)
+	waitDelivered(rcv, want, o.drain)
+	total := time.Since(start)
+	report(o, res, rcv, sendTime, total)
+	rss.report()
+	return nil
+}
+
+// results are the client side counters.
+type results struct {
+	acked, errors, delivered atomic.Int64
+	mu                       sync.Mutex
+	latencies                []time.Duration
+	firstErr                 atomic.Value
+}
+
+func (r *results) addLatency(d time.Duration) {
+	r.mu.Lock()
+	if len(r.latencies) < 2_000_000 {
+		r.latencies = append(r.latencies, d)
+	}
+	r.mu.Unlock()
+}
+
+// drive runs the clients for o.duration, or until count events are acked.
+func drive(api *apiClient, appID string, o options, res *results, count int) {
+	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
+	if count > 0 {
+		ctx, cancel = context.WithCancel(context.Background())
+	}
+	defer cancel()
+	var tick <-chan time.Time
+	if o.rate > 0 {
+		// One token per event, spread evenly; clients take tokens.
+		t := time.NewTicker(time.Second / time.Duration(o.rate))
+		defer t.Stop()
+		tick = t.C
+	}
+	pad := strings.Repeat("x", max(o.payload-64, 0))
+	var issued atomic.Int64
+	var wg sync.WaitGroup
+	progress := time.NewTicker(time.Second)
+	defer progress.Stop()
+	go func() {
+		var last int64
+		for range progress.C {
+			a := res.acked.Load()
+			fmt.Fprintf(os.Stderr, "  acked %8d (%6d/s)  errors %d\n", a, a-last, res.errors.Load())
+			last = a
+		}
+	}()
+	for range o.concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			body := make([]byte, 0, o.payload+128)
+			for ctx.Err() == nil {
+				if count > 0 && issued.Add(1) > int64(count) {
+					return
+				}
+				if tick != nil {
+					select {
+					case <-tick:
+					case <-ctx.Done():
+						return
+					}
+				}
+				sent := time.Now()
+				body = body[:0]
+				body = append(body, `{"eventType":"bench.event","payload":{"sentAt":`...)
+				body = strconv.AppendInt(body, sent.UnixNano(), 10)
+				body = append(body, `,"pad":"`...)
+				body = append(body, pad...)
+				body = append(body, `"}}`...)
+				status, err := api.post("/api/v1/app/"+appID+"/msg", body)
+				if err == nil && status == fasthttp.StatusAccepted {
+					res.acked.Add(1)
+					res.addLatency(time.Since(sent))
+					continue
+				}
+				res.errors.Add(1)
+				if err == nil {
+					err = fmt.Errorf("status %d", status)
+				}
+				res.firstErr.CompareAndSwap(nil, err.Error())
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func waitDelivered(rcv *receiver, want int64, timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	last := int64(-1)
+	for time.Now().Before(deadline) {
+		got := rcv.unique.Load()
+		if got >= want {
+			return
+		}
+		if got != last {
+			fmt.Fprintf(os.Stderr, "  delivered %d of %d\n", got, want)
+			last = got
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	fmt.Fprintf(os.Stderr, "  drain timeout: %d of %d delivered\n", rcv.unique.Load(), want)
+}
+
+func pct(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	return ds[min(int(float64(len(ds))*p), len(ds)-1)]
+}
+
+func report(o options, res *results, rcv *receiver, sendTime, total time.Duration) {
+	res.mu.Lock()
+	lat := slices.Clone(res.latencies)
+	res.mu.Unlock()
+	slices.Sort(lat)
+	first := rcv.latencies()
+	slices.Sort(first)
+	row := func(k, v string) { fmt.Printf("%-44s %s\n", k, v) }
+	fmt.Println()
+	row("clients / payload / fan-out", fmt.Sprintf("%d / %d B / %d", o.concurrency, o.payload, o.fanout))
+	if o.rate > 0 {
+		row("offered rate (events/s)", strconv.Itoa(o.rate))
+	}
+	row("events acknowledged", fmt.Sprintf("%d in %v", res.acked.Load(), sendTime.Round(time.Millisecond)))
+	row("events/s acknowledged", fmt.Sprintf("%.0f", float64(res.acked.Load())/sendTime.Seconds()))
+	row("deliveries (unique)", fmt.Sprintf("%d (%d duplicates)", rcv.unique.Load(), rcv.dups.Load()))
+	row("deliveries/s (send start to last delivery)", fmt.Sprintf("%.0f", float64(rcv.unique.Load())/total.Seconds()))
+	row("ingest->first attempt p50/p95/p99", fmt.Sprintf("%v / %v / %v", pct(first, .50), pct(first, .95), pct(first, .99)))
+	row("ingest request latency p50/p99", fmt.Sprintf("%v / %v", pct(lat, .50), pct(lat, .99)))
+	errText := strconv.FormatInt(res.errors.Load(), 10)
+	if e, ok := res.firstErr.Load().(string); ok {
+		errText += " (first: " + e + ")"
+	}
+	row("errors", errText)
+}
+
+// apiClient is a minimal Herald API client on fasthttp, so the driver's own
+// overhead stays small next to the server's.
+type apiClient struct {
+	base, token string
+	c           *fasthttp.Client
+}
+
+func (a *apiClient) post(path string, body []byte) (int, error) {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(a.base + path)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.Header.SetContentType("application/json")
+	req.SetBody(body)
+	err := a.c.DoTimeout(req, resp, 30*time.Second)
+	return resp.StatusCode(), err
+}
+
+func (a *apiClient) postJSON(path string, in, out any) error {
+	body, _ := json.Marshal(in)
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(a.base + path)
+	req.Header.SetMethod(fasthttp.MethodPost)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	req.SetBody(body)
+	if err := a.c.DoTimeout(req, resp, 30*time.Second); err != nil {
+		return err
+	}
+	if resp.StatusCode()/100 != 2 {
+		return fmt.Errorf("POST %s: %d %s", path, resp.StatusCode(), resp.Body())
+	}
+	if out == nil {
+		return nil
+	}
+	return json.Unmarshal(resp.Body(), out)
+}
+
+func (a *apiClient) get(path string, out any) error {
+	req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+	defer fasthttp.ReleaseRequest(req)
+	defer fasthttp.ReleaseResponse(resp)
+	req.SetRequestURI(a.base + path)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	if err := a.c.DoTimeout(req, resp, 30*time.Second); err != nil {
+		return err
+	}
+	if resp.StatusCode() != 200 {
+		return fmt.Errorf("GET %s: %d %s", path, resp.StatusCode(), resp.Body())
+	}
+	return json.Unmarshal(resp.Body(), out)
+}
+
+func (a *apiClient) setup(rcv *receiver, fanout int) (string, error) {
+	var app struct{ ID string }
+	if err := a.postJSON("/api/v1/app", map[string]any{"name": "bench"}, &app); err != nil {
+		return "", err
+	}
+	for i := range fanout {
+		var ep struct{ ID string }
+		url := fmt.Sprintf("http://%s/hook/%d", rcv.addr, i)
+		if err := a.postJSON("/api/v1/app/"+app.ID+"/endpoint", map[string]any{"url": url}, &ep); err != nil {
+			return "", err
+		}
+	}
+	return app.ID, nil
+}
+
+// receiver counts unique deliveries (by webhook-id and path) and records
+// the time from the client's send to the first attempt's arrival.
+type receiver struct {
+	addr           string
+	srv            *fasthttp.Server
+	down           atomic.Bool
+	unique, dups   atomic.Int64
+	mu             sync.Mutex
+	seen           map[string]struct{}
+	firstLatencies []time.Duration
+}
+
+func startReceiver() (*receiver, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	r := &receiver{addr: ln.Addr().String(), seen: make(map[string]struct{})}
+	r.srv = &fasthttp.Server{Handler: r.handle, Concurrency: 1 << 16}
+	go func() { _ = r.srv.Serve(ln) }()
+	return r, nil
+}
+
+var sentAtKey = []byte(`"sentAt":`)
+
+func (r *receiver) handle(c *fasthttp.RequestCtx) {
+	if r.down.Load() {
+		c.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		return
+	}
+	now := time.Now()
+	key := string(c.Request.Header.Peek("webhook-id")) + string(c.Path())
+	r.mu.Lock()
+	_, dup := r.seen[key]
+	if !dup {
+		r.seen[key] = struct{}{}
+		if i := bytes.Index(c.PostBody(), sentAtKey); i >= 0 {
+			rest := c.PostBody()[i+len(sentAtKey):]
+			j := bytes.IndexAny(rest, ",}")
+			if ns, err := strconv.ParseInt(string(rest[:max(j, 0)]), 10, 64); err == nil && len(r.firstLatencies) < 2_000_000 {
+				r.firstLatencies = append(r.firstLatencies, now.Sub(time.Unix(0, ns)))
+			}
+		}
+	}
+	r.mu.Unlock()
+	if dup {
+		r.dups.Add(1)
+	} else {
+		r.unique.Add(1)
+	}
+	c.SetStatusCode(fasthttp.StatusOK)
+}
+
+func (r *receiver) reset() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.firstLatencies = nil
+}
+
+func (r *receiver) latencies() []time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.firstLatencies)
+}
+
+// startHerald builds (if needed) and starts a one-node Herald on free
+// loopback ports with a temporary data directory.
+func startHerald(o options) (*os.Process, string, string, func(), error) {
+	bin := o.heraldBin
+	tmp, err := os.MkdirTemp("", "herald-bench")
+	if err != nil {
+		return nil, "", "", nil, err
+	}
+	if bin == "" {
+		bin = filepath.Join(tmp, "herald")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if err := build.Run(); err != nil {
+			return nil, "", "", nil, fmt.Errorf("build herald (run from the repository root): %w", err)
+		}
+	}
+	dataDir := o.dataDir
+	if dataDir == "" {
+		dataDir = filepath.Join(tmp, "data")
+	}
+	httpAddr, raftAddr := freePort(), freePort()
+	token := "bench-token"
+	args := []string{"serve", "--data-dir", dataDir, "--http-addr", httpAddr, "--raft-addr", raftAddr,
+		"--allow-private-cidr", "127.0.0.0/8", "--log-level", "warn"}
+	if o.extraArgs != "" {
+		args = append(args, strings.Fields(o.extraArgs)...)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+token)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, "", "", nil, err
+	}
+	stop := func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+		os.RemoveAll(tmp)
+	}
+	base := "http://" + httpAddr
+	api := &apiClient{base: base, token: token, c: &fasthttp.Client{}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var out any
+		err := api.get("/api/v1/app?limit=1", &out)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, "", "", nil, errors.New("herald did not become ready: " + err.Error())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Reads work before leadership; wait until a write commits.
+	for {
+		err := api.postJSON("/api/v1/event-type", map[string]any{"name": "bench.event", "description": "bench"}, nil)
+		if err == nil || strings.Contains(err.Error(), " 409 ") {
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, "", "", nil, errors.New("herald accepts no writes: " + err.Error())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return cmd.Process, base, token, stop, nil
+}
+
+func freePort() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// rssWatcher samples each process's resident set size (and reads the kernel's
+// high-water mark) while the run lasts.
+type rssWatcher struct {
+	procs []*os.Process
+	peak  []int64
+	done  chan struct{}
+	wg    sync.WaitGroup
+}
+
+func newRSSWatcher(procs []*os.Process) *rssWatcher {
+	w := &rssWatcher{procs: procs, peak: make([]int64, len(procs)), done: make(chan struct{})}
+	w.wg.Add(1)
+	go func() {
+		defer w.wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			for i, p := range w.procs {
+				if kb := procStatusKB(p.Pid, "VmHWM:"); kb > w.peak[i] {
+					w.peak[i] = kb
+				}
+			}
+			select {
+			case <-w.done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return w
+}
+
+func (w *rssWatcher) stop() {
+	select {
+	case <-w.done:
+	default:
+		close(w.done)
+		w.wg.Wait()
+	}
+}
+
+func (w *rssWatcher) report() {
+	w.stop()
+	for i, p := range w.procs {
+		fmt.Printf("%-44s %.1f MiB\n", fmt.Sprintf("peak RSS of herald pid %d", p.Pid), float64(w.peak[i])/1024)
+	}
+}
+
+func procStatusKB(pid int, field string) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
