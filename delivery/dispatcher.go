@@ -51,7 +51,7 @@ type Dispatcher struct {
 	finished map[string]uint64
 	pageSeq  uint64
 	draining bool // Close was called: start nothing new
-	closed    bool
+	closed   bool
 }
 
 // term is one leadership term's workers and scheduler.
@@ -59,7 +59,9 @@ type term struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	jobs   chan storage.ScheduleEntry
-	wg     sync.WaitGroup
+	// recording bounds the outcomes waiting for their Raft commit.
+	recording chan struct{}
+	wg        sync.WaitGroup
 }
 
 type endpointState struct {
@@ -116,7 +118,11 @@ func (d *Dispatcher) setLeader(leader bool) {
 		return
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	t := &term{ctx: ctx, cancel: cancel, jobs: make(chan storage.ScheduleEntry, d.cfg.Workers)}
+	t := &term{
+		ctx: ctx, cancel: cancel,
+		jobs:      make(chan storage.ScheduleEntry, d.cfg.Workers),
+		recording: make(chan struct{}, maxRecording),
+	}
 	d.mu.Lock()
 	d.term = t
 	d.inflight = make(map[string]struct{})
@@ -132,6 +138,9 @@ func (d *Dispatcher) setLeader(leader bool) {
 	go d.scheduleLoop(t)
 	d.log.Info().Int("workers", d.cfg.Workers).Msg("dispatch started: leader")
 }
+
+// maxRecording bounds attempt outcomes waiting for their Raft commit.
+const maxRecording = 4096
 
 type offerResult int
 
@@ -190,15 +199,12 @@ func (d *Dispatcher) addRefill(endpoint string, k []byte) {
 	}
 }
 
-// done releases a dispatched key. When its outcome was not committed the
-// key is still due, so the scheduler is rewound to it.
-func (d *Dispatcher) done(e storage.ScheduleEntry, committed bool) {
-	k := e.Key.Bytes()
+// release frees the endpoint's slot once the request is over (answered,
+// failed or not made), before its outcome is recorded: the per-endpoint
+// limit is about load on the receiver, not on Raft. A drained endpoint with
+// skipped keys gets a refill pass.
+func (d *Dispatcher) release(e storage.ScheduleEntry) {
 	d.mu.Lock()
-	delete(d.inflight, string(k))
-	if committed {
-		d.finished[string(k)] = d.pageSeq
-	}
 	if st := d.endpoints[e.Key.EndpointID]; st != nil {
 		st.inflight--
 		if st.resume != nil && st.inflight < d.cfg.MaxInFlightPerEndpoint {
@@ -209,7 +215,19 @@ func (d *Dispatcher) done(e storage.ScheduleEntry, committed bool) {
 			delete(d.endpoints, e.Key.EndpointID)
 		}
 	}
-	if !committed {
+	d.mu.Unlock()
+	d.signal()
+}
+
+// finish forgets a dispatched key. When its outcome was not committed the
+// key is still due, so the scheduler is rewound to it.
+func (d *Dispatcher) finish(e storage.ScheduleEntry, committed bool) {
+	k := e.Key.Bytes()
+	d.mu.Lock()
+	delete(d.inflight, string(k))
+	if committed {
+		d.finished[string(k)] = d.pageSeq
+	} else {
 		d.rewind(k)
 	}
 	d.mu.Unlock()
@@ -228,26 +246,41 @@ func (d *Dispatcher) worker(t *term) {
 	}
 }
 
-// run makes one attempt for a due entry and records its outcome.
+// run makes one attempt for a due entry, then hands the outcome to the
+// group-commit batcher without waiting, so the worker is free for the next
+// attempt while Raft commits (at most maxRecording outcomes wait at once).
 func (d *Dispatcher) run(t *term, e storage.ScheduleEntry) {
 	d.mu.Lock()
 	draining := d.draining
 	d.mu.Unlock()
 	if draining || t.ctx.Err() != nil || !d.node.IsLeader() {
-		d.done(e, false)
+		d.release(e)
+		d.finish(e, false)
 		return
 	}
 	o, ok := d.attempt(t.ctx, e)
+	d.release(e)
 	if !ok || t.ctx.Err() != nil {
 		// Leadership ended mid-attempt: the next leader sends it again.
-		d.done(e, false)
+		d.finish(e, false)
 		return
 	}
-	_, err := d.outcomes.Submit(t.ctx, o)
-	if err != nil {
-		d.log.Warn().Err(err).Str("msg_id", e.Key.MsgID).Str("endpoint_id", e.Key.EndpointID).Msg("attempt outcome not recorded")
+	select {
+	case t.recording <- struct{}{}:
+	case <-t.ctx.Done():
+		d.finish(e, false)
+		return
 	}
-	d.done(e, err == nil)
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		defer func() { <-t.recording }()
+		_, err := d.outcomes.Submit(t.ctx, o)
+		if err != nil {
+			d.log.Warn().Err(err).Str("msg_id", e.Key.MsgID).Str("endpoint_id", e.Key.EndpointID).Msg("attempt outcome not recorded")
+		}
+		d.finish(e, err == nil)
+	}()
 }
 
 // attempt loads what the entry refers to, sends it, and decides what
