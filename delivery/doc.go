@@ -1,0 +1,21 @@
+// Package delivery sends webhooks: the scheduler and dispatcher that run on
+// the leader, the HTTP sender with its SSRF guard, Standard Webhooks
+// signing, and the retry policy.
+//
+// Invariants:
+//
+//   - Only the leader dispatches. When leadership is lost the current term
+//     is cancelled at once: no new attempt starts, attempts in flight are
+//     abandoned, and the next leader (or this node, later) sends them again
+//     from the schedule index. Delivery is therefore at least once, and the
+//     webhook-id header is the message id on every attempt and resend so
+//     receivers can deduplicate.
+//   - A schedule key is dispatched at most once while its outcome is
+//     pending: it stays in the in-flight set until the outcome is committed
+//     through Raft (or, if that fails, is released to be sent again).
+//   - Memory is bounded: the scheduler reads the index a page at a time and
+//     holds only the attempts in flight and the outcomes awaiting commit.
+//   - Every connection's address is checked after DNS resolution (Guard),
+//     redirects are never followed, and response bodies are read up to a
+//     limit.
+package delivery
