@@ -223,6 +223,11 @@ func (s *Server) resendMessage(c *fasthttp.RequestCtx, p principal) error {
 		return err
 	}
 	now := s.now()
-	cmd := &raft.Resend{Meta: s.meta(c, p, now, http.StatusAccepted, noContent), AppID: a.ID, MsgID: m.ID, EndpointID: ep.ID}
-	return s.commit(c, cmd, http.StatusAccepted, noContent)
+	// Svix answers 202 with an empty JSON object (EmptyResponse); its
+	// clients decode the body of any 2xx but 204, so it must be JSON.
+	cmd := &raft.Resend{Meta: s.meta(c, p, now, http.StatusAccepted, emptyObject), AppID: a.ID, MsgID: m.ID, EndpointID: ep.ID}
+	return s.commit(c, cmd, http.StatusAccepted, emptyObject)
 }
+
+// emptyObject is the body of Svix's EmptyResponse.
+var emptyObject = []byte("{}")

@@ -131,6 +131,11 @@ func (s *Server) createEventType(c *fasthttp.RequestCtx, p principal) error {
 	}
 	now := s.now()
 	t := in.eventType(*in.Name, now.UnixNano())
+	if old, err := s.loadEventType(t.Name); err == nil {
+		// Creating an archived name unarchives it; the FSM keeps its
+		// creation time, so the answer must show the same.
+		t.CreatedAt = old.CreatedAt
+	}
 	body, _ := json.Marshal(toEventTypeOut(&t))
 	return s.commit(c, &raft.CreateEventType{Meta: s.meta(c, p, now, http.StatusCreated, body), EventType: t}, http.StatusCreated, body)
 }
