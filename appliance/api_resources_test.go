@@ -326,12 +326,12 @@ func TestEndpointsWithSDK(t *testing.T) {
 		}
 	}
 
-	// List returns all four, oldest first.
+	// List returns all four, newest first as in Svix.
 	list, err := sdk.Endpoint.List(ctx(t), app.Id, nil)
 	if err != nil {
 		t.Fatalf("List: %v", err)
 	}
-	if got := ids(list.Data, func(e models.EndpointOut) string { return e.Id }); !slices.Equal(got, []string{ep.Id, ep2.Id, ep3.Id, rawEp.Id}) || !list.Done {
+	if got := ids(list.Data, func(e models.EndpointOut) string { return e.Id }); !slices.Equal(got, []string{rawEp.Id, ep3.Id, ep2.Id, ep.Id}) || !list.Done {
 		t.Errorf("List = %v done=%v", got, list.Done)
 	}
 

@@ -38,9 +38,9 @@ func TestBadInputChangesNothing(t *testing.T) {
 		status int
 		code   string
 	}{
-		{"malformed JSON app", "", "POST", "/api/v1/app", `{"name":`, 400, "invalid_json"},
-		{"malformed JSON message", "", "POST", appP + "/msg", `{"eventType":"a",`, 400, "invalid_json"},
-		{"empty body", "", "POST", "/api/v1/app", ``, 400, "invalid_json"},
+		{"malformed JSON app", "", "POST", "/api/v1/app", `{"name":`, 422, "validation_error"},
+		{"malformed JSON message", "", "POST", appP + "/msg", `{"eventType":"a",`, 422, "validation_error"},
+		{"empty body", "", "POST", "/api/v1/app", ``, 422, "validation_error"},
 		{"JSON array body", "", "POST", "/api/v1/app", `[1,2]`, 422, "validation_error"},
 		{"name is a number", "", "POST", "/api/v1/app", `{"name":5}`, 422, "validation_error"},
 		{"url is a number", "", "POST", appP + "/endpoint", `{"url":5}`, 422, "validation_error"},
@@ -95,16 +95,17 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"no token write", "-", "POST", "/api/v1/app", `{"name":"x"}`, 401, "authentication_failed"},
 		{"wrong token", "wrong", "POST", appP + "/msg", msg(``), 401, "authentication_failed"},
 		{"wrong token delete", "wrong", "DELETE", appP, ``, 401, "authentication_failed"},
-		{"bad order", "", "GET", "/api/v1/app?order=sideways", ``, 422, "validation_error"},
+		{"bad order", "", "GET", "/api/v1/app?order=sideways", ``, 400, "generic_error"},
 		{"limit zero", "", "GET", "/api/v1/app?limit=0", ``, 422, "validation_error"},
-		{"limit not a number", "", "GET", appP + "/msg?limit=ten", ``, 422, "validation_error"},
-		{"limit negative", "", "GET", appP + "/endpoint?limit=-3", ``, 422, "validation_error"},
-		{"before not a date", "", "GET", appP + "/msg?before=yesterday", ``, 422, "validation_error"},
-		{"attempt status out of range", "", "GET", appP + "/attempt/msg/" + m.Id + "?status=9", ``, 422, "validation_error"},
-		{"attempt status not a number", "", "GET", appP + "/attempt/endpoint/" + f.ep.Id + "?status=ok", ``, 422, "validation_error"},
-		{"status code class invalid", "", "GET", appP + "/attempt/msg/" + m.Id + "?status_code_class=250", ``, 422, "validation_error"},
-		{"include_archived not a bool", "", "GET", "/api/v1/event-type?include_archived=maybe", ``, 422, "validation_error"},
-		{"with_content not a bool on create", "", "POST", appP + "/msg?with_content=perhaps", msg(``), 422, "validation_error"},
+		{"limit not a number", "", "GET", appP + "/msg?limit=ten", ``, 400, "generic_error"},
+		{"limit over 250", "", "GET", appP + "/msg?limit=251", ``, 422, "validation_error"},
+		{"limit negative", "", "GET", appP + "/endpoint?limit=-3", ``, 400, "generic_error"},
+		{"before not a date", "", "GET", appP + "/msg?before=yesterday", ``, 400, "generic_error"},
+		{"attempt status out of range", "", "GET", appP + "/attempt/msg/" + m.Id + "?status=9", ``, 400, "generic_error"},
+		{"attempt status not a number", "", "GET", appP + "/attempt/endpoint/" + f.ep.Id + "?status=ok", ``, 400, "generic_error"},
+		{"status code class invalid", "", "GET", appP + "/attempt/msg/" + m.Id + "?status_code_class=250", ``, 400, "generic_error"},
+		{"include_archived not a bool", "", "GET", "/api/v1/event-type?include_archived=maybe", ``, 400, "generic_error"},
+		{"with_content not a bool on create", "", "POST", appP + "/msg?with_content=perhaps", msg(``), 400, "generic_error"},
 	}
 
 	startIndex := n.Store().AppliedIndex()

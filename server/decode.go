@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -12,12 +11,13 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// decodeBody parses the request body into v. Malformed JSON is a 400; a
-// value of the wrong type is a 422 naming the field, as Svix answers.
+// decodeBody parses the request body into v. As in Svix, a body that is not
+// JSON, has a value of the wrong type or is empty is a 422 with one
+// "value_error.jsondecode" entry.
 func decodeBody(c *fasthttp.RequestCtx, v any) error {
 	body := c.PostBody()
 	if len(bytes.TrimSpace(body)) == 0 {
-		return errorf(http.StatusBadRequest, "invalid_json", "The request body is empty; a JSON object is required.")
+		return jsonDecodeError([]string{"body"}, "a JSON object is required; the body is empty")
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		var (
@@ -30,16 +30,35 @@ func decodeBody(c *fasthttp.RequestCtx, v any) error {
 			if typ.Field != "" {
 				loc = append(loc, strings.Split(typ.Field, ".")...)
 			}
-			return &validationError{fields: []fieldError{{
-				Loc: loc, Msg: "expected " + typ.Type.String() + ", got JSON " + typ.Value, Type: "type_error",
-			}}}
+			return jsonDecodeError(loc, "expected "+jsonKind(typ.Type.Kind().String())+", got JSON "+typ.Value)
 		case errors.As(err, &syn):
-			return errorf(http.StatusBadRequest, "invalid_json", "The request body is not valid JSON: "+syn.Error()+" at offset "+strconv.FormatInt(syn.Offset, 10)+".")
+			return jsonDecodeError([]string{"body"}, "not valid JSON: "+syn.Error()+" at offset "+strconv.FormatInt(syn.Offset, 10))
 		default:
-			return errorf(http.StatusBadRequest, "invalid_json", "The request body is not valid JSON: "+err.Error())
+			return jsonDecodeError([]string{"body"}, "not valid JSON: "+err.Error())
 		}
 	}
 	return nil
+}
+
+func jsonDecodeError(loc []string, msg string) error {
+	return &validationError{fields: []fieldError{{Loc: loc, Msg: msg, Type: "value_error.jsondecode"}}}
+}
+
+// jsonKind names a Go kind the way a JSON user thinks of it.
+func jsonKind(k string) string {
+	switch k {
+	case "struct", "map":
+		return "an object"
+	case "slice", "array":
+		return "an array"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "ptr", "interface":
+		return "a value"
+	}
+	return "a number"
 }
 
 // nullable is a PATCH field: absent (leave as is), null (clear) or a value.
@@ -70,11 +89,14 @@ func queryBool(c *fasthttp.RequestCtx, name string, v *violations) bool {
 	if s == "" {
 		return false
 	}
-	b, err := strconv.ParseBool(s)
-	if err != nil {
-		v.addQuery("must be true or false", name)
+	switch s {
+	case "true":
+		return true
+	case "false":
+		return false
 	}
-	return b
+	v.badQuery("must be true or false", name)
+	return false
 }
 
 // queryTime reads an RFC 3339 time query parameter.
@@ -85,7 +107,7 @@ func queryTime(c *fasthttp.RequestCtx, name string, v *violations) time.Time {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		v.addQuery("must be an RFC 3339 date-time", name)
+		v.badQuery("must be an RFC 3339 date-time with a time zone", name)
 	}
 	return t
 }

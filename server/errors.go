@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -57,17 +58,26 @@ func (e *validationError) Error() string {
 	return "validation failed: " + e.fields[0].Msg
 }
 
-// violations collects field errors while a request is checked.
+// violations collects what is wrong with a request while it is checked:
+// query parameters that do not parse (400, as Svix answers) and values that
+// break a rule (422).
 type violations struct {
-	fields []fieldError
+	fields   []fieldError
+	unparsed []string
 }
 
 func (v *violations) add(msg string, loc ...string) {
 	v.fields = append(v.fields, fieldError{Loc: append([]string{"body"}, loc...), Msg: msg, Type: "value_error"})
 }
 
+// addQuery records a query parameter that breaks a rule.
 func (v *violations) addQuery(msg, param string) {
 	v.fields = append(v.fields, fieldError{Loc: []string{"query", param}, Msg: msg, Type: "value_error"})
+}
+
+// badQuery records a query parameter that does not parse.
+func (v *violations) badQuery(msg, param string) {
+	v.unparsed = append(v.unparsed, "query parameter "+param+": "+msg)
 }
 
 func (v *violations) check(ok bool, msg string, loc ...string) {
@@ -77,10 +87,13 @@ func (v *violations) check(ok bool, msg string, loc ...string) {
 }
 
 func (v *violations) err() error {
-	if len(v.fields) == 0 {
-		return nil
+	switch {
+	case len(v.unparsed) > 0:
+		return errorf(http.StatusBadRequest, "generic_error", strings.Join(v.unparsed, "; "))
+	case len(v.fields) > 0:
+		return &validationError{fields: v.fields}
 	}
-	return &validationError{fields: v.fields}
+	return nil
 }
 
 // writeError answers err as JSON. Errors from the layers below are mapped to

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -41,8 +42,8 @@ func checkUID(v *violations, uid, idPrefix string) {
 	switch {
 	case !uidPattern.MatchString(uid):
 		v.add("must be 1-256 characters of a-z, A-Z, 0-9, '-', '_' and '.'", "uid")
-	case storage.ValidID(idPrefix, uid):
-		v.add("must not have the form of an id", "uid")
+	case strings.HasPrefix(uid, idPrefix):
+		v.add("must not start with "+idPrefix+", the prefix of ids", "uid")
 	}
 }
 
@@ -154,8 +155,9 @@ func (s *Server) getApp(c *fasthttp.RequestCtx, p principal) error {
 	return nil
 }
 
-// updateApp is PUT: replace the application, or create it (201) when the
-// path names none, using the path as its uid unless the body gives one.
+// updateApp is PUT: replace the application (an absent uid clears it), or
+// create one (201) when the path names none. As in Svix, a created app gets
+// a fresh id and the body's uid; the path value is not used.
 func (s *Server) updateApp(c *fasthttp.RequestCtx, p principal) error {
 	var in applicationIn
 	if err := decodeBody(c, &in); err != nil {
@@ -164,18 +166,14 @@ func (s *Server) updateApp(c *fasthttp.RequestCtx, p principal) error {
 	if err := in.validate(); err != nil {
 		return err
 	}
-	ref := pathParam(c, "app_id")
 	now := s.now()
-	a, err := s.loadApp(p, ref)
+	a, err := s.loadApp(p, pathParam(c, "app_id"))
 	created := false
 	switch {
 	case err == nil:
 	case isNotFound(err) && p.admin:
 		created = true
 		a = storage.App{ID: storage.NewID(storage.PrefixApp, now), CreatedAt: now.UnixNano()}
-		if in.UID == nil && !storage.ValidID(storage.PrefixApp, ref) && uidPattern.MatchString(ref) {
-			in.UID = &ref
-		}
 	default:
 		return err
 	}

@@ -16,7 +16,7 @@ func attemptFilter(c *fasthttp.RequestCtx, v *violations) storage.AttemptFilter 
 	if s := query(c, "status"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > 4 {
-			v.addQuery("must be 0 (success), 1 (pending), 2 (fail), 3 (sending) or 4 (canceled)", "status")
+			v.badQuery("must be 0 (success), 1 (pending), 2 (fail), 3 (sending) or 4 (canceled)", "status")
 		} else {
 			st := storage.Status(n)
 			f.Status = &st
@@ -26,7 +26,7 @@ func attemptFilter(c *fasthttp.RequestCtx, v *violations) storage.AttemptFilter 
 		n, err := strconv.Atoi(s)
 		switch {
 		case err != nil || (n != 0 && (n < 100 || n > 500 || n%100 != 0)):
-			v.addQuery("must be 0, 100, 200, 300, 400 or 500", "status_code_class")
+			v.badQuery("must be 0, 100, 200, 300, 400 or 500", "status_code_class")
 		case n == 0:
 			f.StatusClass = -1
 		default:

@@ -19,7 +19,7 @@ import (
 // ids.
 var (
 	namePattern    = regexp.MustCompile(`^[a-zA-Z0-9\-_.]{1,256}$`)
-	channelPattern = regexp.MustCompile(`^[a-zA-Z0-9\-_.:]{1,128}$`)
+	channelPattern = regexp.MustCompile(`^[a-zA-Z0-9\-_.:]{1,256}$`)
 	headerName     = regexp.MustCompile("^[!#$%&'*+\\-.^_`|~0-9A-Za-z]{1,256}$")
 )
 
@@ -37,6 +37,7 @@ type endpointIn struct {
 	Version      *uint16           `json:"version"`
 	Disabled     *bool             `json:"disabled"`
 	FilterTypes  []string          `json:"filterTypes"`
+	EventTypes   []string          `json:"eventTypes"` // Svix's newer name for filterTypes
 	Channels     []string          `json:"channels"`
 	Headers      map[string]string `json:"headers"`
 	Metadata     map[string]string `json:"metadata"`
@@ -65,7 +66,7 @@ func checkFilters(v *violations, filterTypes, channels []string) {
 	if channels != nil {
 		v.check(len(channels) > 0 && len(channels) <= 10, "must hold 1 to 10 channels; omit it to receive every channel", "channels")
 		for _, ch := range channels {
-			v.check(channelPattern.MatchString(ch), "channels are 1-128 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "channels")
+			v.check(channelPattern.MatchString(ch), "channels are 1-256 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "channels")
 		}
 	}
 }
@@ -99,6 +100,10 @@ func normalizeSecret(v *violations, s string) string {
 
 func (in *endpointIn) validate(s *Server) error {
 	var v violations
+	if in.EventTypes != nil {
+		v.check(in.FilterTypes == nil, "give eventTypes or filterTypes, not both", "eventTypes")
+		in.FilterTypes = in.EventTypes
+	}
 	if in.URL == nil || *in.URL == "" {
 		v.add("field required", "url")
 	} else {
@@ -163,7 +168,7 @@ func (s *Server) listEndpoints(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
-	opts, err := listOptions(c, false)
+	opts, err := listOptions(c, true) // Svix lists endpoints newest first
 	if err != nil {
 		return err
 	}
@@ -216,8 +221,8 @@ func (s *Server) getEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	return nil
 }
 
-// updateEndpoint is PUT: replace the endpoint's settings, or create it
-// (201) when the path names none.
+// updateEndpoint is PUT: replace the endpoint's settings (an absent uid
+// clears it), or create one (201) when the path names none.
 func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	var in endpointIn
 	if err := decodeBody(c, &in); err != nil {
@@ -236,11 +241,9 @@ func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		body, _ := json.Marshal(toEndpointOut(&ep))
 		return s.commit(c, &raft.UpdateEndpoint{Meta: raft.Meta{Time: now.UnixNano()}, Endpoint: ep}, http.StatusOK, body)
 	case isNotFound(err) && a.ID != "":
-		ref := pathParam(c, "endpoint_id")
+		// As in Svix, the new endpoint gets a fresh id and the body's uid;
+		// the path names nothing that exists, so it is not used.
 		ep = storage.Endpoint{ID: storage.NewID(storage.PrefixEndpoint, now), AppID: a.ID, CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
-		if in.UID == nil && !storage.ValidID(storage.PrefixEndpoint, ref) && uidPattern.MatchString(ref) {
-			in.UID = &ref
-		}
 		in.apply(&ep)
 		if ep.Secret, err = delivery.GenerateSecret(); err != nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -35,6 +36,7 @@ func (s *Server) validateMessage(in *messageIn, now time.Time) error {
 	}
 	if in.EventID != nil {
 		v.check(namePattern.MatchString(*in.EventID), "event ids are 1-256 characters of a-z, A-Z, 0-9, '-', '_' and '.'", "eventId")
+		v.check(!strings.HasPrefix(*in.EventID, storage.PrefixMessage), "must not start with msg_, the prefix of message ids", "eventId")
 	}
 	switch {
 	case len(in.Payload) == 0 || bytes.Equal(in.Payload, []byte("null")):
@@ -45,14 +47,14 @@ func (s *Server) validateMessage(in *messageIn, now time.Time) error {
 		v.add("must be at most "+strconv.Itoa(s.cfg.MaxPayloadBytes)+" bytes", "payload")
 	}
 	if in.Channels != nil {
-		v.check(len(in.Channels) <= 10, "at most 10 channels", "channels")
+		v.check(len(in.Channels) >= 1 && len(in.Channels) <= 5, "must hold 1 to 5 channels, or be left out", "channels")
 		for _, ch := range in.Channels {
-			v.check(channelPattern.MatchString(ch), "channels are 1-128 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "channels")
+			v.check(channelPattern.MatchString(ch), "channels are 1-256 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "channels")
 		}
 	}
 	v.check(len(in.Tags) <= 5, "at most 5 tags", "tags")
 	for _, tag := range in.Tags {
-		v.check(channelPattern.MatchString(tag), "tags are 1-128 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "tags")
+		v.check(channelPattern.MatchString(tag), "tags are 1-256 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "tags")
 	}
 	if in.DeliverAt != nil {
 		v.check(in.DeliverAt.Before(now.Add(90*24*time.Hour)), "must be within 90 days", "deliverAt")

@@ -62,7 +62,7 @@ type applicationOut struct {
 	Name         string            `json:"name"`
 	Metadata     map[string]string `json:"metadata"`
 	RateLimit    *uint16           `json:"rateLimit,omitempty"`
-	ThrottleRate *uint16           `json:"throttleRate,omitempty"`
+	ThrottleRate *uint16           `json:"throttleRate"`
 	CreatedAt    time.Time         `json:"createdAt"`
 	UpdatedAt    time.Time         `json:"updatedAt"`
 }
@@ -75,18 +75,21 @@ func toApplicationOut(a *storage.App) applicationOut {
 	}
 }
 
+// endpointOut lists every key even when null, as Svix does, and gives the
+// event-type filter under both of Svix's names.
 type endpointOut struct {
 	ID           string            `json:"id"`
-	UID          *string           `json:"uid,omitempty"`
+	UID          *string           `json:"uid"`
 	URL          string            `json:"url"`
 	Description  string            `json:"description"`
 	Version      int               `json:"version"`
 	Disabled     bool              `json:"disabled"`
-	FilterTypes  []string          `json:"filterTypes,omitempty"`
-	Channels     []string          `json:"channels,omitempty"`
+	FilterTypes  []string          `json:"filterTypes"`
+	EventTypes   []string          `json:"eventTypes"`
+	Channels     []string          `json:"channels"`
 	Metadata     map[string]string `json:"metadata"`
-	RateLimit    *uint16           `json:"rateLimit,omitempty"`
-	ThrottleRate *uint16           `json:"throttleRate,omitempty"`
+	RateLimit    *uint16           `json:"rateLimit"`
+	ThrottleRate *uint16           `json:"throttleRate"`
 	CreatedAt    time.Time         `json:"createdAt"`
 	UpdatedAt    time.Time         `json:"updatedAt"`
 }
@@ -94,7 +97,7 @@ type endpointOut struct {
 func toEndpointOut(ep *storage.Endpoint) endpointOut {
 	return endpointOut{
 		ID: ep.ID, UID: optString(ep.UID), URL: ep.URL, Description: ep.Description,
-		Version: int(ep.Version), Disabled: ep.Disabled, FilterTypes: ep.FilterTypes, Channels: ep.Channels,
+		Version: int(ep.Version), Disabled: ep.Disabled, FilterTypes: ep.FilterTypes, EventTypes: ep.FilterTypes, Channels: ep.Channels,
 		Metadata: nonNilMap(ep.Metadata), RateLimit: optUint16(ep.ThrottleRate), ThrottleRate: optUint16(ep.ThrottleRate),
 		CreatedAt: ts(ep.CreatedAt), UpdatedAt: ts(ep.UpdatedAt),
 	}
@@ -107,7 +110,7 @@ type eventTypeOut struct {
 	Deprecated   bool            `json:"deprecated"`
 	FeatureFlags []string        `json:"featureFlags,omitempty"`
 	GroupName    *string         `json:"groupName,omitempty"`
-	Schemas      json.RawMessage `json:"schemas,omitempty"`
+	Schemas      json.RawMessage `json:"schemas"`
 	CreatedAt    time.Time       `json:"createdAt"`
 	UpdatedAt    time.Time       `json:"updatedAt"`
 }
@@ -123,8 +126,8 @@ func toEventTypeOut(t *storage.EventType) eventTypeOut {
 type messageOut struct {
 	ID        string          `json:"id"`
 	EventType string          `json:"eventType"`
-	EventID   *string         `json:"eventId,omitempty"`
-	Channels  []string        `json:"channels,omitempty"`
+	EventID   *string         `json:"eventId"`
+	Channels  []string        `json:"channels"`
 	Tags      []string        `json:"tags,omitempty"`
 	Payload   json.RawMessage `json:"payload"`
 	DeliverAt *time.Time      `json:"deliverAt,omitempty"`

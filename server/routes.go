@@ -69,7 +69,7 @@ func listOptions(c *fasthttp.RequestCtx, newestFirst bool) (storage.ListOptions,
 	case "descending":
 		opts.Descending = true
 	default:
-		v.addQuery("must be ascending or descending", "order")
+		v.badQuery("must be ascending or descending", "order")
 	}
 	opts.Before = queryTime(c, "before", &v)
 	opts.After = queryTime(c, "after", &v)

@@ -203,16 +203,23 @@ func pathParam(c *fasthttp.RequestCtx, name string) string {
 	return v
 }
 
-// parseLimit reads the limit query parameter (Svix: 1..250, default 50).
+// parseLimit reads the limit query parameter (Svix: default 50, at most
+// 250).
 func parseLimit(c *fasthttp.RequestCtx, v *violations) int {
 	s := query(c, "limit")
 	if s == "" {
 		return 50
 	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 1 {
-		v.addQuery("must be a positive integer", "limit")
-		return 50
+	n, err := strconv.ParseUint(s, 10, 32)
+	switch {
+	case err != nil:
+		v.badQuery("must be a non-negative integer", "limit")
+	case n > 250:
+		v.addQuery("Given limit must not exceed 250", "limit")
+	case n == 0:
+		v.addQuery("must be at least 1", "limit")
+	default:
+		return int(n)
 	}
-	return min(n, 250)
+	return 50
 }
