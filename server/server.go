@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -71,9 +72,13 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 		return n
 	})
 	s.http = &fasthttp.Server{
-		Handler:               s.Handler(),
+		Handler:               s.limitBody(s.Handler()),
 		Name:                  "herald",
 		MaxRequestBodySize:    cfg.MaxRequestBodyBytes,
+		// Streamed so an oversized body can be answered 413 after it is
+		// read off the connection; closing with unread bytes would reset
+		// the connection and the client would never see the answer.
+		StreamRequestBody: true,
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
@@ -117,6 +122,38 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	err := s.http.ShutdownWithContext(ctx)
 	s.messages.Close()
 	return err
+}
+
+// maxDrain bounds how much of an oversized body is read to answer 413
+// cleanly; past it the connection is simply closed.
+const maxDrain = 16 << 20
+
+// limitBody enforces the body size limit. Bodies with a Content-Length up to
+// the limit arrive fully read; chunked bodies are read here, up to the limit.
+func (s *Server) limitBody(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	limit := s.cfg.MaxRequestBodyBytes
+	return func(c *fasthttp.RequestCtx) {
+		cl := c.Request.Header.ContentLength()
+		stream := c.RequestBodyStream()
+		switch {
+		case cl > limit:
+			if stream != nil {
+				_, _ = io.CopyN(io.Discard, stream, maxDrain)
+			}
+			c.SetConnectionClose()
+			s.writeError(c, errBodyTooLarge)
+			return
+		case cl == -1 && stream != nil:
+			body, err := io.ReadAll(io.LimitReader(stream, int64(limit)+1))
+			if err != nil || len(body) > limit {
+				c.SetConnectionClose()
+				s.writeError(c, errBodyTooLarge)
+				return
+			}
+			c.Request.SetBody(body)
+		}
+		h(c)
+	}
 }
 
 // transportError answers errors fasthttp hits before a handler runs, most
