@@ -42,6 +42,7 @@ type Appliance struct {
 	api        *server.Server
 	listener   net.Listener
 	serveDone  chan error
+	cluster    *clusterClient // nil without an admin token
 	stopTasks  chan struct{}
 	tasksDone  sync.WaitGroup
 	closeOnce  sync.Once
@@ -96,7 +97,16 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		SnapshotThreshold: uint64(cfg.Raft.SnapshotThreshold), SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
 		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
 	}
-	bootstrap := len(cfg.Join) == 0
+	// A node listed in its own --join (one list for every node) ignores
+	// itself; with nothing left to join, it bootstraps.
+	var joinAddrs []string
+	for _, addr := range cfg.Join {
+		if addr != cfg.HTTPAddr && addr != cfg.HTTPAdvertise {
+			joinAddrs = append(joinAddrs, addr)
+		}
+	}
+	a.cfg.Join = joinAddrs
+	bootstrap := len(joinAddrs) == 0
 	if a.node, err = raft.Open(rcfg, a.store, hooks, bootstrap, log.With().Str("component", "raft").Logger()); err != nil {
 		_ = a.store.Close()
 		return nil, err
@@ -146,14 +156,28 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	go func() { a.serveDone <- a.api.Serve(a.listener) }()
 	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Msg("API listening")
 
+	if cfg.AdminToken != "" {
+		a.cluster = newClusterClient(cfg.AdminToken)
+	}
+	if len(joinAddrs) > 0 {
+		if a.cluster == nil {
+			_ = a.Close(context.Background())
+			return nil, errors.New("joining a cluster needs its admin token: set admin_token or " + config.AdminTokenEnv)
+		}
+		if err := a.join(a.cluster); err != nil {
+			_ = a.Close(context.Background())
+			return nil, err
+		}
+	}
 	if cfg.AdminToken == "" && bootstrap {
 		if err := a.ensureAdminToken(opts.TokenOut); err != nil {
 			_ = a.Close(context.Background())
 			return nil, err
 		}
 	}
-	a.tasksDone.Add(1)
+	a.tasksDone.Add(2)
 	go a.maintenance()
+	go a.keepRegistered(a.cluster)
 	return a, nil
 }
 
@@ -251,6 +275,9 @@ func (a *Appliance) Close(ctx context.Context) error {
 	a.closeOnce.Do(func() {
 		close(a.stopTasks)
 		a.tasksDone.Wait()
+		if a.cfg.Raft.LeaveOnShutdown {
+			a.leave(a.cluster)
+		}
 		if a.api != nil && a.listener != nil {
 			if serr := a.api.Shutdown(ctx); serr != nil {
 				err = fmt.Errorf("stop API: %w", serr)
@@ -268,6 +295,11 @@ func (a *Appliance) Close(ctx context.Context) error {
 func (a *Appliance) closeBelowAPI() error {
 	a.dispatcher.Close()
 	a.sender.Close()
+	// A leader steps down before it goes, so the others elect a new one at
+	// once instead of waiting for the election timeout.
+	if err := a.node.TransferLeadership(); err != nil {
+		a.log.Warn().Err(err).Str("component", "raft").Msg("leadership transfer on shutdown failed")
+	}
 	var err error
 	if nerr := a.node.Close(); nerr != nil {
 		err = nerr

@@ -115,6 +115,8 @@ type RaftConfig struct {
 	JoinTimeout Duration `toml:"join_timeout"`
 	// JoinInterval is the wait between join attempts.
 	JoinInterval Duration `toml:"join_interval"`
+	// LeaveOnShutdown removes the node from the cluster when it stops.
+	LeaveOnShutdown bool `toml:"leave_on_shutdown"`
 }
 
 // Default returns the settings of `herald serve` with no file, environment or

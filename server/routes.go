@@ -14,37 +14,43 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/health", s.health)
 
 	r.GET("/api/v1/app", s.authed(s.listApps))
-	r.POST("/api/v1/app", s.authed(s.createApp))
+	r.POST("/api/v1/app", s.write(s.createApp))
 	r.GET("/api/v1/app/{app_id}", s.authed(s.getApp))
-	r.PUT("/api/v1/app/{app_id}", s.authed(s.updateApp))
-	r.PATCH("/api/v1/app/{app_id}", s.authed(s.patchApp))
-	r.DELETE("/api/v1/app/{app_id}", s.authed(s.deleteApp))
+	r.PUT("/api/v1/app/{app_id}", s.write(s.updateApp))
+	r.PATCH("/api/v1/app/{app_id}", s.write(s.patchApp))
+	r.DELETE("/api/v1/app/{app_id}", s.write(s.deleteApp))
 
 	r.GET("/api/v1/app/{app_id}/endpoint", s.authed(s.listEndpoints))
-	r.POST("/api/v1/app/{app_id}/endpoint", s.authed(s.createEndpoint))
+	r.POST("/api/v1/app/{app_id}/endpoint", s.write(s.createEndpoint))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.authed(s.getEndpoint))
-	r.PUT("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.authed(s.updateEndpoint))
-	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.authed(s.patchEndpoint))
-	r.DELETE("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.authed(s.deleteEndpoint))
+	r.PUT("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.write(s.updateEndpoint))
+	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.write(s.patchEndpoint))
+	r.DELETE("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.write(s.deleteEndpoint))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", s.authed(s.getEndpointSecret))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg", s.authed(s.listEndpointMessages))
 
 	r.GET("/api/v1/event-type", s.authed(s.listEventTypes))
-	r.POST("/api/v1/event-type", s.authed(s.createEventType))
+	r.POST("/api/v1/event-type", s.write(s.createEventType))
 	r.GET("/api/v1/event-type/{event_type_name}", s.authed(s.getEventType))
-	r.PUT("/api/v1/event-type/{event_type_name}", s.authed(s.updateEventType))
-	r.PATCH("/api/v1/event-type/{event_type_name}", s.authed(s.patchEventType))
-	r.DELETE("/api/v1/event-type/{event_type_name}", s.authed(s.deleteEventType))
+	r.PUT("/api/v1/event-type/{event_type_name}", s.write(s.updateEventType))
+	r.PATCH("/api/v1/event-type/{event_type_name}", s.write(s.patchEventType))
+	r.DELETE("/api/v1/event-type/{event_type_name}", s.write(s.deleteEventType))
 
 	r.GET("/api/v1/app/{app_id}/msg", s.authed(s.listMessages))
-	r.POST("/api/v1/app/{app_id}/msg", s.authed(s.createMessage))
+	r.POST("/api/v1/app/{app_id}/msg", s.write(s.createMessage))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}", s.authed(s.getMessage))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", s.authed(s.listMessageEndpoints))
-	r.POST("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", s.authed(s.resendMessage))
+	r.POST("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", s.write(s.resendMessage))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", s.authed(s.getAttempt))
 
 	r.GET("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", s.authed(s.listAttemptsByEndpoint))
 	r.GET("/api/v1/app/{app_id}/attempt/msg/{msg_id}", s.authed(s.listAttemptsByMessage))
+
+	// Herald additions.
+	r.GET("/api/v1/cluster", s.authed(s.clusterView))
+	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))
+	r.POST("/api/v1/cluster/join", s.write(s.joinCluster))
+	r.DELETE("/api/v1/cluster/node/{node_id}", s.write(s.removeNode))
 }
 
 // health answers 204 while the node serves, as Svix's health check does.

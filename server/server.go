@@ -40,15 +40,16 @@ type Config struct {
 // Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.
 // Reads are served from the local state; writes go through Raft.
 type Server struct {
-	cfg      Config
-	node     *raft.Node
-	store    *storage.Store
-	guard    *delivery.Guard
-	log      zerolog.Logger
-	now      func() time.Time
-	messages *raft.Batcher[raft.MessageItem]
-	http     *fasthttp.Server
-	closing  atomic.Bool
+	cfg       Config
+	node      *raft.Node
+	store     *storage.Store
+	guard     *delivery.Guard
+	log       zerolog.Logger
+	now       func() time.Time
+	messages  *raft.Batcher[raft.MessageItem]
+	http      *fasthttp.Server
+	forwarder *fasthttp.Client // to the leader and other members
+	closing   atomic.Bool
 }
 
 // New builds the API over a node and its state.
@@ -56,7 +57,8 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, node: node, store: store, guard: guard, log: log, now: cfg.Now}
+	s := &Server{cfg: cfg, node: node, store: store, guard: guard, log: log, now: cfg.Now,
+		forwarder: &fasthttp.Client{Name: "herald-forward", MaxConnsPerHost: 512, ReadTimeout: forwardTimeout, WriteTimeout: forwardTimeout}}
 	s.messages = raft.NewBatcher(node, raft.BatcherConfig{
 		MaxItems: 512, MaxBytes: 4 << 20, MaxInFlight: 8, QueueLen: 8192,
 	}, func(items []raft.MessageItem) raft.Command {
@@ -72,13 +74,13 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 		return n
 	})
 	s.http = &fasthttp.Server{
-		Handler:               s.limitBody(s.Handler()),
-		Name:                  "herald",
-		MaxRequestBodySize:    cfg.MaxRequestBodyBytes,
+		Handler:            s.limitBody(s.Handler()),
+		Name:               "herald",
+		MaxRequestBodySize: cfg.MaxRequestBodyBytes,
 		// Streamed so an oversized body can be answered 413 after it is
 		// read off the connection; closing with unread bytes would reset
 		// the connection and the client would never see the answer.
-		StreamRequestBody: true,
+		StreamRequestBody:     true,
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,
@@ -232,6 +234,16 @@ func (p principal) requireAdmin() error {
 		return nil
 	}
 	return errForbidden
+}
+
+// validHostPort reports whether s is host:port with a numeric port.
+func validHostPort(s string) bool {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil || host == "" {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n > 0 && n < 65536
 }
 
 // pathParam returns a route parameter.
