@@ -24,6 +24,7 @@ var version = "dev"
 
 const usage = `usage:
   herald serve [flags]    run a node (herald serve -h lists the flags)
+  herald cluster ...      cluster status and node removal (herald cluster for help)
   herald version          print the version
 `
 
@@ -40,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "serve":
 		return serve(args[1:], stdout, stderr)
+	case "cluster":
+		return clusterCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
