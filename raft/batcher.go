@@ -22,6 +22,8 @@ type Batcher[T any] struct {
 	queue    chan *pending[T]
 	slots    chan struct{}
 	stop     chan struct{}
+	closed   chan struct{} // closed when Close has answered every queued item
+	once     sync.Once
 	done     sync.WaitGroup
 }
 
@@ -48,9 +50,10 @@ func NewBatcher[T any](node *Node, cfg BatcherConfig, build func([]T) Command,
 	b := &Batcher[T]{
 		node: node, build: build, split: split, size: size,
 		maxItems: cfg.MaxItems, maxBytes: cfg.MaxBytes,
-		queue: make(chan *pending[T], cfg.QueueLen),
-		slots: make(chan struct{}, cfg.MaxInFlight),
-		stop:  make(chan struct{}),
+		queue:  make(chan *pending[T], cfg.QueueLen),
+		slots:  make(chan struct{}, cfg.MaxInFlight),
+		stop:   make(chan struct{}),
+		closed: make(chan struct{}),
 	}
 	b.done.Add(1)
 	go b.loop()
@@ -60,6 +63,13 @@ func NewBatcher[T any](node *Node, cfg BatcherConfig, build func([]T) Command,
 // Submit queues item and waits until the command holding it is applied (or
 // failed), or ctx ends. When ctx ends first the item may still commit.
 func (b *Batcher[T]) Submit(ctx context.Context, item T) (Result, error) {
+	// Checked first: with room in the queue, the select below may pick the
+	// send even when stop is closed, and nobody would answer the item.
+	select {
+	case <-b.stop:
+		return Result{}, ErrShutdown
+	default:
+	}
 	p := &pending[T]{item: item, done: make(chan struct{})}
 	select {
 	case b.queue <- p:
@@ -73,28 +83,35 @@ func (b *Batcher[T]) Submit(ctx context.Context, item T) (Result, error) {
 		return p.res, p.err
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
+	case <-b.closed:
+		// Close answered everything it found queued; an item still
+		// unanswered was queued after that, while Close was running.
+		select {
+		case <-p.done:
+			return p.res, p.err
+		default:
+			return Result{}, ErrShutdown
+		}
 	}
 }
 
 // Close stops the loop after the commands in flight finish; queued items
 // that were not sent fail with ErrShutdown.
 func (b *Batcher[T]) Close() {
-	select {
-	case <-b.stop:
-		return
-	default:
-	}
-	close(b.stop)
-	b.done.Wait()
-	for {
-		select {
-		case p := <-b.queue:
-			p.err = ErrShutdown
-			close(p.done)
-		default:
-			return
+	b.once.Do(func() {
+		close(b.stop)
+		b.done.Wait()
+		defer close(b.closed)
+		for {
+			select {
+			case p := <-b.queue:
+				p.err = ErrShutdown
+				close(p.done)
+			default:
+				return
+			}
 		}
-	}
+	})
 }
 
 func (b *Batcher[T]) loop() {

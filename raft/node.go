@@ -62,13 +62,14 @@ type Node struct {
 	isLeader   bool
 	stopWatch  chan struct{}
 	watchDone  chan struct{}
+	down       chan struct{} // closed once raft has shut down
 	closeOnce  sync.Once
 }
 
 // Open starts the Raft member over store. When bootstrap is set and the node
 // has no Raft state yet, it bootstraps a one-node cluster of itself.
 func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zerolog.Logger) (*Node, error) {
-	n := &Node{cfg: cfg, store: store, log: log, stopWatch: make(chan struct{}), watchDone: make(chan struct{})}
+	n := &Node{cfg: cfg, store: store, log: log, stopWatch: make(chan struct{}), watchDone: make(chan struct{}), down: make(chan struct{})}
 	var err error
 	if n.logs, err = OpenLogStore(filepath.Join(cfg.Dir, "raft"), log.With().Str("store", "raft-log").Logger()); err != nil {
 		return nil, err
@@ -197,12 +198,17 @@ func (n *Node) Leader() (addr, id string) {
 // Apply replicates cmd and waits until it is applied on this node. The
 // response is a Result, or []Result for batch commands.
 func (n *Node) Apply(cmd Command) (any, error) {
-	f := n.raft.Apply(Encode(cmd), n.cfg.ApplyTimeout)
-	return n.wait(f)
+	return n.wait(n.ApplyAsync(cmd))
 }
 
 // ApplyAsync starts replicating cmd; Wait on the returned future.
 func (n *Node) ApplyAsync(cmd Command) hraft.ApplyFuture {
+	select {
+	case <-n.down:
+		// raft may still queue it, and would never answer.
+		return shutdownFuture{}
+	default:
+	}
 	return n.raft.Apply(Encode(cmd), n.cfg.ApplyTimeout)
 }
 
@@ -210,7 +216,7 @@ func (n *Node) ApplyAsync(cmd Command) hraft.ApplyFuture {
 func (n *Node) Wait(f hraft.ApplyFuture) (any, error) { return n.wait(f) }
 
 func (n *Node) wait(f hraft.ApplyFuture) (any, error) {
-	if err := f.Error(); err != nil {
+	if err := n.futureError(f); err != nil {
 		switch {
 		case errors.Is(err, hraft.ErrNotLeader):
 			return nil, ErrNotLeader
@@ -225,8 +231,46 @@ func (n *Node) wait(f hraft.ApplyFuture) (any, error) {
 	return f.Response(), nil
 }
 
+// futureError waits for f. hashicorp/raft never answers a future still in
+// its apply queue when it shuts down (it does not drain the queue, and may
+// even queue an Apply or Barrier made after Shutdown), so the wait also ends
+// once this node has shut raft down.
+func (n *Node) futureError(f hraft.Future) error {
+	errc := make(chan error, 1)
+	go func() { errc <- f.Error() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-n.down:
+		select {
+		case err := <-errc:
+			return err
+		default:
+			return hraft.ErrRaftShutdown
+		}
+	}
+}
+
+// shutdownFuture is the answer to an apply made after Close.
+type shutdownFuture struct{}
+
+func (shutdownFuture) Error() error  { return hraft.ErrRaftShutdown }
+func (shutdownFuture) Index() uint64 { return 0 }
+func (shutdownFuture) Response() any { return nil }
+
 // Barrier waits until every entry committed before it is applied locally.
-func (n *Node) Barrier(timeout time.Duration) error { return n.raft.Barrier(timeout).Error() }
+func (n *Node) Barrier(timeout time.Duration) error {
+	select {
+	case <-n.down:
+		return ErrShutdown
+	default:
+	}
+	err := n.futureError(n.raft.Barrier(timeout))
+	if errors.Is(err, hraft.ErrRaftShutdown) {
+		return ErrShutdown
+	}
+	return err
+}
 
 // Snapshot forces a snapshot now.
 func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
@@ -292,6 +336,7 @@ func (n *Node) Close() error {
 		if ferr := n.raft.Shutdown().Error(); ferr != nil {
 			err = fmt.Errorf("shut down raft: %w", ferr)
 		}
+		close(n.down)
 		if cerr := n.transport.Close(); cerr != nil && err == nil {
 			err = cerr
 		}

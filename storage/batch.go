@@ -21,6 +21,7 @@ type Batch struct {
 	done    uint64 // last entry completed in this batch
 	writes  int    // writes in the open transaction
 	bytes   int
+	cost    int64 // Badger's size of the open transaction, bounded above (writeCost)
 	minDue  int64 // earliest schedule key written, 0 = none
 	wrote   bool
 	release func()
@@ -33,6 +34,10 @@ const (
 	softMaxWrites = 20000
 	softMaxBytes  = 4 << 20
 )
+
+// txnReserve is room kept in every transaction for what a commit adds to
+// the entries' own writes: the applied index and Badger's commit marker.
+const txnReserve = 128
 
 // ErrApplied reports an entry at or below the applied index: a replay.
 var ErrApplied = errors.New("entry already applied")
@@ -93,7 +98,11 @@ func (b *Batch) Commit() error {
 		b.txn.Discard()
 		return nil
 	}
-	return b.flush()
+	err := b.flush()
+	// flush opened the next transaction: end it, or it pins Badger's read
+	// watermark for good.
+	b.txn.Discard()
+	return err
 }
 
 // flush commits the open transaction with the index of the last completed
@@ -109,7 +118,7 @@ func (b *Batch) flush() error {
 	}
 	b.s.applied.Store(b.done)
 	b.txn = b.s.db.NewTransaction(true)
-	b.writes, b.bytes = 0, 0
+	b.writes, b.bytes, b.cost = 0, 0, 0
 	return nil
 }
 
@@ -120,6 +129,25 @@ func (b *Batch) flush() error {
 // re-writes the same keys).
 func (b *Batch) commitPartial() error {
 	return b.flush()
+}
+
+// makeRoom commits what the open transaction holds (see commitPartial) when
+// a write of cost might not fit in it together with txnReserve. Waiting for
+// Badger's ErrTxnTooBig is too late: by then the applied index, which the
+// commit must add, may not fit either.
+func (b *Batch) makeRoom(cost int64) error {
+	db := b.s.db
+	if b.writes == 0 || (int64(b.writes)+3 < db.MaxBatchCount() && b.cost+cost+txnReserve < db.MaxBatchSize()) {
+		return nil
+	}
+	return b.commitPartial()
+}
+
+// writeCost bounds what Badger charges a transaction for one write (see
+// badger.Txn.checkSize): the key, the value or, from valueThreshold up, a
+// pointer to it, and metadata and version bytes.
+func writeCost(k, v []byte) int64 {
+	return int64(len(k) + min(len(v), valueThreshold) + 24)
 }
 
 // Tx is the write view one Raft entry gets. Reads see the entry's own
@@ -160,6 +188,11 @@ func (tx *Tx) set(k, v []byte) {
 		return
 	}
 	b := tx.b
+	cost := writeCost(k, v)
+	if err := b.makeRoom(cost); err != nil {
+		tx.fatal = err
+		return
+	}
 	err := b.txn.Set(k, v)
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		if err = b.commitPartial(); err == nil {
@@ -172,6 +205,7 @@ func (tx *Tx) set(k, v []byte) {
 	}
 	b.writes++
 	b.bytes += len(k) + len(v)
+	b.cost += cost
 }
 
 func (tx *Tx) del(k []byte) {
@@ -179,6 +213,11 @@ func (tx *Tx) del(k []byte) {
 		return
 	}
 	b := tx.b
+	cost := writeCost(k, nil)
+	if err := b.makeRoom(cost); err != nil {
+		tx.fatal = err
+		return
+	}
 	err := b.txn.Delete(k)
 	if errors.Is(err, badger.ErrTxnTooBig) {
 		if err = b.commitPartial(); err == nil {
@@ -191,6 +230,7 @@ func (tx *Tx) del(k []byte) {
 	}
 	b.writes++
 	b.bytes += len(k)
+	b.cost += cost
 }
 
 // iterate calls fn for each key with prefix, in key order, seeing the

@@ -277,8 +277,10 @@ func listPage[T any](r *Reader, prefix []byte, idPrefix string, opts ListOptions
 		if !opts.After.IsZero() && !reverse {
 			start = append(bytes.Clone(prefix), boundID(idPrefix, opts.After, false)...)
 		}
+		// Ids carry whole seconds: seek past every id of Before's second
+		// and let the check below drop those not before it.
 		if !opts.Before.IsZero() && reverse {
-			start = append(bytes.Clone(prefix), boundID(idPrefix, opts.Before, false)...)
+			start = append(bytes.Clone(prefix), boundID(idPrefix, opts.Before, true)...)
 		}
 	}
 	if cursor != "" {

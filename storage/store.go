@@ -63,6 +63,10 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 	return s, nil
 }
 
+// valueThreshold is the value size from which Badger keeps values in its
+// value log rather than in the LSM tree.
+const valueThreshold = 256
+
 func openBadger(dir string, log zerolog.Logger) (*badger.DB, error) {
 	opts := badger.DefaultOptions(dir).
 		WithLogger(NewBadgerLogger(log)).
@@ -73,7 +77,7 @@ func openBadger(dir string, log zerolog.Logger) (*badger.DB, error) {
 		WithNumVersionsToKeep(1).
 		// Payloads and response bodies go to the value log so compactions
 		// move small keys, not kilobytes of JSON.
-		WithValueThreshold(256).
+		WithValueThreshold(valueThreshold).
 		WithBlockCacheSize(64 << 20).
 		WithIndexCacheSize(32 << 20).
 		WithMemTableSize(32 << 20).
