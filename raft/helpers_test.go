@@ -105,6 +105,9 @@ func assertSameDump(t testing.TB, got, want []byte) {
 func withoutApplied(dump []byte) []byte {
 	marker := []byte("\x0cmeta/applied\x08")
 	out := bytes.Clone(dump)
+	if len(out) >= 16 {
+		clear(out[8:16]) // the header's copy of the index
+	}
 	if i := bytes.Index(out, marker); i >= 0 {
 		clear(out[i+len(marker) : i+len(marker)+8])
 	}

@@ -167,9 +167,23 @@ func (n *Node) catchUpFromSnapshot() error {
 	if n.store.AppliedIndex() >= latest.Index {
 		return nil
 	}
-	n.log.Warn().Uint64("state_index", n.store.AppliedIndex()).Uint64("snapshot_index", latest.Index).
-		Msg("state is behind the latest snapshot, restoring it")
+	// Raft's snapshot index may be a no-op or barrier entry the FSM never
+	// saw; what counts is the state index recorded in the snapshot itself.
 	_, rc, err := n.snapshots.Open(latest.ID)
+	if err != nil {
+		return fmt.Errorf("open snapshot %s: %w", latest.ID, err)
+	}
+	held, err := storage.SnapshotIndex(rc)
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("read snapshot %s: %w", latest.ID, err)
+	}
+	if n.store.AppliedIndex() >= held {
+		return nil
+	}
+	n.log.Warn().Uint64("state_index", n.store.AppliedIndex()).Uint64("snapshot_index", held).
+		Msg("state is behind the latest snapshot, restoring it")
+	_, rc, err = n.snapshots.Open(latest.ID)
 	if err != nil {
 		return fmt.Errorf("open snapshot %s: %w", latest.ID, err)
 	}

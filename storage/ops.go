@@ -2,6 +2,8 @@ package storage
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"slices"
 )
 
@@ -246,10 +248,7 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
 	if m.EventID != "" {
 		k := eventIDKey(m.AppID, m.EventID)
-		tx.set(k, []byte(m.ID))
-		if nm.EventIDExpiresMs > 0 {
-			tx.set(expiryKey(nm.EventIDExpiresMs, k), nil)
-		}
+		tx.setExpiring(k, []byte(m.ID), nm.EventIDExpiresMs)
 	}
 	due := m.Timestamp
 	if m.DeliverAt > due {
@@ -338,7 +337,7 @@ func (tx *Tx) RecordOutcome(o Outcome) {
 	}
 	if o.Attempt.ID != "" {
 		dl.Attempts = max(dl.Attempts, o.AttemptNo)
-		dl.LastAttempt = o.Attempt.Timestamp
+		dl.LastAttempt = max(dl.LastAttempt, o.Attempt.Timestamp)
 	}
 	switch {
 	case live && o.NextDueMs > 0:
@@ -394,29 +393,42 @@ func (tx *Tx) Idempotent(hash []byte) (IdempotentResponse, bool) {
 // PutIdempotent stores the response to a request with an idempotency key
 // until expiresMs.
 func (tx *Tx) PutIdempotent(hash []byte, r IdempotentResponse, expiresMs int64) {
-	k := idemKey(hash)
-	tx.set(k, encode(r.Encode))
-	tx.set(expiryKey(expiresMs, k), nil)
+	tx.setExpiring(idemKey(hash), encode(r.Encode), expiresMs)
+}
+
+// setExpiring writes k and an expiry entry that deletes it at atMs (0 =
+// never). The entry holds a checksum of the value, so an old entry cannot
+// delete a value written again under the same key after it.
+func (tx *Tx) setExpiring(k, v []byte, atMs int64) {
+	tx.set(k, v)
+	if atMs > 0 {
+		tx.set(expiryKey(atMs, k), binary.BigEndian.AppendUint32(nil, crc32.ChecksumIEEE(v)))
+	}
 }
 
 // Expire deletes records whose time has passed (idempotency keys, event
 // ids), at most limit of them; it returns how many it deleted.
 func (tx *Tx) Expire(nowMs int64, limit int) int {
-	var keys [][]byte
-	_ = tx.iterate([]byte(pExpiry), true, func(k, _ []byte) error {
+	type entry struct{ k, sum []byte }
+	var due []entry
+	_ = tx.iterate([]byte(pExpiry), false, func(k, v []byte) error {
 		at, _, ok := expiryTarget(k)
-		if !ok || at > nowMs || len(keys) >= limit {
+		if !ok || at > nowMs || len(due) >= limit {
 			return errStop
 		}
-		keys = append(keys, k)
+		due = append(due, entry{k, v})
 		return nil
 	})
-	for _, k := range keys {
-		_, target, _ := expiryTarget(k)
-		tx.del(target)
-		tx.del(k)
+	for _, e := range due {
+		_, target, _ := expiryTarget(e.k)
+		var current []byte
+		err := tx.get(target, func(v []byte) error { current = bytes.Clone(v); return nil })
+		if err == nil && (len(e.sum) != 4 || binary.BigEndian.Uint32(e.sum) == crc32.ChecksumIEEE(current)) {
+			tx.del(target)
+		}
+		tx.del(e.k)
 	}
-	return len(keys)
+	return len(due)
 }
 
 // SetAdminHash stores the hash of the generated admin token.

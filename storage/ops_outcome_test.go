@@ -356,3 +356,31 @@ func TestAdminHashAndNodes(t *testing.T) {
 		return nil
 	})
 }
+
+// An expiry entry must not delete a value written again under its key after
+// it: an idempotency key reused once its first record expired keeps its new
+// record until the new expiry.
+func TestExpireSparesRewrittenKey(t *testing.T) {
+	s := openTestStore(t, t.TempDir())
+	hash := []byte("0123456789abcdef0123456789abcdef")
+	mustApply(t, s, func(tx *Tx) error {
+		tx.PutIdempotent(hash, IdempotentResponse{Status: 201, Body: []byte(`{"first":1}`), CreatedAt: 1e6}, 1000)
+		return nil
+	})
+	mustApply(t, s, func(tx *Tx) error {
+		tx.PutIdempotent(hash, IdempotentResponse{Status: 201, Body: []byte(`{"second":2}`), CreatedAt: 2e6}, 5000)
+		return nil
+	})
+	mustApply(t, s, func(tx *Tx) error { tx.Expire(2000, 100); return nil })
+	var got IdempotentResponse
+	var ok bool
+	view(t, s, func(r *Reader) error { got, ok = r.Idempotent(hash); return nil })
+	if !ok || string(got.Body) != `{"second":2}` {
+		t.Fatalf("after the first expiry: record %v %q, want the second record kept", ok, got.Body)
+	}
+	mustApply(t, s, func(tx *Tx) error { tx.Expire(6000, 100); return nil })
+	view(t, s, func(r *Reader) error { _, ok = r.Idempotent(hash); return nil })
+	if ok {
+		t.Fatalf("the second record outlived its own expiry")
+	}
+}

@@ -51,8 +51,10 @@ func (sn *Snapshot) AppliedIndex() uint64 {
 	return idx
 }
 
-// WriteTo streams every key and value: the magic, then (uvarint key length,
-// key, uvarint value length, value) records, then a zero key length.
+// WriteTo streams every key and value: the magic, the applied index (8
+// bytes big-endian, so a node can tell how far a snapshot goes without
+// reading it all), then (uvarint key length, key, uvarint value length,
+// value) records, then a zero key length.
 func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 	bw := bufio.NewWriterSize(w, 1<<20)
 	n := int64(0)
@@ -62,6 +64,9 @@ func (sn *Snapshot) WriteTo(w io.Writer) (int64, error) {
 		return err
 	}
 	if err := write(snapshotMagic); err != nil {
+		return n, err
+	}
+	if err := write(binary.BigEndian.AppendUint64(nil, sn.AppliedIndex())); err != nil {
 		return n, err
 	}
 	it := sn.txn.NewIterator(badger.DefaultIteratorOptions)
@@ -106,11 +111,20 @@ func (s *Store) RestoreFrom(r io.Reader) error {
 	return s.Restore(func(db *badger.DB) error { return loadSnapshot(db, r) })
 }
 
+// SnapshotIndex reads the applied index from the head of a snapshot
+// written by WriteTo.
+func SnapshotIndex(r io.Reader) (uint64, error) {
+	head := make([]byte, len(snapshotMagic)+8)
+	if _, err := io.ReadFull(r, head); err != nil || !bytes.Equal(head[:len(snapshotMagic)], snapshotMagic) {
+		return 0, fmt.Errorf("not a state snapshot: %w", ErrCorrupt)
+	}
+	return binary.BigEndian.Uint64(head[len(snapshotMagic):]), nil
+}
+
 func loadSnapshot(db *badger.DB, r io.Reader) error {
 	br := bufio.NewReaderSize(r, 1<<20)
-	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(br, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
-		return fmt.Errorf("not a state snapshot: %w", ErrCorrupt)
+	if _, err := SnapshotIndex(br); err != nil {
+		return err
 	}
 	wb := db.NewWriteBatch()
 	defer wb.Cancel()

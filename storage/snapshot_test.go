@@ -45,7 +45,7 @@ func parseSnapshot(t *testing.T, b []byte) map[string]string {
 	if !bytes.HasPrefix(b, []byte("HERALDS1")) {
 		t.Fatalf("snapshot starts %q", b[:min(8, len(b))])
 	}
-	r := bufio.NewReader(bytes.NewReader(b[8:]))
+	r := bufio.NewReader(bytes.NewReader(b[16:]))
 	kv := map[string]string{}
 	var prev string
 	for {
@@ -82,11 +82,11 @@ func parseSnapshot(t *testing.T, b []byte) map[string]string {
 
 func TestSnapshotFormat(t *testing.T) {
 	s := openTestStore(t, "")
-	if got := snapshotBytes(t, s); string(got) != "HERALDS1\x00" {
+	if got := snapshotBytes(t, s); string(got) != "HERALDS1\x00\x00\x00\x00\x00\x00\x00\x00\x00" {
 		t.Fatalf("snapshot of an empty store = %q", got)
 	}
 	mustApply(t, s, func(tx *Tx) error { tx.PutNode(Node{ID: "n"}); return nil })
-	want := "HERALDS1" +
+	want := "HERALDS1" + "\x00\x00\x00\x00\x00\x00\x00\x01" +
 		"\x0cmeta/applied" + "\x08\x00\x00\x00\x00\x00\x00\x00\x01" +
 		"\x06node/n" + "\x05\x01\x01n\x00\x00" +
 		"\x00"
@@ -185,10 +185,11 @@ func TestRestoreFromBadInputKeepsState(t *testing.T) {
 		{"garbage", strings.NewReader("this is not a snapshot at all")},
 		{"empty", strings.NewReader("")},
 		{"magic only", strings.NewReader("HERALDS1")},
+		{"magic and index only", strings.NewReader("HERALDS1\x00\x00\x00\x00\x00\x00\x00\x01")},
 		{"other version", bytes.NewReader(append([]byte("HERALDS2"), good[8:]...))},
 		{"truncated in a value", bytes.NewReader(good[:len(good)/2])},
 		{"missing end marker", bytes.NewReader(good[:len(good)-1])},
-		{"absurd length", bytes.NewReader(binary.AppendUvarint([]byte("HERALDS1"), 1<<61))},
+		{"absurd length", bytes.NewReader(binary.AppendUvarint([]byte("HERALDS1\x00\x00\x00\x00\x00\x00\x00\x01"), 1<<61))},
 		{"read error", io.MultiReader(bytes.NewReader(good[:100]), failingReader{errors.New("disk on fire")})},
 	}
 	for _, tc := range tests {
