@@ -10,9 +10,10 @@ import (
 	"github.com/herald-webhooks/herald/storage"
 )
 
-// attemptFilter reads the status and status_code_class query parameters.
+// attemptFilter reads the status, status_code_class, event_types, channel
+// and tag query parameters.
 func attemptFilter(c *fasthttp.RequestCtx, v *violations) storage.AttemptFilter {
-	var f storage.AttemptFilter
+	f := storage.AttemptFilter{Message: messageFilter(c)}
 	if s := query(c, "status"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > 4 {
@@ -48,6 +49,7 @@ func (s *Server) listAttemptsByEndpoint(c *fasthttp.RequestCtx, p principal) err
 	var v violations
 	f := attemptFilter(c, &v)
 	withMsg := queryBool(c, "with_msg", &v)
+	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -71,7 +73,7 @@ func (s *Server) listAttemptsByEndpoint(c *fasthttp.RequestCtx, p principal) err
 		return err
 	}
 	writeJSON(c, http.StatusOK, newList(page, func(at *storage.Attempt) attemptOut {
-		out := toAttemptOut(at)
+		out := toAttemptOut(at, withContent)
 		if m, ok := msgs[at.MsgID]; ok {
 			mo := toMessageOut(&m, false)
 			out.Msg = &mo
@@ -93,6 +95,7 @@ func (s *Server) listAttemptsByMessage(c *fasthttp.RequestCtx, p principal) erro
 	var v violations
 	f := attemptFilter(c, &v)
 	f.EndpointID = query(c, "endpoint_id")
+	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -104,7 +107,7 @@ func (s *Server) listAttemptsByMessage(c *fasthttp.RequestCtx, p principal) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusOK, newList(page, toAttemptOut))
+	writeJSON(c, http.StatusOK, newList(page, func(at *storage.Attempt) attemptOut { return toAttemptOut(at, withContent) }))
 	return nil
 }
 
@@ -124,7 +127,7 @@ func (s *Server) getAttempt(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusOK, toAttemptOut(&at))
+	writeJSON(c, http.StatusOK, toAttemptOut(&at, true))
 	return nil
 }
 
@@ -147,7 +150,7 @@ func (s *Server) listEndpointMessages(c *fasthttp.RequestCtx, p principal) error
 	}
 	var page storage.Page[storage.EndpointMessage]
 	err = s.store.View(func(r *storage.Reader) error {
-		page, err = r.ListEndpointMessages(a.ID, ep.ID, f.Status, opts)
+		page, err = r.ListEndpointMessages(a.ID, ep.ID, f.Status, f.Message, opts)
 		return err
 	})
 	if err != nil {

@@ -153,7 +153,7 @@ func (s *Server) listMessages(c *fasthttp.RequestCtx, p principal) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	f := storage.MessageFilter{EventTypes: queryList(c, "event_types"), Channel: query(c, "channel"), Tag: query(c, "tag")}
+	f := messageFilter(c)
 	var page storage.Page[storage.Message]
 	err = s.store.View(func(r *storage.Reader) error {
 		page, err = r.ListMessages(a.ID, f, opts)
@@ -164,4 +164,9 @@ func (s *Server) listMessages(c *fasthttp.RequestCtx, p principal) error {
 	}
 	writeJSON(c, http.StatusOK, newList(page, func(m *storage.Message) messageOut { return toMessageOut(m, withContent) }))
 	return nil
+}
+
+// messageFilter reads the event_types, channel and tag query parameters.
+func messageFilter(c *fasthttp.RequestCtx) storage.MessageFilter {
+	return storage.MessageFilter{EventTypes: queryList(c, "event_types"), Channel: query(c, "channel"), Tag: query(c, "tag")}
 }

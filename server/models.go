@@ -170,10 +170,16 @@ type attemptOut struct {
 	Error string `json:"error,omitempty"`
 }
 
-func toAttemptOut(at *storage.Attempt) attemptOut {
+// toAttemptOut renders an attempt; without content the response body reads
+// "{}", as in Svix.
+func toAttemptOut(at *storage.Attempt, withContent bool) attemptOut {
+	response := "{}"
+	if withContent {
+		response = string(at.Response)
+	}
 	return attemptOut{
 		ID: at.ID, MsgID: at.MsgID, EndpointID: at.EndpointID, URL: at.URL,
-		Response: string(at.Response), ResponseStatusCode: at.StatusCode, ResponseDurationMs: at.DurationMs,
+		Response: response, ResponseStatusCode: at.StatusCode, ResponseDurationMs: at.DurationMs,
 		Status: int(at.Status), StatusText: at.Status.String(), TriggerType: int(at.Trigger),
 		Timestamp: ts(at.Timestamp), Error: at.Error,
 	}

@@ -41,6 +41,8 @@ type MessageFilter struct {
 	Tag        string
 }
 
+func (f MessageFilter) empty() bool { return len(f.EventTypes) == 0 && f.Channel == "" && f.Tag == "" }
+
 func (f MessageFilter) match(m *Message) bool {
 	if len(f.EventTypes) > 0 && !slices.Contains(f.EventTypes, m.EventType) {
 		return false
@@ -54,8 +56,8 @@ func (f MessageFilter) match(m *Message) bool {
 	return true
 }
 
-// ListMessages returns a page of an app's messages, newest first unless
-// opts says otherwise.
+// ListMessages returns a page of an app's messages in id (creation) order,
+// newest first with opts.Descending (the API's default).
 func (r *Reader) ListMessages(appID string, f MessageFilter, opts ListOptions) (Page[Message], error) {
 	return listPage(r, messagePrefix(appID), PrefixMessage, opts, func(_ string, v []byte) (Message, bool, error) {
 		var m Message
@@ -74,6 +76,8 @@ type AttemptFilter struct {
 	// StatusClass is the hundreds digit of the response code (2 for 2xx);
 	// 0 = any, and -1 selects attempts that got no response.
 	StatusClass int
+	// Message narrows by the attempted message's event type, channel, tag.
+	Message MessageFilter
 }
 
 func (f AttemptFilter) match(at *Attempt) bool {
@@ -94,6 +98,12 @@ func (f AttemptFilter) match(at *Attempt) bool {
 
 // ListAttemptsByMessage returns a page of a message's attempts, newest first.
 func (r *Reader) ListAttemptsByMessage(appID, msgID string, f AttemptFilter, opts ListOptions) (Page[Attempt], error) {
+	if !f.Message.empty() {
+		m, err := r.Message(appID, msgID)
+		if err != nil || !f.Message.match(&m) {
+			return Page[Attempt]{Done: true}, err
+		}
+	}
 	return listPage(r, attemptPrefix(appID, msgID), PrefixAttempt, opts, func(_ string, v []byte) (Attempt, bool, error) {
 		var at Attempt
 		if err := decodeInto(v, at.Decode); err != nil {
@@ -106,6 +116,7 @@ func (r *Reader) ListAttemptsByMessage(appID, msgID string, f AttemptFilter, opt
 // ListAttemptsByEndpoint returns a page of an endpoint's attempts, newest
 // first.
 func (r *Reader) ListAttemptsByEndpoint(appID, epID string, f AttemptFilter, opts ListOptions) (Page[Attempt], error) {
+	matches := r.messageMatcher(appID, f.Message)
 	return listPage(r, epAttemptPrefix(appID, epID), PrefixAttempt, opts, func(attID string, v []byte) (Attempt, bool, error) {
 		at, err := r.Attempt(appID, string(v), attID)
 		if err == ErrNotFound {
@@ -114,8 +125,33 @@ func (r *Reader) ListAttemptsByEndpoint(appID, epID string, f AttemptFilter, opt
 		if err != nil {
 			return at, false, err
 		}
-		return at, f.match(&at), nil
+		if !f.match(&at) {
+			return at, false, nil
+		}
+		ok, err := matches(at.MsgID)
+		return at, ok, err
 	})
+}
+
+// messageMatcher returns a check of message ids against f, reading each
+// message once.
+func (r *Reader) messageMatcher(appID string, f MessageFilter) func(msgID string) (bool, error) {
+	if f.empty() {
+		return func(string) (bool, error) { return true, nil }
+	}
+	seen := map[string]bool{}
+	return func(msgID string) (bool, error) {
+		if ok, done := seen[msgID]; done {
+			return ok, nil
+		}
+		m, err := r.Message(appID, msgID)
+		if err != nil && err != ErrNotFound {
+			return false, err
+		}
+		ok := err == nil && f.match(&m)
+		seen[msgID] = ok
+		return ok, nil
+	}
 }
 
 // EndpointMessage is a message as one endpoint sees it: with its delivery.
@@ -126,7 +162,7 @@ type EndpointMessage struct {
 
 // ListEndpointMessages returns a page of the messages sent (or to be sent)
 // to an endpoint, newest first, with their delivery state.
-func (r *Reader) ListEndpointMessages(appID, epID string, status *Status, opts ListOptions) (Page[EndpointMessage], error) {
+func (r *Reader) ListEndpointMessages(appID, epID string, status *Status, mf MessageFilter, opts ListOptions) (Page[EndpointMessage], error) {
 	return listPage(r, epMsgPrefix(appID, epID), PrefixMessage, opts, func(msgID string, _ []byte) (EndpointMessage, bool, error) {
 		var em EndpointMessage
 		var err error
@@ -141,7 +177,7 @@ func (r *Reader) ListEndpointMessages(appID, epID string, status *Status, opts L
 		if em.Message, err = r.Message(appID, msgID); err == ErrNotFound {
 			return em, false, nil
 		}
-		return em, err == nil, err
+		return em, err == nil && mf.match(&em.Message), err
 	})
 }
 

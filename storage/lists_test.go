@@ -185,6 +185,11 @@ func TestListMessagesOrderAndBounds(t *testing.T) {
 		{"before, sub-second, descending", ListOptions{Before: at(3).Add(500 * time.Millisecond), Descending: true}, rev(ids[:4]...), true},
 		{"after, sub-second, ascending", ListOptions{After: at(1).Add(500 * time.Millisecond)}, ids[2:], true},
 		{"after, sub-second, descending", ListOptions{After: at(1).Add(500 * time.Millisecond), Descending: true}, rev(ids[2:]...), true},
+		// Svix: newest first with after and no iterator gives the items
+		// right after the time, not the newest ones; done says whether
+		// newer items remain.
+		{"after, descending, limited", ListOptions{After: at(0), Descending: true, Limit: 2}, rev(ids[1:3]...), false},
+		{"after, descending, limited to the end", ListOptions{After: at(2), Descending: true, Limit: 2}, rev(ids[3:5]...), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -273,7 +278,7 @@ func attemptStore(t *testing.T) (*Store, string, []Attempt) {
 				return err
 			}
 		}
-		if _, _, err := tx.CreateMessage(NewMessage{Message: Message{ID: msg, AppID: tApp, Timestamp: 1e9}}); err != nil {
+		if _, _, err := tx.CreateMessage(NewMessage{Message: Message{ID: msg, AppID: tApp, EventType: "job.done", Channels: []string{"eu"}, Timestamp: 1e9}}); err != nil {
 			return err
 		}
 		for i := range atts {
@@ -309,6 +314,10 @@ func TestListAttempts(t *testing.T) {
 		{"by endpoint, fail", "ep_1", AttemptFilter{Status: &fail}, []int{5, 1}},
 		{"by endpoint, no response", "ep_2", AttemptFilter{StatusClass: -1}, []int{2}},
 		{"by unknown endpoint", "ep_none", AttemptFilter{}, nil},
+		{"message event type", "", AttemptFilter{Message: MessageFilter{EventTypes: []string{"x", "job.done"}}}, []int{5, 4, 3, 2, 1, 0}},
+		{"other event type", "", AttemptFilter{Message: MessageFilter{EventTypes: []string{"x"}}}, nil},
+		{"by endpoint, message channel", "ep_1", AttemptFilter{Message: MessageFilter{Channel: "eu"}}, []int{5, 1, 0}},
+		{"by endpoint, other channel", "ep_1", AttemptFilter{Message: MessageFilter{Channel: "us"}}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -376,7 +385,7 @@ func TestListEndpointMessagesAndDeliveries(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var p Page[EndpointMessage]
 			view(t, s, func(r *Reader) (err error) {
-				p, err = r.ListEndpointMessages(tApp, "ep_a", tc.status, ListOptions{Descending: true})
+				p, err = r.ListEndpointMessages(tApp, "ep_a", tc.status, MessageFilter{}, ListOptions{Descending: true})
 				return err
 			})
 			if got := summarize(p, emID).IDs; !slices.Equal(got, tc.want) {

@@ -260,6 +260,13 @@ func listPage[T any](r *Reader, prefix []byte, idPrefix string, opts ListOptions
 	reverse := opts.Descending
 	cursor := opts.Iterator
 	backwards := strings.HasPrefix(cursor, "-")
+	// Svix: a newest-first list asked for items after a time, with no
+	// iterator, returns the items right after that time (as if paging back
+	// from it), still newest first.
+	if opts.Descending && !opts.After.IsZero() && cursor == "" {
+		cursor = "-"
+		backwards = true
+	}
 	if backwards {
 		cursor = cursor[1:]
 		reverse = !reverse
