@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	hraft "github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
 	"github.com/herald-webhooks/herald/config"
@@ -55,6 +56,9 @@ type Options struct {
 	TokenOut io.Writer
 	// Now overrides the clock (tests).
 	Now func() time.Time
+	// WrapRaftStream wraps the node's Raft transport (fault-injection
+	// tests cut and heal a node's Raft traffic with it).
+	WrapRaftStream func(hraft.StreamLayer) hraft.StreamLayer
 }
 
 // Open starts a node from cfg. It returns once the API is listening; on a
@@ -96,6 +100,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		ApplyTimeout: cfg.Raft.ApplyTimeout.Duration, MaxAppendEntries: cfg.Raft.MaxAppendEntries,
 		SnapshotThreshold: uint64(cfg.Raft.SnapshotThreshold), SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
 		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
+		WrapStream:   opts.WrapRaftStream,
 	}
 	// A node listed in its own --join (one list for every node) ignores
 	// itself; with nothing left to join, it bootstraps.

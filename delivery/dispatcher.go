@@ -253,7 +253,7 @@ func (d *Dispatcher) run(t *term, e storage.ScheduleEntry) {
 	d.mu.Lock()
 	draining := d.draining
 	d.mu.Unlock()
-	if draining || t.ctx.Err() != nil || !d.node.IsLeader() {
+	if draining || t.ctx.Err() != nil || !d.node.HasLease() {
 		d.release(e)
 		d.finish(e, false)
 		return

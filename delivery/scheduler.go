@@ -25,6 +25,9 @@ import (
 
 const scanPage = 512
 
+// leaseRecheck is how often a leader whose lease lapsed looks again.
+const leaseRecheck = 50 * time.Millisecond
+
 // Scheduled is the FSM hook: a batch wrote schedule keys, the earliest due
 // at minDueMs. It never blocks.
 func (d *Dispatcher) Scheduled(minDueMs int64) {
@@ -80,15 +83,25 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 		d.refills = nil
 		d.mu.Unlock()
 
-		now := d.now().UnixMilli()
-		for ep, from := range refills {
-			d.refill(t, ep, from, next, now)
-		}
-		dueMs, _ := d.sweep(t, &next, now)
-
 		wait := time.Hour
-		if dueMs > 0 {
-			wait = max(time.Duration(dueMs-d.now().UnixMilli())*time.Millisecond, 0)
+		if d.node.HasLease() {
+			now := d.now().UnixMilli()
+			for ep, from := range refills {
+				d.refill(t, ep, from, next, now)
+			}
+			if dueMs, _ := d.sweep(t, &next, now); dueMs > 0 {
+				wait = max(time.Duration(dueMs-d.now().UnixMilli())*time.Millisecond, 0)
+			}
+		} else {
+			// Leader without a fresh quorum confirmation: start nothing
+			// until it is renewed (or leadership is lost and this term
+			// ends). Skipped refills are kept for then.
+			d.mu.Lock()
+			for ep, from := range refills {
+				d.addRefill(ep, from)
+			}
+			d.mu.Unlock()
+			wait = leaseRecheck
 		}
 		resetTimer(timer, wait)
 		select {

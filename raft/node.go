@@ -6,6 +6,7 @@ import (
 	"net"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
@@ -25,6 +26,9 @@ var (
 	ErrUnknownOutcome = errors.New("outcome unknown: leadership lost")
 	// ErrShutdown means the node is closing.
 	ErrShutdown = errors.New("raft node shut down")
+	// errNotAdvertisable means the Raft address is a wildcard and no
+	// advertise address was given, so other nodes could not dial it.
+	errNotAdvertisable = errors.New("raft address is not advertisable: set raft_advertise")
 )
 
 // Config is what a node needs to run Raft.
@@ -43,6 +47,10 @@ type Config struct {
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
 	TrailingLogs       uint64
+
+	// WrapStream, when set, wraps the TCP stream layer raft talks over:
+	// tests use it to cut and heal a node's Raft traffic.
+	WrapStream func(hraft.StreamLayer) hraft.StreamLayer
 }
 
 // Node is this process's Raft member: the log store, transport, snapshot
@@ -64,6 +72,10 @@ type Node struct {
 	watchDone  chan struct{}
 	down       chan struct{} // closed once raft has shut down
 	closeOnce  sync.Once
+
+	// verified is when a quorum last confirmed this node's leadership
+	// (see HasLease).
+	verified atomic.Pointer[time.Time]
 }
 
 // Open starts the Raft member over store. When bootstrap is set and the node
@@ -94,14 +106,20 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 			return fail(fmt.Errorf("raft advertise address: %w", err))
 		}
 	}
-	n.transport, err = hraft.NewTCPTransportWithConfig(cfg.BindAddr, advertise, &hraft.NetworkTransportConfig{
+	stream, err := listenTCP(cfg.BindAddr, advertise)
+	if err != nil {
+		return fail(fmt.Errorf("raft transport on %s: %w", cfg.BindAddr, err))
+	}
+	var layer hraft.StreamLayer = stream
+	if cfg.WrapStream != nil {
+		layer = cfg.WrapStream(layer)
+	}
+	n.transport = hraft.NewNetworkTransportWithConfig(&hraft.NetworkTransportConfig{
+		Stream:  layer,
 		Logger:  hlog,
 		MaxPool: 5,
 		Timeout: 10 * time.Second,
 	})
-	if err != nil {
-		return fail(fmt.Errorf("raft transport on %s: %w", cfg.BindAddr, err))
-	}
 	n.fsm = NewFSM(store, hooks, log)
 
 	rc := hraft.DefaultConfig()
@@ -144,6 +162,7 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 		return fail(fmt.Errorf("start raft: %w", err))
 	}
 	go n.watchLeadership()
+	go n.verifyLeadership()
 	return n, nil
 }
 
@@ -298,6 +317,44 @@ func (n *Node) OnLeadership(fn func(leader bool)) {
 	n.leaderSubs = append(n.leaderSubs, fn)
 }
 
+// HasLease reports whether this node is the leader and a quorum confirmed
+// it within the last leader lease timeout. The dispatcher checks it before
+// every attempt: a leader cut off from the others, or a process paused and
+// resumed, may still believe it leads for a while, but it cannot renew the
+// lease, so it starts no deliveries a new leader might also start.
+func (n *Node) HasLease() bool {
+	at := n.verified.Load()
+	return at != nil && time.Since(*at) < n.leaseTimeout() && n.IsLeader()
+}
+
+func (n *Node) leaseTimeout() time.Duration {
+	if n.cfg.LeaderLeaseTimeout > 0 {
+		return n.cfg.LeaderLeaseTimeout
+	}
+	return hraft.DefaultConfig().LeaderLeaseTimeout
+}
+
+// verifyLeadership renews the lease while this node leads, asking a quorum
+// a few times per lease period.
+func (n *Node) verifyLeadership() {
+	t := time.NewTicker(n.leaseTimeout() / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stopWatch:
+			return
+		case <-t.C:
+		}
+		if n.raft.State() != hraft.Leader {
+			continue
+		}
+		start := time.Now()
+		if n.raft.VerifyLeader().Error() == nil {
+			n.verified.Store(&start)
+		}
+	}
+}
+
 // watchLeadership turns raft's leadership signals into OnLeadership calls.
 // raft's LeaderCh may drop signals when nobody listens, so the actual state
 // is re-read on every signal and on a short tick as well.
@@ -317,10 +374,13 @@ func (n *Node) watchLeadership() {
 		if leader && !n.isLeader {
 			// Apply everything the previous leader committed before
 			// anyone dispatches from the schedule index.
+			start := time.Now()
 			if err := n.Barrier(n.cfg.ApplyTimeout); err != nil {
 				n.log.Warn().Err(err).Msg("leadership barrier failed")
 				continue
 			}
+			// The barrier was committed by a quorum: a first lease.
+			n.verified.Store(&start)
 			leader = n.IsLeader()
 		}
 		n.setLeader(leader)
