@@ -59,6 +59,10 @@ type Options struct {
 	// WrapRaftStream wraps the node's Raft transport (fault-injection
 	// tests cut and heal a node's Raft traffic with it).
 	WrapRaftStream func(hraft.StreamLayer) hraft.StreamLayer
+	// OnAttempt is called each time this node's dispatcher starts a
+	// delivery attempt (tests: which node dispatched what); nil in
+	// production.
+	OnAttempt func(msgID, endpointID string)
 }
 
 // Open starts a node from cfg. It returns once the API is listening; on a
@@ -133,6 +137,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		},
 		DrainTimeout: cfg.Delivery.DrainTimeout.Duration,
 		Now:          opts.Now,
+		OnAttempt:    opts.OnAttempt,
 	}, a.node, a.store, a.sender, log.With().Str("component", "delivery").Logger())
 	disp.Store(a.dispatcher)
 
@@ -150,6 +155,12 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		IdempotencyTTL:      cfg.API.IdempotencyTTL.Duration,
 		EventIDTTL:          cfg.API.EventIDTTL.Duration,
 		AdminTokenHashes:    hashes,
+		AdminRateLimit:      cfg.API.AdminRateLimit,
+		AppRateLimit:        cfg.API.AppRateLimit,
+		MaxEndpointsPerApp:  cfg.API.MaxEndpointsPerApp,
+		MaxHeaderBytes:      cfg.API.MaxHeaderBytes,
+		MaxHeaders:          cfg.API.MaxHeaders,
+		MaxJSONDepth:        cfg.API.MaxJSONDepth,
 		Now:                 opts.Now,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 

@@ -69,6 +69,18 @@ type APIConfig struct {
 	IdempotencyTTL Duration `toml:"idempotency_ttl"`
 	// EventIDTTL is how long a message eventId is remembered to refuse duplicates.
 	EventIDTTL Duration `toml:"event_id_ttl"`
+	// MaxHeaderBytes caps a request's header block.
+	MaxHeaderBytes int `toml:"max_header_bytes"`
+	// MaxHeaders caps the number of request headers.
+	MaxHeaders int `toml:"max_headers"`
+	// MaxJSONDepth caps the nesting of arrays and objects in a request body.
+	MaxJSONDepth int `toml:"max_json_depth"`
+	// MaxEndpointsPerApp caps the endpoints of one application.
+	MaxEndpointsPerApp int `toml:"max_endpoints_per_app"`
+	// AdminRateLimit is requests per second allowed per admin token; 0 = unlimited.
+	AdminRateLimit float64 `toml:"admin_rate_limit"`
+	// AppRateLimit is requests per second allowed per application token; 0 = unlimited.
+	AppRateLimit float64 `toml:"app_rate_limit"`
 }
 
 // DeliveryConfig configures outbound webhook requests and retries.
@@ -135,6 +147,11 @@ func Default() Config {
 			IdleTimeout:         dur(60 * time.Second),
 			IdempotencyTTL:      dur(24 * time.Hour),
 			EventIDTTL:          dur(24 * time.Hour),
+			MaxHeaderBytes:      16 << 10,
+			MaxHeaders:          64,
+			MaxJSONDepth:        64,
+			MaxEndpointsPerApp:  50,
+			AppRateLimit:        50,
 		},
 		Delivery: DeliveryConfig{
 			RetrySchedule: []Duration{

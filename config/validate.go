@@ -70,6 +70,12 @@ func (c Config) Validate() error {
 	v.positiveDuration("api.idle_timeout", a.IdleTimeout)
 	v.positiveDuration("api.idempotency_ttl", a.IdempotencyTTL)
 	v.positiveDuration("api.event_id_ttl", a.EventIDTTL)
+	v.check(a.MaxHeaderBytes >= 4096, "api.max_header_bytes", "must be at least 4096, got %d", a.MaxHeaderBytes)
+	v.positive("api.max_headers", a.MaxHeaders)
+	v.positive("api.max_json_depth", a.MaxJSONDepth)
+	v.positive("api.max_endpoints_per_app", a.MaxEndpointsPerApp)
+	v.check(a.AdminRateLimit >= 0, "api.admin_rate_limit", "must not be negative, got %g", a.AdminRateLimit)
+	v.check(a.AppRateLimit >= 0, "api.app_rate_limit", "must not be negative, got %g", a.AppRateLimit)
 
 	d := c.Delivery
 	if err := checkRetrySchedule(d.RetrySchedule); err != nil {

@@ -21,6 +21,10 @@ type DispatcherConfig struct {
 	Retry                  RetryPolicy   // when failed deliveries are tried again
 	DrainTimeout           time.Duration // how long Close waits for attempts in flight
 	Now                    func() time.Time
+	// OnAttempt, when set, is called as a worker starts an attempt, just
+	// after the lease check let it through: tests use it to see which node
+	// dispatched what, and when. Nil in production; it must not block.
+	OnAttempt func(msgID, endpointID string)
 }
 
 // Dispatcher runs deliveries on the leader: the scheduler feeds due keys to
@@ -257,6 +261,9 @@ func (d *Dispatcher) run(t *term, e storage.ScheduleEntry) {
 		d.release(e)
 		d.finish(e, false)
 		return
+	}
+	if d.cfg.OnAttempt != nil {
+		d.cfg.OnAttempt(e.Key.MsgID, e.Key.EndpointID)
 	}
 	o, ok := d.attempt(t.ctx, e)
 	d.release(e)

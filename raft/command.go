@@ -29,6 +29,8 @@ const (
 	CmdSetAdminHash    CommandType = 14
 	CmdPutNode         CommandType = 15
 	CmdDeleteNode      CommandType = 16
+	CmdPutAppToken     CommandType = 17
+	CmdRevokeAppTokens CommandType = 18
 )
 
 // Command is one replicated state change.
@@ -182,6 +184,47 @@ type PutNode struct {
 // DeleteNode removes a cluster member from the registry.
 type DeleteNode struct {
 	ID string
+}
+
+// PutAppToken stores an application-scoped token (its hash).
+type PutAppToken struct {
+	Meta
+	Token storage.AppToken
+}
+
+// RevokeAppTokens makes an application's tokens expire at At (unix ns):
+// all, those of the listed sessions, or the one with TokenHash.
+type RevokeAppTokens struct {
+	Meta
+	AppID      string
+	TokenHash  []byte
+	SessionIDs []string
+	At         int64
+}
+
+// Type implements Command.
+func (*PutAppToken) Type() CommandType { return CmdPutAppToken }
+
+// Type implements Command.
+func (*RevokeAppTokens) Type() CommandType { return CmdRevokeAppTokens }
+
+func (c *PutAppToken) encode(e *storage.Encoder) { c.Meta.encode(e); c.Token.Encode(e) }
+func (c *PutAppToken) decode(d *storage.Decoder) { c.Meta.decode(d); c.Token.Decode(d) }
+
+func (c *RevokeAppTokens) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	e.String(c.AppID)
+	e.Bytes(c.TokenHash)
+	e.Strings(c.SessionIDs)
+	e.Varint(c.At)
+}
+
+func (c *RevokeAppTokens) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.AppID = d.String()
+	c.TokenHash = d.Bytes()
+	c.SessionIDs = d.Strings()
+	c.At = d.Varint()
 }
 
 // Type implements Command.
@@ -384,6 +427,10 @@ func newCommand(t CommandType) Command {
 		return &PutNode{}
 	case CmdDeleteNode:
 		return &DeleteNode{}
+	case CmdPutAppToken:
+		return &PutAppToken{}
+	case CmdRevokeAppTokens:
+		return &RevokeAppTokens{}
 	}
 	return nil
 }

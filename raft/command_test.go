@@ -98,6 +98,10 @@ var commandCases = []struct {
 		"0f" + "01" + "026e31" + "03723a31" + "03683a32"},
 	{"DeleteNode", &DeleteNode{ID: "n1"},
 		"10" + "026e31"},
+	{"PutAppToken", &PutAppToken{Meta: bareMeta, Token: storage.AppToken{Hash: []byte{0xab}, AppID: "app_1", SessionID: "s", ReadOnly: true, FeatureFlags: []string{"f"}, CreatedAt: 1, ExpiresAt: 2}},
+		"11" + bareMetaHex + "01" + "01ab" + "056170705f31" + "0173" + "01" + "010166" + "02" + "04"},
+	{"RevokeAppTokens", &RevokeAppTokens{Meta: bareMeta, AppID: "app_1", TokenHash: []byte{0xcd}, SessionIDs: []string{"s"}, At: 3},
+		"12" + bareMetaHex + "056170705f31" + "01cd" + "010173" + "06"},
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -125,6 +129,8 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdSetAdminHash, 14, &SetAdminHash{}, "SetAdminHash"},
 		{CmdPutNode, 15, &PutNode{}, "PutNode"},
 		{CmdDeleteNode, 16, &DeleteNode{}, "DeleteNode"},
+		{CmdPutAppToken, 17, &PutAppToken{}, "PutAppToken"},
+		{CmdRevokeAppTokens, 18, &RevokeAppTokens{}, "RevokeAppTokens"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -138,7 +144,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 17, 100, 255} {
+	for _, unknown := range []CommandType{0, 19, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}
@@ -291,7 +297,7 @@ func TestDecodeGarbageNeverPanics(t *testing.T) {
 		for i := range n {
 			buf[i] = byte(rng.Uint32())
 		}
-		buf[0] = byte(1 + rng.IntN(16))
+		buf[0] = byte(1 + rng.IntN(18))
 		_, _ = Decode(buf[:n])
 	}
 }

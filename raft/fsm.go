@@ -145,6 +145,11 @@ func apply(tx *storage.Tx, cmd Command) any {
 	case *DeleteNode:
 		tx.DeleteNode(c.ID)
 		return Result{}
+	case *PutAppToken:
+		return Result{Err: tx.PutAppToken(c.Token)}
+	case *RevokeAppTokens:
+		tx.RevokeAppTokens(c.AppID, c.TokenHash, c.SessionIDs, c.At)
+		return Result{}
 	}
 	panic(fmt.Sprintf("fsm: no apply for command type %d", cmd.Type()))
 }

@@ -27,12 +27,14 @@ func errorf(status int, code, detail string) *apiError {
 
 // Errors every handler may answer, in one place so codes stay consistent.
 var (
-	errUnauthorized = errorf(http.StatusUnauthorized, "authentication_failed", "Missing or invalid bearer token.")
-	errForbidden    = errorf(http.StatusForbidden, "insufficient_access", "This token may not access the resource.")
-	errNotLeader    = errorf(http.StatusServiceUnavailable, "not_leader", "No leader is available to accept writes; retry shortly.")
-	errUnavailable  = errorf(http.StatusServiceUnavailable, "unavailable", "The write could not be confirmed; retry with the same idempotency-key.")
-	errShuttingDown = errorf(http.StatusServiceUnavailable, "shutting_down", "The node is shutting down.")
-	errBodyTooLarge = errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.")
+	errUnauthorized    = errorf(http.StatusUnauthorized, "authentication_failed", "Missing or invalid bearer token.")
+	errForbidden       = errorf(http.StatusForbidden, "insufficient access", "Insufficient access for the given operation.")
+	errNotLeader       = errorf(http.StatusServiceUnavailable, "not_leader", "No leader is available to accept writes; retry shortly.")
+	errUnavailable     = errorf(http.StatusServiceUnavailable, "unavailable", "The write could not be confirmed; retry with the same idempotency-key.")
+	errShuttingDown    = errorf(http.StatusServiceUnavailable, "shutting_down", "The node is shutting down.")
+	errBodyTooLarge    = errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.")
+	errHeadersTooLarge = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request line and headers are too large.")
+	errTooManyHeaders  = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request has too many headers.")
 )
 
 func notFound(what string) *apiError {

@@ -28,6 +28,9 @@ var relayHeaders = []string{"Content-Type", "Idempotent-Replayed", "Location", "
 // on the leader.
 func (s *Server) write(h handler) fasthttp.RequestHandler {
 	return s.authed(func(c *fasthttp.RequestCtx, p principal) error {
+		if err := p.canWrite(); err != nil {
+			return err
+		}
 		if s.node.IsLeader() {
 			return h(c, p)
 		}

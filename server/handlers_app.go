@@ -90,9 +90,14 @@ func (s *Server) loadApp(p principal, idOrUID string) (storage.App, error) {
 		return a, notFound("Application")
 	}
 	if err != nil {
-		return a, err
+		return storage.App{}, err
 	}
-	return a, p.canAccessApp(a.ID)
+	if err := p.canAccessApp(a.ID); err != nil {
+		// Nothing of another application leaks to the caller, not even
+		// to code paths that treat "not found" as "create".
+		return storage.App{}, err
+	}
+	return a, nil
 }
 
 func (s *Server) listApps(c *fasthttp.RequestCtx, p principal) error {
@@ -159,6 +164,9 @@ func (s *Server) getApp(c *fasthttp.RequestCtx, p principal) error {
 // create one (201) when the path names none. As in Svix, a created app gets
 // a fresh id and the body's uid; the path value is not used.
 func (s *Server) updateApp(c *fasthttp.RequestCtx, p principal) error {
+	if err := p.requireAdmin(); err != nil {
+		return err
+	}
 	var in applicationIn
 	if err := decodeBody(c, &in); err != nil {
 		return err
@@ -199,6 +207,9 @@ type applicationPatch struct {
 }
 
 func (s *Server) patchApp(c *fasthttp.RequestCtx, p principal) error {
+	if err := p.requireAdmin(); err != nil {
+		return err
+	}
 	var in applicationPatch
 	if err := decodeBody(c, &in); err != nil {
 		return err
@@ -242,6 +253,9 @@ func (s *Server) patchApp(c *fasthttp.RequestCtx, p principal) error {
 }
 
 func (s *Server) deleteApp(c *fasthttp.RequestCtx, p principal) error {
+	if err := p.requireAdmin(); err != nil {
+		return err
+	}
 	a, err := s.loadApp(p, pathParam(c, "app_id"))
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/valyala/fasthttp"
@@ -146,6 +147,22 @@ func (in *endpointIn) apply(ep *storage.Endpoint) {
 	ep.ThrottleRate = rateOf(in.ThrottleRate, in.RateLimit)
 }
 
+// checkEndpointLimit refuses a new endpoint for an application that has
+// its maximum. Two creations racing past the check can exceed it by one
+// each; the limit guards resources, not an invariant.
+func (s *Server) checkEndpointLimit(appID string) error {
+	if s.cfg.MaxEndpointsPerApp <= 0 {
+		return nil
+	}
+	n := 0
+	_ = s.store.View(func(r *storage.Reader) error { n = r.CountEndpoints(appID); return nil })
+	if n >= s.cfg.MaxEndpointsPerApp {
+		return errorf(http.StatusUnprocessableEntity, "limit_reached",
+			"The application already has "+strconv.Itoa(n)+" endpoints, the most allowed.")
+	}
+	return nil
+}
+
 // loadEndpoint finds an application and one of its endpoints for p.
 func (s *Server) loadEndpoint(c *fasthttp.RequestCtx, p principal) (storage.App, storage.Endpoint, error) {
 	a, err := s.loadApp(p, pathParam(c, "app_id"))
@@ -199,6 +216,9 @@ func (s *Server) createEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	if err := in.validate(s); err != nil {
 		return err
 	}
+	if err := s.checkEndpointLimit(a.ID); err != nil {
+		return err
+	}
 	now := s.now()
 	ep := storage.Endpoint{ID: storage.NewID(storage.PrefixEndpoint, now), AppID: a.ID, CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
 	in.apply(&ep)
@@ -241,6 +261,9 @@ func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		body, _ := json.Marshal(toEndpointOut(&ep))
 		return s.commit(c, &raft.UpdateEndpoint{Meta: raft.Meta{Time: now.UnixNano()}, Endpoint: ep}, http.StatusOK, body)
 	case isNotFound(err) && a.ID != "":
+		if err := s.checkEndpointLimit(a.ID); err != nil {
+			return err
+		}
 		// As in Svix, the new endpoint gets a fresh id and the body's uid;
 		// the path names nothing that exists, so it is not used.
 		ep = storage.Endpoint{ID: storage.NewID(storage.PrefixEndpoint, now), AppID: a.ID, CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}

@@ -66,6 +66,9 @@ func (s *Server) validateMessage(in *messageIn, now time.Time) error {
 // are committed by a quorum. Concurrent requests share Raft entries through
 // the group-commit batcher.
 func (s *Server) createMessage(c *fasthttp.RequestCtx, p principal) error {
+	if err := p.requireAdmin(); err != nil {
+		return err
+	}
 	a, err := s.loadApp(p, pathParam(c, "app_id"))
 	if err != nil {
 		return err

@@ -46,6 +46,11 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", s.authed(s.listAttemptsByEndpoint))
 	r.GET("/api/v1/app/{app_id}/attempt/msg/{msg_id}", s.authed(s.listAttemptsByMessage))
 
+	r.POST("/api/v1/auth/app-portal-access/{app_id}", s.write(s.appPortalAccess))
+	r.POST("/api/v1/auth/dashboard-access/{app_id}", s.write(s.appPortalAccess))
+	r.POST("/api/v1/auth/app/{app_id}/expire-all", s.write(s.expireAll))
+	r.POST("/api/v1/auth/logout", s.write(s.logout))
+
 	// Herald additions.
 	r.GET("/api/v1/cluster", s.authed(s.clusterView))
 	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))

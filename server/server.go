@@ -2,8 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"io"
 	"net"
@@ -34,7 +32,18 @@ type Config struct {
 	// AdminTokenHashes are sha256 hashes of the configured admin tokens;
 	// the hash of a generated token lives in the replicated state.
 	AdminTokenHashes [][]byte
-	Now              func() time.Time
+	// AdminRateLimit and AppRateLimit are requests per second per token
+	// (admin tokens, application tokens); 0 = unlimited.
+	AdminRateLimit float64
+	AppRateLimit   float64
+	// MaxEndpointsPerApp caps an application's endpoints.
+	MaxEndpointsPerApp int
+	// MaxHeaderBytes bounds the request line and headers; MaxHeaders the
+	// number of headers; MaxJSONDepth the nesting of a JSON body.
+	MaxHeaderBytes int
+	MaxHeaders     int
+	MaxJSONDepth   int
+	Now            func() time.Time
 }
 
 // Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.
@@ -50,6 +59,7 @@ type Server struct {
 	http      *fasthttp.Server
 	forwarder *fasthttp.Client // to the leader and other members
 	closing   atomic.Bool
+	limits    *rateLimits
 }
 
 // New builds the API over a node and its state.
@@ -57,7 +67,7 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Server{cfg: cfg, node: node, store: store, guard: guard, log: log, now: cfg.Now,
+	s := &Server{limits: newRateLimits(cfg.AdminRateLimit, cfg.AppRateLimit), cfg: cfg, node: node, store: store, guard: guard, log: log, now: cfg.Now,
 		forwarder: &fasthttp.Client{Name: "herald-forward", MaxConnsPerHost: 512, ReadTimeout: forwardTimeout, WriteTimeout: forwardTimeout}}
 	s.messages = raft.NewBatcher(node, raft.BatcherConfig{
 		MaxItems: 512, MaxBytes: 4 << 20, MaxInFlight: 8, QueueLen: 8192,
@@ -130,11 +140,18 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // cleanly; past it the connection is simply closed.
 const maxDrain = 16 << 20
 
-// limitBody enforces the body size limit. Bodies with a Content-Length up to
-// the limit arrive fully read; chunked bodies are read here, up to the limit.
+// limitBody enforces the request limits before any handler runs: header
+// count, body size (bodies with a Content-Length up to the limit arrive
+// fully read; chunked bodies are read here, up to the limit) and JSON
+// nesting depth.
 func (s *Server) limitBody(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	limit := s.cfg.MaxRequestBodyBytes
 	return func(c *fasthttp.RequestCtx) {
+		if s.cfg.MaxHeaders > 0 && c.Request.Header.Len() > s.cfg.MaxHeaders {
+			c.SetConnectionClose()
+			s.writeError(c, errTooManyHeaders)
+			return
+		}
 		cl := c.Request.Header.ContentLength()
 		stream := c.RequestBodyStream()
 		switch {
@@ -154,8 +171,40 @@ func (s *Server) limitBody(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			}
 			c.Request.SetBody(body)
 		}
+		if s.cfg.MaxJSONDepth > 0 && jsonTooDeep(c.PostBody(), s.cfg.MaxJSONDepth) {
+			s.writeError(c, jsonDecodeError([]string{"body"}, "JSON nested deeper than "+strconv.Itoa(s.cfg.MaxJSONDepth)+" levels"))
+			return
+		}
 		h(c)
 	}
+}
+
+// jsonTooDeep reports whether body nests arrays and objects deeper than
+// limit, without parsing it: brackets inside strings do not count.
+func jsonTooDeep(body []byte, limit int) bool {
+	depth, inString, escaped := 0, false, false
+	for _, b := range body {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case b == '\\':
+				escaped = true
+			case b == '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			if depth++; depth > limit {
+				return true
+			}
+		case b == '}' || b == ']':
+			depth--
+		}
+	}
+	return false
 }
 
 // transportError answers errors fasthttp hits before a handler runs, most
@@ -165,6 +214,10 @@ func (s *Server) transportError(c *fasthttp.RequestCtx, err error) {
 		s.writeError(c, errBodyTooLarge)
 		return
 	}
+	if strings.Contains(err.Error(), "small read buffer") {
+		s.writeError(c, errHeadersTooLarge)
+		return
+	}
 	s.writeError(c, errorf(http.StatusBadRequest, "bad_request", "The request could not be read."))
 }
 
@@ -172,68 +225,6 @@ type fasthttpLogger struct{ log zerolog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug().Msgf(format, args...)
-}
-
-// principal is who a request acts as.
-type principal struct {
-	admin bool
-	appID string // an app-scoped token's application
-	id    string // stable name for idempotency scoping
-}
-
-// handler is a route's work; it returns an error to be answered as JSON.
-type handler func(c *fasthttp.RequestCtx, p principal) error
-
-// authed wraps a handler with bearer-token authentication.
-func (s *Server) authed(h handler) fasthttp.RequestHandler {
-	return func(c *fasthttp.RequestCtx) {
-		p, err := s.authenticate(c)
-		if err == nil {
-			err = h(c, p)
-		}
-		if err != nil {
-			s.writeError(c, err)
-		}
-	}
-}
-
-// authenticate checks the bearer token against the configured admin token
-// hashes and the generated one in the state. Tokens are compared as hashes
-// in constant time; the token itself is never logged or stored.
-func (s *Server) authenticate(c *fasthttp.RequestCtx) (principal, error) {
-	h := string(c.Request.Header.Peek("Authorization"))
-	token, ok := strings.CutPrefix(h, "Bearer ")
-	if !ok || token == "" {
-		return principal{}, errUnauthorized
-	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	for _, want := range s.cfg.AdminTokenHashes {
-		if subtle.ConstantTimeCompare(sum[:], want) == 1 {
-			return principal{admin: true, id: "admin"}, nil
-		}
-	}
-	var stored []byte
-	_ = s.store.View(func(r *storage.Reader) error { stored = r.AdminHash(); return nil })
-	if stored != nil && subtle.ConstantTimeCompare(sum[:], stored) == 1 {
-		return principal{admin: true, id: "admin"}, nil
-	}
-	return principal{}, errUnauthorized
-}
-
-// canAccessApp refuses app-scoped principals reaching another application.
-func (p principal) canAccessApp(appID string) error {
-	if p.admin || p.appID == appID {
-		return nil
-	}
-	return errForbidden
-}
-
-// requireAdmin refuses app-scoped principals.
-func (p principal) requireAdmin() error {
-	if p.admin {
-		return nil
-	}
-	return errForbidden
 }
 
 // validHostPort reports whether s is host:port with a numeric port.

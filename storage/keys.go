@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 )
 
 // Key layout. IDs and names never contain '/', so every prefix below is
@@ -26,6 +27,8 @@ const (
 	pIdem      = "idem/"           // idem/<sha256> -> IdempotentResponse
 	pExpiry    = "exp/"            // exp/<at ms 8B>/<key> -> empty: key to delete at that time
 	pNode      = "node/"           // node/<nodeID> -> Node
+	pToken     = "tok/"            // tok/<sha256 hex> -> AppToken
+	pAppToken  = "tok-app/"        // tok-app/<appID>/<sha256 hex> -> empty
 )
 
 func key(parts ...string) []byte {
@@ -68,6 +71,11 @@ func epAttemptKey(appID, epID, attID string) []byte {
 func epAttemptPrefix(appID, epID string) []byte { return key(pEpAttempt+appID, epID, "") }
 func idemKey(hash []byte) []byte                { return append([]byte(pIdem), hash...) }
 func nodeKey(id string) []byte                  { return key(pNode + id) }
+func tokenKey(hash []byte) []byte               { return key(pToken + hex.EncodeToString(hash)) }
+func appTokenKey(appID string, hash []byte) []byte {
+	return key(pAppToken+appID, hex.EncodeToString(hash))
+}
+func appTokenPrefix(appID string) []byte { return key(pAppToken+appID, "") }
 
 // ScheduleKey is the position of one pending attempt in the time-ordered
 // schedule index: q/<due unix-ms, 8 bytes big-endian>/<msgID>/<epID>.

@@ -3,6 +3,8 @@ package storage
 import (
 	"bytes"
 	"slices"
+
+	"github.com/dgraph-io/badger/v4"
 )
 
 // ListApps returns a page of applications in id (creation) order.
@@ -190,4 +192,16 @@ func (r *Reader) MessageDeliveries(appID, msgID string, opts ListOptions) (Page[
 			err := decodeInto(v, dl.Decode)
 			return dl, err == nil, err
 		})
+}
+
+// CountEndpoints counts an application's endpoints (keys only).
+func (r *Reader) CountEndpoints(appID string) int {
+	n := 0
+	prefix := endpointPrefix(appID)
+	it := r.txn.NewIterator(badger.IteratorOptions{Prefix: prefix})
+	defer it.Close()
+	for it.Seek(prefix); it.Valid(); it.Next() {
+		n++
+	}
+	return n
 }

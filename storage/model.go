@@ -143,6 +143,42 @@ type Node struct {
 	HTTPAddr string
 }
 
+// AppToken is an API token scoped to one application (app portal access).
+// Only its hash is stored; the token itself is shown once, to its creator.
+type AppToken struct {
+	Hash         []byte // sha256 of the token
+	AppID        string
+	SessionID    string
+	ReadOnly     bool
+	FeatureFlags []string
+	CreatedAt    int64
+	ExpiresAt    int64 // unix nanoseconds; revocation moves it earlier
+}
+
+// Encode appends t's encoding.
+func (t *AppToken) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.Bytes(t.Hash)
+	e.String(t.AppID)
+	e.String(t.SessionID)
+	e.Bool(t.ReadOnly)
+	e.Strings(t.FeatureFlags)
+	e.Varint(t.CreatedAt)
+	e.Varint(t.ExpiresAt)
+}
+
+// Decode reads what Encode wrote.
+func (t *AppToken) Decode(d *Decoder) {
+	checkVersion(d)
+	t.Hash = cloneBytes(d.Bytes())
+	t.AppID = d.String()
+	t.SessionID = d.String()
+	t.ReadOnly = d.Bool()
+	t.FeatureFlags = d.Strings()
+	t.CreatedAt = d.Varint()
+	t.ExpiresAt = d.Varint()
+}
+
 // IdempotentResponse is the first response to a request that carried an
 // Idempotency-Key; a repeat of the key gets it back unchanged.
 type IdempotentResponse struct {

@@ -125,6 +125,12 @@ var goldenRecords = []struct {
 		empty:  func() record { return &IdempotentResponse{} },
 	},
 	{
+		name:   "AppToken",
+		value:  &AppToken{Hash: []byte{0xab, 0xcd}, AppID: "app_1", SessionID: "s1", ReadOnly: true, FeatureFlags: []string{"f"}, CreatedAt: 1, ExpiresAt: 2},
+		golden: "01" + "02abcd" + "056170705f31" + "027331" + "01" + "010166" + "02" + "04",
+		empty:  func() record { return &AppToken{} },
+	},
+	{
 		name:   "zero App",
 		value:  &App{},
 		golden: "0100000000000000",

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"hash/crc32"
 	"slices"
 )
@@ -101,6 +102,15 @@ func (tx *Tx) DeleteApp(id string) error {
 	}
 	for _, ep := range eps {
 		tx.deleteEndpoint(ep)
+	}
+	// Its tokens die with it.
+	var tokens [][]byte
+	_ = tx.iterate(appTokenPrefix(id), true, func(k, _ []byte) error { tokens = append(tokens, k); return nil })
+	for _, k := range tokens {
+		if h, err := hex.DecodeString(string(k[len(appTokenPrefix(id)):])); err == nil {
+			tx.del(tokenKey(h))
+		}
+		tx.del(k)
 	}
 	if a.UID != "" {
 		tx.del(appUIDKey(a.UID))
@@ -429,6 +439,51 @@ func (tx *Tx) Expire(nowMs int64, limit int) int {
 		tx.del(e.k)
 	}
 	return len(due)
+}
+
+// tokenGrace keeps an expired token's record a while, so a request with it
+// is answered "expired" rather than "unknown" in the logs of the day.
+const tokenGraceMs = int64(24 * 60 * 60 * 1000)
+
+// PutAppToken stores an application-scoped token.
+func (tx *Tx) PutAppToken(t AppToken) error {
+	if !tx.exists(appKey(t.AppID)) {
+		return ErrNotFound
+	}
+	tx.setExpiring(tokenKey(t.Hash), encode(t.Encode), t.ExpiresAt/1e6+tokenGraceMs)
+	tx.setExpiring(appTokenKey(t.AppID, t.Hash), nil, t.ExpiresAt/1e6+tokenGraceMs)
+	return nil
+}
+
+// RevokeAppTokens makes an application's tokens expire at atNs (if later
+// than that): all of them, those of the given sessions, or the one with
+// the given hash.
+func (tx *Tx) RevokeAppTokens(appID string, hash []byte, sessions []string, atNs int64) {
+	var hashes [][]byte
+	if hash != nil {
+		hashes = append(hashes, hash)
+	} else {
+		prefix := appTokenPrefix(appID)
+		_ = tx.iterate(prefix, true, func(k, _ []byte) error {
+			if h, err := hex.DecodeString(string(k[len(prefix):])); err == nil {
+				hashes = append(hashes, h)
+			}
+			return nil
+		})
+	}
+	for _, h := range hashes {
+		var t AppToken
+		if tx.get(tokenKey(h), func(v []byte) error { return decodeInto(v, t.Decode) }) != nil || t.AppID != appID {
+			continue
+		}
+		if len(sessions) > 0 && !slices.Contains(sessions, t.SessionID) {
+			continue
+		}
+		if t.ExpiresAt > atNs {
+			t.ExpiresAt = atNs
+			tx.set(tokenKey(h), encode(t.Encode))
+		}
+	}
 }
 
 // SetAdminHash stores the hash of the generated admin token.

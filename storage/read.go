@@ -124,6 +124,13 @@ func (r *Reader) Idempotent(hash []byte) (IdempotentResponse, bool) {
 	return resp, err == nil
 }
 
+// AppToken returns the application-scoped token with the given hash.
+func (r *Reader) AppToken(hash []byte) (AppToken, error) {
+	var t AppToken
+	err := r.get(tokenKey(hash), func(v []byte) error { return decodeInto(v, t.Decode) })
+	return t, err
+}
+
 // Nodes returns the cluster registry.
 func (r *Reader) Nodes() ([]Node, error) {
 	var nodes []Node
