@@ -88,9 +88,13 @@ type node struct {
 	httpAddr string
 	raftAddr string
 	args     []string
-	cmd      *exec.Cmd
-	logs     *lockedBuffer
-	exited   chan error
+	// noAllowlist starts the node without --allow-private-cidr, so the
+	// SSRF guard refuses loopback; wrap prefixes the command (unshare...).
+	noAllowlist bool
+	wrap        []string
+	cmd         *exec.Cmd
+	logs        *lockedBuffer
+	exited      chan error
 }
 
 type lockedBuffer struct {
@@ -125,10 +129,14 @@ func newNode(t *testing.T, extra ...string) *node {
 func (n *node) start() {
 	t := n.t
 	t.Helper()
-	args := append([]string{"serve",
-		"--data-dir", n.dataDir, "--http-addr", n.httpAddr, "--raft-addr", n.raftAddr,
-		"--node-id", "e2e-node", "--allow-private-cidr", "127.0.0.0/8"}, n.args...)
-	n.cmd = exec.Command(heraldBin, args...)
+	args := []string{"serve",
+		"--data-dir", n.dataDir, "--http-addr", n.httpAddr, "--raft-addr", n.raftAddr, "--node-id", "e2e-node"}
+	if !n.noAllowlist {
+		args = append(args, "--allow-private-cidr", "127.0.0.0/8")
+	}
+	args = append(args, n.args...)
+	argv := append(append(append([]string{}, n.wrap...), heraldBin), args...)
+	n.cmd = exec.Command(argv[0], argv[1:]...)
 	n.cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+adminToken)
 	if n.logs == nil {
 		n.logs = &lockedBuffer{}
