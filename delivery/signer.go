@@ -112,3 +112,69 @@ func SignatureHeader(keys [][]byte, msgID string, ts int64, body []byte) string 
 	}
 	return b.String()
 }
+
+// maxSignatureEntries bounds how many entries of a webhook-signature header
+// are looked at: a sender signs with one key, or a few during rotation, so
+// more is an attack on the verifier's time, not a real header.
+const maxSignatureEntries = 64
+
+// ParseSignatureHeader returns the base64 signatures of the v1 entries of a webhook-signature header.
+//
+// Entries are separated by spaces; other versions (v1a, v2...), empty
+// entries and malformed ones are skipped, and only the first
+// maxSignatureEntries non-empty entries are considered. A v1 signature is
+// the canonical standard base64 of a SHA-256 HMAC, so anything else after
+// "v1," is malformed.
+func ParseSignatureHeader(h string) []string {
+	var sigs []string
+	for n := 0; n < maxSignatureEntries; n++ {
+		h = strings.TrimLeft(h, " ")
+		if h == "" {
+			break
+		}
+		entry := h
+		if i := strings.IndexByte(h, ' '); i >= 0 {
+			entry, h = h[:i], h[i+1:]
+		} else {
+			h = ""
+		}
+		version, sig, ok := strings.Cut(entry, ",")
+		if ok && version == "v1" && isSignature(sig) {
+			sigs = append(sigs, sig)
+		}
+	}
+	return sigs
+}
+
+// isSignature reports whether s is the padded, canonical standard base64
+// of a SHA-256 sum, the one spelling Sign produces.
+func isSignature(s string) bool {
+	if len(s) != signatureLen-3 {
+		return false
+	}
+	var sum [sha256.Size + 1]byte
+	n, err := base64.StdEncoding.Strict().Decode(sum[:], []byte(s))
+	return err == nil && n == sha256.Size
+}
+
+// Verify reports whether header carries a v1 signature of (msgID, ts, body) under key.
+//
+// It checks the signature only: a receiver must also refuse timestamps
+// too far from its own clock, which Verify cannot know.
+func Verify(key []byte, msgID string, ts int64, body []byte, header string) bool {
+	sigs := ParseSignatureHeader(header)
+	if len(sigs) == 0 {
+		return false
+	}
+	var buf [signatureLen]byte
+	want := Sign(buf[:0], key, msgID, ts, body)[len("v1,"):]
+	ok := false
+	for _, sig := range sigs {
+		// Every entry is compared, in constant time, so the time taken
+		// says nothing about which entry, or how much of one, matched.
+		if hmac.Equal([]byte(sig), want) {
+			ok = true
+		}
+	}
+	return ok
+}

@@ -213,6 +213,10 @@ type fsmSnapshot struct {
 }
 
 func (s *fsmSnapshot) Persist(sink hraft.SnapshotSink) error {
+	// Released here as well as in Release: raft's RecoverCluster persists a
+	// snapshot and never releases it, and an unreleased snapshot holds the
+	// store's read lock.
+	defer s.sn.Release()
 	n, err := s.sn.WriteTo(sink)
 	if err != nil {
 		_ = sink.Cancel()

@@ -87,6 +87,22 @@ func (n *Node) Register(httpAddr string) error {
 	return err
 }
 
+// IsVoter reports whether the Raft configuration this node holds lists it
+// as a voter at its own address: true for a member that restarted, false
+// for a new node or one that was removed or moved to another address.
+func (n *Node) IsVoter() bool {
+	cf := n.raft.GetConfiguration()
+	if cf.Error() != nil {
+		return false
+	}
+	for _, srv := range cf.Configuration().Servers {
+		if srv.ID == hraft.ServerID(n.cfg.NodeID) && srv.Address == n.transport.LocalAddr() {
+			return srv.Suffrage == hraft.Voter
+		}
+	}
+	return false
+}
+
 // Member is one server of the Raft configuration, with its registry entry.
 type Member struct {
 	ID       string `json:"id"`

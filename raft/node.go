@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -145,6 +146,9 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 		return fail(fmt.Errorf("raft config: %w", err))
 	}
 
+	if err := n.recoverPeers(rc); err != nil {
+		return fail(err)
+	}
 	existing, err := hraft.HasExistingState(n.logs, n.logs, n.snapshots)
 	if err != nil {
 		return fail(fmt.Errorf("check raft state: %w", err))
@@ -170,6 +174,36 @@ func setIf(dst *time.Duration, v time.Duration) {
 	if v > 0 {
 		*dst = v
 	}
+}
+
+// PeersFile is the manual recovery file: when a cluster lost its quorum for
+// good, the operator writes the surviving members into <data>/peers.json on
+// each of them (hashicorp/raft's format: [{"id": "...", "address":
+// "host:port", "non_voter": false}]) and restarts them.
+const PeersFile = "peers.json"
+
+// recoverPeers applies a peers.json the operator placed in the data
+// directory: raft's RecoverCluster rewrites this node's configuration to the
+// listed members, and the file is renamed so it is applied once.
+func (n *Node) recoverPeers(rc *hraft.Config) error {
+	path := filepath.Join(n.cfg.Dir, PeersFile)
+	if _, err := os.Stat(path); err != nil {
+		return nil
+	}
+	conf, err := hraft.ReadConfigJSON(path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	n.log.Warn().Str("file", path).Int("members", len(conf.Servers)).Msg("recovering the cluster configuration from peers.json")
+	if err := hraft.RecoverCluster(rc, n.fsm, n.logs, n.logs, n.snapshots, n.transport, conf); err != nil {
+		return fmt.Errorf("recover cluster from %s: %w", path, err)
+	}
+	done := path + ".applied-" + time.Now().UTC().Format("20060102T150405Z")
+	if err := os.Rename(path, done); err != nil {
+		return fmt.Errorf("recovered, but could not rename %s: %w", path, err)
+	}
+	n.log.Warn().Str("file", done).Msg("cluster configuration recovered; peers.json renamed")
+	return nil
 }
 
 // catchUpFromSnapshot restores the newest local snapshot into the state when

@@ -1,0 +1,115 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/herald-webhooks/herald/delivery"
+)
+
+// decodeSeeds are request bodies for every type the API decodes, valid
+// and hostile; the committed corpus under testdata/fuzz/FuzzDecodeRequests
+// holds more.
+var decodeSeeds = []string{
+	// Valid requests.
+	`{"name":"Acme","uid":"acme-1","metadata":{"k":"v"},"rateLimit":10}`,
+	`{"url":"https://example.com/hook","description":"d","filterTypes":["job.completed"],"channels":["a:b"],"headers":{"X-Team":"1"},"secret":"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw","version":1}`,
+	`{"eventType":"job.completed","eventId":"evt-1","payload":{"id":"job_1"},"channels":["c"],"tags":["t"],"deliverAt":"2030-01-01T00:00:00Z"}`,
+	`{"name":"job.completed","description":"d","schemas":{"1":{}},"featureFlags":["beta"],"groupName":"jobs"}`,
+	`{"nodeId":"n2","raftAddr":"10.0.0.2:8485","httpAddr":"10.0.0.2:8484"}`,
+	`{"uid":null,"rateLimit":null,"filterTypes":null,"secret":null}`,
+	// Not JSON, or not an object.
+	``, ` `, `null`, `"str"`, `1`, `[]`, `{`, `}`, `{"a":}`, `{"name":"x"}garbage`,
+	"\xef\xbb\xbf{}", "{\"name\":\"\xff\xfe\"}", `{"name":"\u0000"}`, `{"name":"\ud800"}`,
+	strings.Repeat("[", 20000) + strings.Repeat("]", 20000),
+	`{"metadata":` + strings.Repeat(`{"a":`, 1000) + `1` + strings.Repeat(`}`, 1000) + `}`,
+	// Wrong types and out-of-range numbers.
+	`{"name":1}`, `{"rateLimit":70000}`, `{"rateLimit":-1}`, `{"rateLimit":1.5}`, `{"rateLimit":0}`,
+	`{"version":0}`, `{"disabled":"yes"}`, `{"metadata":{"k":1}}`, `{"metadata":{"":"v"}}`,
+	`{"filterTypes":"job"}`, `{"filterTypes":[]}`, `{"filterTypes":[1]}`, `{"channels":[null]}`,
+	`{"payload":1e999}`, `{"payload":[]}`, `{"payload":"x"}`, `{"payload":null}`,
+	`{"deliverAt":"tomorrow"}`, `{"deliverAt":"9999-12-31T23:59:59Z"}`, `{"deliverAt":12}`,
+	`{"payloadRetentionPeriod":99999999999999999999}`, `{"schemas":[1]}`,
+	// Hostile values.
+	`{"url":"http://[::1]/"}`, `{"url":"http://0x7f.1/"}`, `{"url":"http://u:p@example.com/"}`,
+	`{"url":"` + strings.Repeat("a", 5000) + `"}`, `{"url":"javascript:alert(1)"}`,
+	`{"headers":{"X-A\r\n":"v"}}`, `{"headers":{"Host":"evil"}}`, `{"headers":{"X-A":"v\r\nX-B: w"}}`,
+	`{"secret":"whsec_!!"}`, `{"secret":"` + strings.Repeat("A", 200) + `"}`,
+	`{"uid":"app_123"}`, `{"uid":"` + strings.Repeat("u", 300) + `"}`,
+	`{"eventType":"a","eventType":"b","payload":{}}`, `{"eventTypes":["a"],"filterTypes":["b"]}`,
+}
+
+func FuzzDecodeRequests(f *testing.F) {
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s))
+	}
+	s := &Server{guard: delivery.NewGuard(nil, false), cfg: Config{MaxPayloadBytes: 1 << 20}}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, body []byte) {
+		c := new(fasthttp.RequestCtx)
+		c.Request.SetBody(body)
+
+		var app applicationIn
+		checkClientError(t, "applicationIn", body, decodeThen(c, &app, app.validate))
+		var ep endpointIn
+		checkClientError(t, "endpointIn", body, decodeThen(c, &ep, func() error { return ep.validate(s) }))
+		var msg messageIn
+		checkClientError(t, "messageIn", body, decodeThen(c, &msg, func() error { return s.validateMessage(&msg, now) }))
+		for _, fromPath := range []bool{false, true} {
+			var et eventTypeIn
+			checkClientError(t, "eventTypeIn", body, decodeThen(c, &et, func() error { return et.validate(fromPath) }))
+		}
+		var appPatch applicationPatch
+		checkClientError(t, "applicationPatch", body, decodeBody(c, &appPatch))
+		var epPatch endpointPatch
+		checkClientError(t, "endpointPatch", body, decodeBody(c, &epPatch))
+		var join joinIn
+		checkClientError(t, "joinIn", body, decodeBody(c, &join))
+	})
+}
+
+// decodeThen decodes the body into v and, if that worked, validates it.
+func decodeThen(c *fasthttp.RequestCtx, v any, validate func() error) error {
+	if err := decodeBody(c, v); err != nil {
+		return err
+	}
+	return validate()
+}
+
+// checkClientError fails unless err is nil or an error writeError answers
+// with a 4xx: a raw error would become a 500 and a log line.
+func checkClientError(t *testing.T, what string, body []byte, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	var (
+		ae *apiError
+		ve *validationError
+	)
+	switch {
+	case errors.As(err, &ve):
+		if len(ve.fields) == 0 {
+			t.Fatalf("%s: body %q: validation error with no fields", what, body)
+		}
+		for _, fe := range ve.fields {
+			if len(fe.Loc) == 0 || fe.Msg == "" || fe.Type == "" {
+				t.Fatalf("%s: body %q: incomplete field error %+v", what, body, fe)
+			}
+		}
+		if _, err := json.Marshal(ve.fields); err != nil {
+			t.Fatalf("%s: body %q: field errors do not encode: %v", what, body, err)
+		}
+	case errors.As(err, &ae):
+		if ae.status < 400 || ae.status > 499 {
+			t.Fatalf("%s: body %q: status %d for a bad request", what, body, ae.status)
+		}
+	default:
+		t.Fatalf("%s: body %q: error %T (%v) is neither *apiError nor *validationError: it would answer 500", what, body, err, err)
+	}
+}
