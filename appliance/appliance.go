@@ -24,6 +24,7 @@ import (
 
 	"github.com/herald-webhooks/herald/config"
 	"github.com/herald-webhooks/herald/delivery"
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/raft"
 	"github.com/herald-webhooks/herald/server"
 	"github.com/herald-webhooks/herald/storage"
@@ -44,6 +45,7 @@ type Appliance struct {
 	listener   net.Listener
 	serveDone  chan error
 	cluster    *clusterClient // nil without an admin token
+	keys       *keyring.Keyring
 	stopTasks  chan struct{}
 	tasksDone  sync.WaitGroup
 	closeOnce  sync.Once
@@ -77,6 +79,11 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	if err != nil {
 		return nil, err
 	}
+	keys, err := loadKeyring(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	a.keys = keys
 	if a.store, err = storage.Open(filepath.Join(cfg.DataDir, "state"), log.With().Str("component", "storage").Logger()); err != nil {
 		return nil, err
 	}
@@ -137,6 +144,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		},
 		DrainTimeout: cfg.Delivery.DrainTimeout.Duration,
 		Now:          opts.Now,
+		Keys:         keys,
 		OnAttempt:    opts.OnAttempt,
 	}, a.node, a.store, a.sender, log.With().Str("component", "delivery").Logger())
 	disp.Store(a.dispatcher)
@@ -155,6 +163,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		IdempotencyTTL:      cfg.API.IdempotencyTTL.Duration,
 		EventIDTTL:          cfg.API.EventIDTTL.Duration,
 		AdminTokenHashes:    hashes,
+		Keys:                keys,
 		AdminRateLimit:      cfg.API.AdminRateLimit,
 		AppRateLimit:        cfg.API.AppRateLimit,
 		MaxEndpointsPerApp:  cfg.API.MaxEndpointsPerApp,
@@ -180,7 +189,13 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 			_ = a.Close(context.Background())
 			return nil, errors.New("joining a cluster needs its admin token: set admin_token or " + config.AdminTokenEnv)
 		}
-		if err := a.join(a.cluster); err != nil {
+		// A member restarting with its --join kept needs no join: Raft
+		// reconnects by itself, and keepRegistered refreshes its API
+		// address through the leader. Insisting on the join would keep it
+		// from starting whenever the members it names are down.
+		if a.node.IsVoter() {
+			log.Info().Str("component", "raft").Msg("already a voter of the cluster: join skipped")
+		} else if err := a.join(a.cluster); err != nil {
 			_ = a.Close(context.Background())
 			return nil, err
 		}
@@ -195,6 +210,47 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	go a.maintenance()
 	go a.keepRegistered(a.cluster)
 	return a, nil
+}
+
+// loadKeyring builds the keyring that seals endpoint secrets: the main key
+// from the config or its key file (created, mode 0600, on first start),
+// plus former keys still needed to open older secrets.
+func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error) {
+	var (
+		current []byte
+		err     error
+	)
+	if cfg.SecretsKey != "" {
+		if current, err = keyring.ParseKey(cfg.SecretsKey); err != nil {
+			return nil, fmt.Errorf("secrets_key: %w", err)
+		}
+	} else {
+		path := cfg.SecretsKeyFile
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, "secrets.key")
+		}
+		var created bool
+		if current, created, err = keyring.LoadOrCreateKeyFile(path); err != nil {
+			return nil, fmt.Errorf("secrets key: %w", err)
+		}
+		if created {
+			log.Warn().Str("file", path).Msg("created the main key sealing endpoint secrets; back it up, and copy it to every node that joins this cluster")
+		}
+	}
+	var old [][]byte
+	for i, s := range cfg.SecretsOldKeys {
+		k, err := keyring.ParseKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("secrets_old_keys entry %d: %w", i, err)
+		}
+		old = append(old, k)
+	}
+	keys, err := keyring.New(current, old...)
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	log.Info().Str("key_id", keys.ID()).Int("old_keys", len(old)).Msg("secrets keyring loaded")
+	return keys, nil
 }
 
 // nodeID returns the configured id, or the one generated on first start and
@@ -284,8 +340,9 @@ func (a *Appliance) Node() *raft.Node { return a.node }
 // Store returns the state store (tests).
 func (a *Appliance) Store() *storage.Store { return a.store }
 
-// Close shuts the node down in order: stop taking requests, let deliveries
-// in flight finish (up to the drain timeout), then close Raft and storage.
+// Close shuts the node down in order: let deliveries in flight finish (up
+// to the drain timeout) and hand leadership over, stop taking requests,
+// then close Raft and storage.
 func (a *Appliance) Close(ctx context.Context) error {
 	var err error
 	a.closeOnce.Do(func() {
@@ -294,6 +351,12 @@ func (a *Appliance) Close(ctx context.Context) error {
 		if a.cfg.Raft.LeaveOnShutdown {
 			a.leave(a.cluster)
 		}
+		// Deliveries drain and a leader hands over while the API still
+		// serves: a leader that shut its API first left the whole cluster
+		// refusing writes until it had drained (up to the drain timeout)
+		// and stepped down. After the handover this node forwards writes.
+		a.dispatcher.Close()
+		a.stepDown()
 		if a.api != nil && a.listener != nil {
 			if serr := a.api.Shutdown(ctx); serr != nil {
 				err = fmt.Errorf("stop API: %w", serr)
@@ -308,14 +371,18 @@ func (a *Appliance) Close(ctx context.Context) error {
 	return err
 }
 
-func (a *Appliance) closeBelowAPI() error {
-	a.dispatcher.Close()
-	a.sender.Close()
-	// A leader steps down before it goes, so the others elect a new one at
-	// once instead of waiting for the election timeout.
+// stepDown hands leadership to another voter, if this node leads, so the
+// others need not wait for an election timeout.
+func (a *Appliance) stepDown() {
 	if err := a.node.TransferLeadership(); err != nil {
 		a.log.Warn().Err(err).Str("component", "raft").Msg("leadership transfer on shutdown failed")
 	}
+}
+
+func (a *Appliance) closeBelowAPI() error {
+	a.dispatcher.Close() // a no-op when Close drained it already
+	a.sender.Close()
+	a.stepDown()
 	var err error
 	if nerr := a.node.Close(); nerr != nil {
 		err = nerr

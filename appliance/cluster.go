@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/herald-webhooks/herald/storage"
@@ -50,6 +51,7 @@ type joinRequest struct {
 	NodeID   string `json:"nodeId"`
 	RaftAddr string `json:"raftAddr"`
 	HTTPAddr string `json:"httpAddr"`
+	KeyID    string `json:"keyId"`
 }
 
 // join asks the members in cfg.Join to add this node, trying each in turn
@@ -57,7 +59,7 @@ type joinRequest struct {
 // follower forwards the request to the leader. Joining again is a no-op,
 // so a restarted node may keep its --join flag.
 func (a *Appliance) join(client *clusterClient) error {
-	req := joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.cfg.HTTPAdvertiseAddr()}
+	req := joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.cfg.HTTPAdvertiseAddr(), KeyID: a.keys.ID()}
 	if a.cfg.HTTPAdvertise == "" {
 		req.HTTPAddr = a.HTTPAddr()
 	}
@@ -69,6 +71,9 @@ func (a *Appliance) join(client *clusterClient) error {
 			if err == nil {
 				a.log.Info().Str("component", "raft").Str("via", addr).Msg("joined cluster")
 				return nil
+			}
+			if strings.Contains(err.Error(), "secrets_key_mismatch") {
+				return err
 			}
 			last = err
 			a.log.Warn().Err(err).Str("component", "raft").Str("via", addr).Msg("join attempt failed")
@@ -111,7 +116,7 @@ func (a *Appliance) keepRegistered(client *clusterClient) {
 				continue
 			}
 			err = client.do(http.MethodPost, leader, "/api/v1/cluster/join",
-				joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.advertisedHTTP()})
+				joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.advertisedHTTP(), KeyID: a.keys.ID()})
 		default:
 			continue
 		}

@@ -35,6 +35,12 @@ type Config struct {
 	AllowPrivateCIDR []string `toml:"allow_private_cidr"`
 	// HTTPSOnly refuses endpoints with http:// URLs.
 	HTTPSOnly bool `toml:"https_only"`
+	// SecretsKey is the main key (base64 of 32 bytes) sealing endpoint secrets at rest; empty means the key file.
+	SecretsKey string `toml:"secrets_key"`
+	// SecretsKeyFile holds the main key; empty means <data_dir>/secrets.key, created on first start.
+	SecretsKeyFile string `toml:"secrets_key_file"`
+	// SecretsOldKeys are former main keys, still used to open secrets sealed under them.
+	SecretsOldKeys []string `toml:"secrets_old_keys"`
 	// Log configures the node's own logs.
 	Log LogConfig `toml:"log"`
 	// API configures the HTTP front end.
@@ -220,6 +226,9 @@ func (c *Config) normalize() {
 	}
 	if len(c.AllowPrivateCIDR) == 0 {
 		c.AllowPrivateCIDR = nil
+	}
+	if len(c.SecretsOldKeys) == 0 {
+		c.SecretsOldKeys = nil
 	}
 }
 

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -34,6 +35,13 @@ func (c Config) Validate() error {
 	v := &validator{}
 
 	v.check(c.DataDir != "", "data_dir", "must not be empty")
+	// Key material is checked for shape only, and never echoed.
+	if c.SecretsKey != "" {
+		v.check(validKey(c.SecretsKey), "secrets_key", "must be the standard base64 of 32 bytes")
+	}
+	for i, k := range c.SecretsOldKeys {
+		v.check(validKey(k), "secrets_old_keys", "entry %d must be the standard base64 of 32 bytes", i)
+	}
 	v.listenAddr("http_addr", c.HTTPAddr)
 	v.listenAddr("raft_addr", c.RaftAddr)
 	v.advertiseAddr("http_advertise", c.HTTPAdvertise, "http_addr", c.HTTPAddr)
@@ -300,4 +308,10 @@ func (v *validator) advertiseAddr(key, addr, listenKey, listen string) {
 	if unspecifiedHost(listen) {
 		v.fail(key, "must be set when %s (%q) listens on all interfaces: other nodes need an address they can dial", listenKey, listen)
 	}
+}
+
+// validKey reports whether s is the standard base64 of 32 bytes.
+func validKey(s string) bool {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	return err == nil && len(b) == 32
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/raft"
 	"github.com/herald-webhooks/herald/storage"
 )
@@ -21,6 +22,8 @@ type DispatcherConfig struct {
 	Retry                  RetryPolicy   // when failed deliveries are tried again
 	DrainTimeout           time.Duration // how long Close waits for attempts in flight
 	Now                    func() time.Time
+	// Keys opens endpoint secrets, which are sealed at rest.
+	Keys *keyring.Keyring
 	// OnAttempt, when set, is called as a worker starts an attempt, just
 	// after the lease check let it through: tests use it to see which node
 	// dispatched what, and when. Nil in production; it must not block.
@@ -142,6 +145,9 @@ func (d *Dispatcher) setLeader(leader bool) {
 	go d.scheduleLoop(t)
 	d.log.Info().Int("workers", d.cfg.Workers).Msg("dispatch started: leader")
 }
+
+// secretRetry is how long a delivery waits when its secret cannot be opened.
+const secretRetry = 30 * time.Second
 
 // maxRecording bounds attempt outcomes waiting for their Raft commit.
 const maxRecording = 4096
@@ -320,10 +326,14 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		o.Final = storage.StatusFail
 		return o, true
 	}
-	key, err := ParseSecret(ep.Secret)
+	key, err := d.signingKey(&ep)
 	if err != nil {
-		d.log.Error().Str("endpoint_id", ep.ID).Msg("endpoint secret unreadable: delivery failed")
-		o.Final = storage.StatusFail
+		// A node without the cluster's secrets key cannot sign. Nothing
+		// was sent: put the same attempt off, for this node once fixed or
+		// another leader, and say why.
+		d.log.Error().Err(err).Str("endpoint_id", ep.ID).Msg("endpoint secret cannot be opened: is secrets.key the same on every node?")
+		o.AttemptNo = max(e.Due.Attempt, 1) - 1
+		o.NextDueMs = d.now().Add(secretRetry).UnixMilli()
 		return o, true
 	}
 	start := d.now()
@@ -364,6 +374,22 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		Uint32("attempt", e.Due.Attempt).Int64("duration_ms", at.DurationMs).Str("outcome", at.Status.String()).
 		Msg("attempt made")
 	return o, true
+}
+
+// signingKey opens the endpoint's sealed secret and decodes it.
+func (d *Dispatcher) signingKey(ep *storage.Endpoint) ([]byte, error) {
+	secret := ep.Secret
+	if keyring.IsSealed(secret) {
+		if d.cfg.Keys == nil {
+			return nil, errors.New("no secrets key configured")
+		}
+		plain, err := d.cfg.Keys.Open(secret, ep.SecretAAD())
+		if err != nil {
+			return nil, err
+		}
+		secret = string(plain)
+	}
+	return ParseSecret(secret)
 }
 
 // Close stops dispatching: no new attempts start, attempts in flight get up

@@ -95,7 +95,8 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 		return nil, err
 	}
 	hlog := NewHCLogger(log, "raft")
-	if n.snapshots, err = hraft.NewFileSnapshotStoreWithLogger(filepath.Join(cfg.Dir, "snapshots"), 2, hlog); err != nil {
+	// The store keeps its files in <dir>/snapshots.
+	if n.snapshots, err = hraft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, hlog); err != nil {
 		return fail(fmt.Errorf("open snapshot store: %w", err))
 	}
 	if err := n.catchUpFromSnapshot(); err != nil {
@@ -441,12 +442,19 @@ func (n *Node) Close() error {
 	n.closeOnce.Do(func() {
 		close(n.stopWatch)
 		<-n.watchDone
-		if ferr := n.raft.Shutdown().Error(); ferr != nil {
+		shutdown := n.raft.Shutdown()
+		// Stop answering RPCs at once, not after raft's goroutines end: raft
+		// waits for its own RPCs in flight, and a peer shutting down at the
+		// same moment answers none until its transport closes, so two nodes
+		// stopped together (a leader handing over to one that is stopping
+		// too) each waited out the transport timeout for the other.
+		terr := n.transport.Close()
+		if ferr := shutdown.Error(); ferr != nil {
 			err = fmt.Errorf("shut down raft: %w", ferr)
 		}
 		close(n.down)
-		if cerr := n.transport.Close(); cerr != nil && err == nil {
-			err = cerr
+		if terr != nil && err == nil {
+			err = terr
 		}
 		if cerr := n.logs.Close(); cerr != nil && err == nil {
 			err = cerr

@@ -141,7 +141,7 @@ func TestNodeSnapshotRestoresIntoAFreshStore(t *testing.T) {
 		t.Fatalf("Snapshot: %v", err)
 	}
 
-	snaps, err := hraft.NewFileSnapshotStore(filepath.Join(dir, "snapshots"), 2, io.Discard)
+	snaps, err := hraft.NewFileSnapshotStore(dir, 2, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

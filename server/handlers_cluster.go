@@ -17,6 +17,9 @@ type joinIn struct {
 	NodeID   string `json:"nodeId"`
 	RaftAddr string `json:"raftAddr"`
 	HTTPAddr string `json:"httpAddr"`
+	// KeyID is the id of the joining node's secrets key: it must be the
+	// cluster's, or the node could not sign deliveries as leader.
+	KeyID string `json:"keyId"`
 }
 
 // joinCluster adds the calling node as a voter (on the leader; followers
@@ -35,6 +38,11 @@ func (s *Server) joinCluster(c *fasthttp.RequestCtx, p principal) error {
 	v.check(in.HTTPAddr == "" || validHostPort(in.HTTPAddr), "must be host:port", "httpAddr")
 	if err := v.err(); err != nil {
 		return err
+	}
+	if s.cfg.Keys != nil && in.KeyID != "" && in.KeyID != s.cfg.Keys.ID() {
+		return errorf(http.StatusConflict, "secrets_key_mismatch",
+			"The joining node's secrets key (id "+in.KeyID+") is not the cluster's (id "+s.cfg.Keys.ID()+
+				"): copy secrets.key from a member (or set the same secrets_key) and start it again.")
 	}
 	if err := s.node.Join(in.NodeID, in.RaftAddr, in.HTTPAddr); err != nil {
 		return err

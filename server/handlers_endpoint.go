@@ -3,6 +3,7 @@ package server
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/herald-webhooks/herald/delivery"
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/raft"
 	"github.com/herald-webhooks/herald/storage"
 )
@@ -228,6 +230,7 @@ func (s *Server) createEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	} else if ep.Secret, err = delivery.GenerateSecret(); err != nil {
 		return err
 	}
+	s.sealSecret(&ep)
 	body, _ := json.Marshal(toEndpointOut(&ep))
 	return s.commit(c, &raft.CreateEndpoint{Meta: s.meta(c, p, now, http.StatusCreated, body), Endpoint: ep}, http.StatusCreated, body)
 }
@@ -271,6 +274,7 @@ func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		if ep.Secret, err = delivery.GenerateSecret(); err != nil {
 			return err
 		}
+		s.sealSecret(&ep)
 		body, _ := json.Marshal(toEndpointOut(&ep))
 		return s.commit(c, &raft.CreateEndpoint{Meta: raft.Meta{Time: now.UnixNano()}, Endpoint: ep}, http.StatusCreated, body)
 	}
@@ -348,6 +352,7 @@ func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		} else {
 			ep.Secret = normalizeSecret(&v, in.Secret.Value)
 		}
+		s.sealSecret(&ep)
 	}
 	for _, r := range []nullable[uint16]{in.RateLimit, in.ThrottleRate} {
 		if r.Set {
@@ -382,8 +387,36 @@ func (s *Server) getEndpointSecret(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
+	secret, err := s.openSecret(&ep)
+	if err != nil {
+		return err
+	}
 	writeJSON(c, http.StatusOK, struct {
 		Key string `json:"key"`
-	}{ep.Secret})
+	}{secret})
 	return nil
+}
+
+// sealSecret encrypts the endpoint's plaintext secret before it goes into a
+// Raft command, so the log, the state and snapshots only ever hold it
+// sealed.
+func (s *Server) sealSecret(ep *storage.Endpoint) {
+	if s.cfg.Keys != nil && !keyring.IsSealed(ep.Secret) {
+		ep.Secret = s.cfg.Keys.Seal([]byte(ep.Secret), ep.SecretAAD())
+	}
+}
+
+// openSecret decrypts an endpoint's secret for the secret route.
+func (s *Server) openSecret(ep *storage.Endpoint) (string, error) {
+	if !keyring.IsSealed(ep.Secret) {
+		return ep.Secret, nil
+	}
+	if s.cfg.Keys == nil {
+		return "", errors.New("endpoint secret is sealed and no secrets key is configured")
+	}
+	plain, err := s.cfg.Keys.Open(ep.Secret, ep.SecretAAD())
+	if err != nil {
+		return "", fmt.Errorf("open endpoint secret: %w", err)
+	}
+	return string(plain), nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/herald-webhooks/herald/delivery"
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/raft"
 	"github.com/herald-webhooks/herald/storage"
 )
@@ -36,6 +37,9 @@ type Config struct {
 	// (admin tokens, application tokens); 0 = unlimited.
 	AdminRateLimit float64
 	AppRateLimit   float64
+	// Keys seals endpoint secrets before they enter Raft and opens them for
+	// the secret route.
+	Keys *keyring.Keyring
 	// MaxEndpointsPerApp caps an application's endpoints.
 	MaxEndpointsPerApp int
 	// MaxHeaderBytes bounds the request line and headers; MaxHeaders the

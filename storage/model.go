@@ -30,10 +30,16 @@ type Endpoint struct {
 	Channels     []string // channels it receives; empty = all
 	Headers      map[string]string
 	Metadata     map[string]string
-	Secret       string // whsec_... signing secret
+	Secret       string // whsec_... signing secret, sealed (keyring) at rest
 	ThrottleRate uint16
 	CreatedAt    int64
 	UpdatedAt    int64
+}
+
+// SecretAAD is the additional data the endpoint's sealed secret is bound
+// to: a sealed secret copied onto another endpoint does not open.
+func (ep *Endpoint) SecretAAD() []byte {
+	return []byte("herald/endpoint-secret/" + ep.AppID + "/" + ep.ID)
 }
 
 // EventType names a kind of event that messages carry and endpoints filter on.
