@@ -12,8 +12,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,6 +49,7 @@ type Appliance struct {
 	serveDone  chan error
 	cluster    *clusterClient // nil without an admin token
 	keys       *keyring.Keyring
+	debug      *http.Server
 	stopTasks  chan struct{}
 	tasksDone  sync.WaitGroup
 	closeOnce  sync.Once
@@ -206,6 +210,9 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 			return nil, err
 		}
 	}
+	if cfg.DebugAddr != "" {
+		a.serveDebug(cfg.DebugAddr)
+	}
 	a.tasksDone.Add(2)
 	go a.maintenance()
 	go a.keepRegistered(a.cluster)
@@ -251,6 +258,25 @@ func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error
 	}
 	log.Info().Str("key_id", keys.ID()).Int("old_keys", len(old)).Msg("secrets keyring loaded")
 	return keys, nil
+}
+
+// serveDebug serves Go's profiler on addr (debug_addr) until Close.
+func (a *Appliance) serveDebug(addr string) {
+	runtime.SetMutexProfileFraction(100)
+	runtime.SetBlockProfileRate(int(time.Millisecond))
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	a.debug = &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := a.debug.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Warn().Err(err).Str("addr", addr).Msg("debug listener stopped")
+		}
+	}()
+	a.log.Info().Str("addr", addr).Msg("profiler listening")
 }
 
 // nodeID returns the configured id, or the one generated on first start and
@@ -348,6 +374,9 @@ func (a *Appliance) Close(ctx context.Context) error {
 	a.closeOnce.Do(func() {
 		close(a.stopTasks)
 		a.tasksDone.Wait()
+		if a.debug != nil {
+			_ = a.debug.Close()
+		}
 		if a.cfg.Raft.LeaveOnShutdown {
 			a.leave(a.cluster)
 		}

@@ -35,6 +35,8 @@ type Config struct {
 	AllowPrivateCIDR []string `toml:"allow_private_cidr"`
 	// HTTPSOnly refuses endpoints with http:// URLs.
 	HTTPSOnly bool `toml:"https_only"`
+	// DebugAddr serves Go's pprof profiles (/debug/pprof/) when set; keep it on loopback.
+	DebugAddr string `toml:"debug_addr"`
 	// SecretsKey is the main key (base64 of 32 bytes) sealing endpoint secrets at rest; empty means the key file.
 	SecretsKey string `toml:"secrets_key"`
 	// SecretsKeyFile holds the main key; empty means <data_dir>/secrets.key, created on first start.

@@ -35,6 +35,9 @@ func (c Config) Validate() error {
 	v := &validator{}
 
 	v.check(c.DataDir != "", "data_dir", "must not be empty")
+	if c.DebugAddr != "" {
+		v.listenAddr("debug_addr", c.DebugAddr)
+	}
 	// Key material is checked for shape only, and never echoed.
 	if c.SecretsKey != "" {
 		v.check(validKey(c.SecretsKey), "secrets_key", "must be the standard base64 of 32 bytes")

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -188,6 +189,7 @@ func (tx *Tx) set(k, v []byte) {
 		return
 	}
 	b := tx.b
+	tx.touch(k)
 	cost := writeCost(k, v)
 	if err := b.makeRoom(cost); err != nil {
 		tx.fatal = err
@@ -213,6 +215,7 @@ func (tx *Tx) del(k []byte) {
 		return
 	}
 	b := tx.b
+	tx.touch(k)
 	cost := writeCost(k, nil)
 	if err := b.makeRoom(cost); err != nil {
 		tx.fatal = err
@@ -231,6 +234,14 @@ func (tx *Tx) del(k []byte) {
 	b.writes++
 	b.bytes += len(k)
 	b.cost += cost
+}
+
+// touch keeps caches of the state in step with a write to k.
+func (tx *Tx) touch(k []byte) {
+	if rest, ok := bytes.CutPrefix(k, []byte(pEndpoint)); ok {
+		app, _, _ := bytes.Cut(rest, []byte{'/'})
+		tx.b.s.forgetEndpoints(string(app))
+	}
 }
 
 // iterate calls fn for each key with prefix, in key order, seeing the

@@ -282,18 +282,42 @@ func (tx *Tx) schedule(k ScheduleKey, d Due) {
 }
 
 func (tx *Tx) matchingEndpoints(m *Message) ([]string, error) {
+	eps, err := tx.appEndpoints(m.AppID)
+	if err != nil {
+		return nil, err
+	}
 	var ids []string
-	err := tx.iterate(endpointPrefix(m.AppID), false, func(_, v []byte) error {
+	for i := range eps {
+		if eps[i].Matches(m) {
+			ids = append(ids, eps[i].ID)
+		}
+	}
+	return ids, nil
+}
+
+// appEndpoints returns an application's endpoints, from the store's cache
+// when it has them. Fan-out reads them for every message, and a Badger
+// iterator inside a write transaction sorts all of the batch's pending
+// writes each time it is created, so without the cache a large batch costs
+// quadratic time. Any write to an endpoint key drops the app's entry (see
+// Tx.set and Tx.del), so the cache always equals the state.
+func (tx *Tx) appEndpoints(appID string) ([]Endpoint, error) {
+	if eps, ok := tx.b.s.cachedEndpoints(appID); ok {
+		return eps, nil
+	}
+	var eps []Endpoint
+	err := tx.iterate(endpointPrefix(appID), false, func(_, v []byte) error {
 		var ep Endpoint
 		if err := decodeInto(v, ep.Decode); err != nil {
 			return err
 		}
-		if ep.Matches(m) {
-			ids = append(ids, ep.ID)
-		}
+		eps = append(eps, ep)
 		return nil
 	})
-	return ids, err
+	if err == nil {
+		tx.b.s.cacheEndpoints(appID, eps)
+	}
+	return eps, err
 }
 
 // Matches reports whether ep should receive m: it is enabled, its event-type

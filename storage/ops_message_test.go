@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"reflect"
 	"slices"
@@ -269,5 +270,70 @@ func TestReaderMessageByIDOrEventID(t *testing.T) {
 		if !errors.Is(err, tc.wantErr) || m.ID != tc.wantID {
 			t.Errorf("Message(%s, %s) = %q, %v; want %q, %v", tc.appID, tc.key, m.ID, err, tc.wantID, tc.wantErr)
 		}
+	}
+}
+
+// The fan-out reads an app's endpoints from a cache: every kind of endpoint
+// write, in the same batch or a later one, must be seen by the next message.
+func TestFanOutSeesEndpointChanges(t *testing.T) {
+	s := openTestStore(t, "")
+	fanout := func(id string) int {
+		var n int
+		mustApply(t, s, func(tx *Tx) error {
+			var err error
+			n, _, err = tx.CreateMessage(NewMessage{Message: Message{ID: id, AppID: tApp, EventType: "a.b", Timestamp: 1e9}})
+			return err
+		})
+		return n
+	}
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateApp(testApp(tApp, "")) })
+	if n := fanout("msg_0"); n != 0 {
+		t.Fatalf("no endpoints: fan-out %d", n)
+	}
+	// Created in the same batch as a message: seen by it.
+	mustApply(t, s, func(tx *Tx) error {
+		if err := tx.CreateEndpoint(testEndpoint(tApp, "ep_1", "")); err != nil {
+			return err
+		}
+		n, _, err := tx.CreateMessage(NewMessage{Message: Message{ID: "msg_1", AppID: tApp, EventType: "a.b", Timestamp: 1e9}})
+		if n != 1 {
+			t.Errorf("same batch: fan-out %d, want 1", n)
+		}
+		return err
+	})
+	ep := testEndpoint(tApp, "ep_1", "")
+	ep.Disabled = true
+	mustApply(t, s, func(tx *Tx) error { return tx.UpdateEndpoint(ep) })
+	if n := fanout("msg_2"); n != 0 {
+		t.Fatalf("disabled endpoint still receives: fan-out %d", n)
+	}
+	ep.Disabled = false
+	mustApply(t, s, func(tx *Tx) error { return tx.UpdateEndpoint(ep) })
+	if n := fanout("msg_3"); n != 1 {
+		t.Fatalf("re-enabled endpoint: fan-out %d", n)
+	}
+	// Disabled by a 410 outcome.
+	mustApply(t, s, func(tx *Tx) error {
+		tx.RecordOutcome(Outcome{Key: ScheduleKey{DueMs: 1000, MsgID: "msg_3", EndpointID: "ep_1"}, AttemptNo: 1,
+			Attempt: Attempt{ID: "atmpt_1", AppID: tApp, MsgID: "msg_3", EndpointID: "ep_1", StatusCode: 410, Status: StatusFail},
+			Final:   StatusFail, DisableEndpoint: true})
+		return nil
+	})
+	if n := fanout("msg_4"); n != 0 {
+		t.Fatalf("endpoint disabled by 410 still receives: fan-out %d", n)
+	}
+	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, "ep_1") })
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateEndpoint(testEndpoint(tApp, "ep_2", "")) })
+	if n := fanout("msg_5"); n != 1 {
+		t.Fatalf("after delete and create: fan-out %d", n)
+	}
+	// A restore replaces the state: the cache must not survive it.
+	other := openTestStore(t, "")
+	mustApply(t, other, func(tx *Tx) error { return tx.CreateApp(testApp(tApp, "")) })
+	if err := s.RestoreFrom(bytes.NewReader(snapshotBytes(t, other))); err != nil {
+		t.Fatal(err)
+	}
+	if n := fanout("msg_6"); n != 0 {
+		t.Fatalf("after restoring a state without endpoints: fan-out %d", n)
 	}
 }

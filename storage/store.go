@@ -42,6 +42,43 @@ type Store struct {
 
 	stopGC chan struct{}
 	gcDone chan struct{}
+
+	// endpoints caches each application's endpoints for the FSM's fan-out
+	// (see Tx.appEndpoints). Only the FSM goroutine uses it; the mutex
+	// keeps tests that apply from several goroutines honest.
+	epMu      sync.Mutex
+	endpoints map[string][]Endpoint
+}
+
+// maxCachedApps bounds the endpoint cache; past it the cache starts over.
+const maxCachedApps = 10000
+
+func (s *Store) cachedEndpoints(appID string) ([]Endpoint, bool) {
+	s.epMu.Lock()
+	defer s.epMu.Unlock()
+	eps, ok := s.endpoints[appID]
+	return eps, ok
+}
+
+func (s *Store) cacheEndpoints(appID string, eps []Endpoint) {
+	s.epMu.Lock()
+	defer s.epMu.Unlock()
+	if s.endpoints == nil || len(s.endpoints) >= maxCachedApps {
+		s.endpoints = make(map[string][]Endpoint)
+	}
+	s.endpoints[appID] = eps
+}
+
+// forgetEndpoints drops the cached endpoints of the app an endpoint key
+// (ep/<appID>/<epID>) belongs to; an empty appID drops them all.
+func (s *Store) forgetEndpoints(appID string) {
+	s.epMu.Lock()
+	defer s.epMu.Unlock()
+	if appID == "" {
+		s.endpoints = nil
+		return
+	}
+	delete(s.endpoints, appID)
 }
 
 // Open opens (or creates) the state database in dir. A restore interrupted
@@ -231,6 +268,7 @@ func (s *Store) Restore(load func(db *badger.DB) error) error {
 		return fmt.Errorf("restore state: reopen: %w", err)
 	}
 	s.db = db
+	s.forgetEndpoints("")
 	if err := s.loadApplied(); err != nil {
 		return fmt.Errorf("restore state: %w", err)
 	}
