@@ -1,6 +1,7 @@
 # Herald build and test entry points. `make test` is the one test command
 # (README and .ci/run call it).
-GO      ?= go
+# Go from the PATH, or where the project machine installs it.
+GO      ?= $(shell command -v go 2>/dev/null || echo /usr/local/go/bin/go)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
