@@ -437,10 +437,32 @@ func newCommand(t CommandType) Command {
 
 // Encode returns the envelope of c: its type byte, then its body.
 func Encode(c Command) []byte {
-	e := storage.Encoder{Buf: make([]byte, 0, 256)}
+	e := storage.Encoder{Buf: make([]byte, 0, sizeHint(c))}
 	e.Byte(byte(c.Type()))
 	c.encode(&e)
 	return e.Buf
+}
+
+// sizeHint estimates an encoded command's size, so batch commands are
+// encoded into one allocation instead of a series of doublings.
+func sizeHint(c Command) int {
+	n := 256
+	switch c := c.(type) {
+	case *CreateMessages:
+		for i := range c.Items {
+			it := &c.Items[i]
+			n += 192 + len(it.Message.Payload) + len(it.Message.EventType) + len(it.Message.EventID)
+			if it.Idem != nil {
+				n += 64 + len(it.Idem.Body)
+			}
+		}
+	case *RecordOutcomes:
+		for i := range c.Outcomes {
+			o := &c.Outcomes[i]
+			n += 192 + len(o.Attempt.Response) + len(o.Attempt.URL) + len(o.Attempt.Error)
+		}
+	}
+	return n
 }
 
 // Decode reads an envelope. Byte slices in the command alias b.
