@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -231,5 +232,49 @@ func TestRequestLimits(t *testing.T) {
 	}
 	if after := n.counts(); after.Messages != before.Messages || after.Endpoints != before.Endpoints+2 {
 		t.Fatalf("counts %+v -> %+v", before, after)
+	}
+}
+
+// TestSlowClientsAreCut: a client that sends its request slower than
+// api.read_timeout (slowloris) has its connection closed, and one that
+// leaves a keep-alive connection idle is cut after api.idle_timeout.
+func TestSlowClientsAreCut(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.API.ReadTimeout = config.Duration{Duration: 500 * time.Millisecond}
+		c.API.IdleTimeout = config.Duration{Duration: 500 * time.Millisecond}
+	})
+	addr := strings.TrimPrefix(n.url, "http://")
+	for _, tc := range []struct {
+		name  string
+		start string
+	}{
+		{"headers dribbled", "POST /api/v1/app HTTP/1.1\r\nHost: x\r\n"},
+		{"body never finished", "POST /api/v1/app HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + testToken + "\r\nContent-Length: 100\r\n\r\n{\"na"},
+		{"idle keep-alive", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			if _, err := conn.Write([]byte(tc.start)); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+			buf := make([]byte, 4096)
+			for {
+				if _, err := conn.Read(buf); err != nil {
+					if ne, ok := err.(net.Error); ok && ne.Timeout() {
+						t.Fatalf("connection still open after %v", time.Since(start))
+					}
+					break // closed by the server
+				}
+			}
+			if d := time.Since(start); d > 5*time.Second {
+				t.Fatalf("cut after %v, want about the 500ms timeout", d)
+			}
+		})
 	}
 }
