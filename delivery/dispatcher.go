@@ -130,7 +130,15 @@ func (d *Dispatcher) setLeader(leader bool) {
 		jobs:      make(chan storage.ScheduleEntry, d.cfg.Workers),
 		recording: make(chan struct{}, maxRecording),
 	}
+	// Counted before the term is published: Close may wait on it at once.
+	t.wg.Add(1 + d.cfg.Workers)
 	d.mu.Lock()
+	if d.closed {
+		// Close ran meanwhile: nobody would ever stop this term.
+		d.mu.Unlock()
+		cancel()
+		return
+	}
 	d.term = t
 	d.inflight = make(map[string]struct{})
 	d.finished = make(map[string]uint64)
@@ -138,7 +146,6 @@ func (d *Dispatcher) setLeader(leader bool) {
 	d.refills = nil
 	d.rewindTo = nil
 	d.mu.Unlock()
-	t.wg.Add(1 + d.cfg.Workers)
 	for range d.cfg.Workers {
 		go d.worker(t)
 	}
@@ -412,6 +419,8 @@ func (d *Dispatcher) Close() {
 	}
 	d.mu.Lock()
 	d.closed = true
+	// The current term, which may have started while Close drained.
+	t = d.term
 	d.term = nil
 	d.mu.Unlock()
 	if t != nil {
