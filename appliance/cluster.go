@@ -95,13 +95,26 @@ func (a *Appliance) join(client *clusterClient) error {
 // again through the leader (a no-op for Raft, an update for the registry).
 func (a *Appliance) keepRegistered(client *clusterClient) {
 	defer a.tasksDone.Done()
+	// Checked at once, on every change of leadership (a new leader records
+	// itself before followers need its address to forward writes) and
+	// every second.
+	wake := make(chan struct{}, 1)
+	a.node.OnLeadership(func(bool) {
+		select {
+		case wake <- struct{}{}:
+		default:
+		}
+	})
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
-		select {
-		case <-a.stopTasks:
-			return
-		case <-t.C:
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-a.stopTasks:
+				return
+			case <-t.C:
+			case <-wake:
+			}
 		}
 		if a.registered() {
 			continue

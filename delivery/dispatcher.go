@@ -344,12 +344,15 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		return o, true
 	}
 	start := d.now()
+	// The id is taken before the request, so ids of concurrent attempts
+	// sort like their start times.
+	attemptID := storage.NewID(storage.PrefixAttempt, start)
 	resp := d.sender.Send(ctx, Request{
 		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: ep.Headers,
 		Keys: [][]byte{key}, Now: start,
 	})
 	at := &o.Attempt
-	at.ID = storage.NewID(storage.PrefixAttempt, start)
+	at.ID = attemptID
 	at.MsgID = msg.ID
 	at.EndpointID = ep.ID
 	at.Timestamp = start.UnixNano()

@@ -57,14 +57,17 @@ func (n *Node) Remove(id string) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
+	// The registry entry goes first: removing the leader itself ends its
+	// leadership, after which it could no longer record anything. Should
+	// the removal then fail, the node re-registers itself.
+	if _, err := n.Apply(&DeleteNode{ID: id}); err != nil {
+		return err
+	}
 	if err := n.raft.RemoveServer(hraft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
 		return fmt.Errorf("remove %s: %w", id, mapErr(err))
 	}
-	_, err := n.Apply(&DeleteNode{ID: id})
-	if err == nil {
-		n.log.Info().Str("node_id", id).Msg("node removed")
-	}
-	return err
+	n.log.Info().Str("node_id", id).Msg("node removed")
+	return nil
 }
 
 // Register records this node's addresses in the registry (so the others

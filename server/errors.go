@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -127,6 +128,11 @@ func (s *Server) writeError(c *fasthttp.RequestCtx, err error) {
 		ae = errUnavailable
 	case errors.Is(err, raft.ErrShutdown):
 		ae = errShuttingDown
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		// The node stopped (or the client left) while the write waited
+		// for Raft: it may still commit, so the client retries with its
+		// idempotency key.
+		ae = errUnavailable
 	default:
 		s.log.Error().Err(err).Str("path", string(c.Path())).Msg("request failed")
 		ae = errorf(http.StatusInternalServerError, "internal_error", "Internal error.")
