@@ -84,6 +84,7 @@ func freeAddr(t *testing.T) string {
 // directory's Raft configuration stays valid.
 type node struct {
 	t        *testing.T
+	id       string // --node-id; "e2e-node" when empty
 	dataDir  string
 	httpAddr string
 	raftAddr string
@@ -119,7 +120,7 @@ func newNode(t *testing.T, extra ...string) *node {
 	t.Cleanup(func() {
 		n.kill()
 		if t.Failed() {
-			t.Logf("herald logs:\n%s", n.logs)
+			t.Logf("herald %s logs:\n%s", n.nodeID(), n.logReport())
 		}
 	})
 	return n
@@ -130,7 +131,7 @@ func (n *node) start() {
 	t := n.t
 	t.Helper()
 	args := []string{"serve",
-		"--data-dir", n.dataDir, "--http-addr", n.httpAddr, "--raft-addr", n.raftAddr, "--node-id", "e2e-node"}
+		"--data-dir", n.dataDir, "--http-addr", n.httpAddr, "--raft-addr", n.raftAddr, "--node-id", n.nodeID()}
 	if !n.noAllowlist {
 		args = append(args, "--allow-private-cidr", "127.0.0.0/8")
 	}
@@ -158,6 +159,42 @@ func (n *node) start() {
 		_, err := client.EventType.Update(context.Background(), "e2e.ready", withDescription("readiness probe"))
 		return err
 	})
+}
+
+func (n *node) nodeID() string {
+	if n.id == "" {
+		return "e2e-node"
+	}
+	return n.id
+}
+
+// logReport is the node's log for a failure report: the debug lines of
+// every delivery ("attempt made") and Badger write are counted rather than
+// shown, and only the last lines are kept.
+func (n *node) logReport() string {
+	if n.logs == nil {
+		return "(never started)"
+	}
+	const keep = 400
+	var lines []string
+	omitted := 0
+	for _, l := range strings.Split(n.logs.String(), "\n") {
+		if strings.Contains(l, `"level":"debug"`) &&
+			(strings.Contains(l, `"message":"attempt made"`) || strings.Contains(l, `"message":"badger"`)) {
+			omitted++
+			continue
+		}
+		lines = append(lines, l)
+	}
+	head := ""
+	if len(lines) > keep {
+		head = fmt.Sprintf("(%d earlier lines omitted)\n", len(lines)-keep)
+		lines = lines[len(lines)-keep:]
+	}
+	if omitted > 0 {
+		head += fmt.Sprintf("(%d debug lines of attempts and Badger writes omitted)\n", omitted)
+	}
+	return head + strings.Join(lines, "\n")
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
@@ -204,20 +241,22 @@ type receiver struct {
 	secret   string
 	status   int
 	delay    time.Duration
-	got      map[string]int // webhook-id -> verified deliveries
-	bad      []string       // verification failures
+	got      map[string]int       // webhook-id -> verified deliveries
+	firstAt  map[string]time.Time // webhook-id -> arrival of its first verified delivery
+	bad      []string             // verification failures
 	inFlight int
 	started  int
 }
 
 func newReceiver(t *testing.T) *receiver {
-	r := &receiver{status: http.StatusOK, got: map[string]int{}}
+	r := &receiver{status: http.StatusOK, got: map[string]int{}, firstAt: map[string]time.Time{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
 	t.Cleanup(r.srv.Close)
 	return r
 }
 
 func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
+	arrived := time.Now()
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
 	secret, status, delay := r.secret, r.status, r.delay
@@ -239,6 +278,9 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 		if err != nil {
 			r.bad = append(r.bad, fmt.Sprintf("%s: %v", id, err))
 		} else {
+			if r.got[id] == 0 {
+				r.firstAt[id] = arrived
+			}
 			r.got[id]++
 		}
 		r.mu.Unlock()
