@@ -343,6 +343,12 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		o.NextDueMs = d.now().Add(secretRetry).UnixMilli()
 		return o, true
 	}
+	// The lease is checked again right before the request: the reads
+	// above take time, and a process paused in between must not send as
+	// a leader it no longer is.
+	if !d.node.HasLease() {
+		return o, false
+	}
 	start := d.now()
 	// The id is taken before the request, so ids of concurrent attempts
 	// sort like their start times.

@@ -261,10 +261,17 @@ func hclogFields(args []any) []any {
 }
 
 func hclogKey(k any) string {
-	if s, ok := k.(string); ok {
-		return s
+	s, ok := k.(string)
+	if !ok {
+		s = fmt.Sprint(k)
 	}
-	return fmt.Sprint(k)
+	// raft's own keys must not collide with the ones zerolog writes (it
+	// logs "time" as a duration): duplicate JSON keys break collectors.
+	switch s {
+	case zerolog.TimestampFieldName, zerolog.LevelFieldName, zerolog.MessageFieldName, "component", "subsystem":
+		return "raft_" + s
+	}
+	return s
 }
 
 func hclogValue(v any) any {

@@ -222,3 +222,18 @@ func TestHCLoggerStandardLogger(t *testing.T) {
 		})
 	}
 }
+
+func TestHCLogKeysDoNotCollide(t *testing.T) {
+	var buf bytes.Buffer
+	l := NewHCLogger(zerolog.New(&buf).With().Timestamp().Logger(), "raft")
+	l.Warn("failed to contact", "server-id", "n2", "time", 460*time.Millisecond, "level", "x", "message", "y")
+	line := buf.String()
+	for _, k := range []string{`"time"`, `"level"`, `"message"`} {
+		if strings.Count(line, k) != 1 {
+			t.Fatalf("key %s appears %d times in %s", k, strings.Count(line, k), line)
+		}
+	}
+	if !strings.Contains(line, `"raft_time"`) || !strings.Contains(line, `"server-id":"n2"`) {
+		t.Fatalf("raft's own fields lost: %s", line)
+	}
+}

@@ -356,7 +356,9 @@ func (n *Node) OnLeadership(fn func(leader bool)) {
 // it within the last leader lease timeout. The dispatcher checks it before
 // every attempt: a leader cut off from the others, or a process paused and
 // resumed, may still believe it leads for a while, but it cannot renew the
-// lease, so it starts no deliveries a new leader might also start.
+// lease, so it starts no new deliveries once the lease has run out. (An
+// attempt whose check passed just before a pause may still go out when the
+// process resumes: delivery is at least once, with the same webhook-id.)
 func (n *Node) HasLease() bool {
 	at := n.verified.Load()
 	return at != nil && time.Since(*at) < n.leaseTimeout() && n.IsLeader()

@@ -10,7 +10,10 @@
 # (8414/8415, 8424/8425, 8434/8435), keeps its data in $CLUSTER_DIR/nodeN
 # (default ./cluster-data) and logs to $CLUSTER_DIR/nodeN.log. The admin
 # token comes from HERALD_ADMIN_TOKEN, or is generated once into
-# $CLUSTER_DIR/token. Extra flags for every node: HERALD_FLAGS.
+# $CLUSTER_DIR/token. All three share one secrets key ($CLUSTER_DIR/secrets.key,
+# generated once) through $CLUSTER_DIR/cluster.toml, which also allows
+# deliveries to loopback receivers (127.0.0.0/8) for local testing. Extra
+# flags for every node: HERALD_FLAGS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/usr/local/go/bin"
@@ -25,6 +28,22 @@ token() {
     (umask 077; head -c 32 /dev/urandom | base64 | tr -d '/+=\n' > "$DIR/token")
   fi
   cat "$DIR/token"
+}
+
+# config writes the shared config file: one secrets key for the cluster
+# (every node must be able to open the endpoint secrets it replicates).
+config() {
+  if [ ! -s "$DIR/secrets.key" ]; then
+    (umask 077; head -c 32 /dev/urandom | base64 > "$DIR/secrets.key")
+  fi
+  local key_file
+  key_file="$(cd "$DIR" && pwd)/secrets.key"
+  cat > "$DIR/cluster.toml" <<TOML
+# Written by scripts/cluster.sh.
+secrets_key_file = "$key_file"
+allow_private_cidr = ["127.0.0.0/8"]
+TOML
+  echo "$DIR/cluster.toml"
 }
 
 http_addr() { echo "127.0.0.1:84${1}4"; }
@@ -51,7 +70,7 @@ start_node() {
   local n=$1 tok=$2; shift 2
   if running "$n"; then echo "node$n already running (pid $(cat "$DIR/node$n.pid"))"; return; fi
   # shellcheck disable=SC2086
-  HERALD_ADMIN_TOKEN=$tok nohup "$BIN" serve --node-id "node$n" --data-dir "$DIR/node$n" \
+  HERALD_ADMIN_TOKEN=$tok nohup "$BIN" serve --config "$CONFIG" --node-id "node$n" --data-dir "$DIR/node$n" \
     --http-addr "$(http_addr "$n")" --raft-addr "$(raft_addr "$n")" "$@" ${HERALD_FLAGS:-} \
     >>"$DIR/node$n.log" 2>&1 &
   echo $! > "$DIR/node$n.pid"
@@ -63,6 +82,7 @@ case "${1:-}" in
   start)
     [ -x "$BIN" ] || make build
     tok=$(token)
+    CONFIG=$(config)
     start_node 1 "$tok"
     start_node 2 "$tok" --join "$(http_addr 1)"
     start_node 3 "$tok" --join "$(http_addr 1)"

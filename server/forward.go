@@ -38,11 +38,15 @@ func (s *Server) write(h handler) fasthttp.RequestHandler {
 	})
 }
 
-// forward relays the request to the leader, or redirects to it.
+// forward relays the request to the leader, or redirects to it. When the
+// leader changes while the request is out (the old one died or froze), the
+// client gets 503 at once rather than after the forward timeout: it
+// retries, with its idempotency key, and reaches the new leader.
 func (s *Server) forward(c *fasthttp.RequestCtx) error {
 	if len(c.Request.Header.Peek(forwardedHeader)) > 0 {
 		return errNotLeader
 	}
+	_, leaderID := s.node.Leader()
 	leader := s.node.LeaderHTTPAddr()
 	if leader == "" {
 		c.Response.Header.Set("Retry-After", "1")
@@ -53,25 +57,50 @@ func (s *Server) forward(c *fasthttp.RequestCtx) error {
 		c.SetStatusCode(http.StatusTemporaryRedirect)
 		return nil
 	}
+	// The request is copied here: the relay goroutine may outlive this
+	// handler, and fasthttp reuses the request context afterwards.
 	req := fasthttp.AcquireRequest()
-	resp := fasthttp.AcquireResponse()
-	defer fasthttp.ReleaseRequest(req)
-	defer fasthttp.ReleaseResponse(resp)
 	c.Request.Header.CopyTo(&req.Header)
 	req.SetBody(c.PostBody())
 	req.SetRequestURI("http://" + leader + string(c.RequestURI()))
 	req.Header.Set(forwardedHeader, s.node.ID())
-	if err := s.forwarder.DoTimeout(req, resp, forwardTimeout); err != nil {
-		s.log.Warn().Err(err).Str("leader", leader).Msg("forward to leader failed")
-		c.Response.Header.Set("Retry-After", "1")
-		return errUnavailable
-	}
-	c.SetStatusCode(resp.StatusCode())
-	for _, h := range relayHeaders {
-		if v := resp.Header.Peek(h); len(v) > 0 {
-			c.Response.Header.SetBytesV(h, v)
+	done := make(chan *fasthttp.Response, 1)
+	failed := make(chan error, 1)
+	go func() {
+		defer fasthttp.ReleaseRequest(req)
+		resp := fasthttp.AcquireResponse()
+		if err := s.forwarder.DoTimeout(req, resp, forwardTimeout); err != nil {
+			fasthttp.ReleaseResponse(resp)
+			failed <- err
+			return
+		}
+		done <- resp
+	}()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case resp := <-done:
+			defer fasthttp.ReleaseResponse(resp)
+			c.SetStatusCode(resp.StatusCode())
+			for _, h := range relayHeaders {
+				if v := resp.Header.Peek(h); len(v) > 0 {
+					c.Response.Header.SetBytesV(h, v)
+				}
+			}
+			c.SetBody(resp.Body())
+			return nil
+		case err := <-failed:
+			s.log.Warn().Err(err).Str("leader", leader).Msg("forward to leader failed")
+			c.Response.Header.Set("Retry-After", "1")
+			return errUnavailable
+		case <-tick.C:
+			if _, now := s.node.Leader(); now != leaderID {
+				// The relay goroutine finishes on its own and drops the
+				// answer; the write may or may not have committed.
+				c.Response.Header.Set("Retry-After", "1")
+				return errUnavailable
+			}
 		}
 	}
-	c.SetBody(resp.Body())
-	return nil
 }
