@@ -676,3 +676,53 @@ func (c *cluster) checkView(m *member) error {
 	}
 	return nil
 }
+
+// TestClusterLeaveOnShutdown: with raft.leave_on_shutdown, a stopping node
+// removes itself from the cluster (a follower directly, a leader after
+// handing leadership over), so the others stop counting it for quorum.
+func TestClusterLeaveOnShutdown(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *config.Config) { cfg.Raft.LeaveOnShutdown = true })
+	leader := c.waitReady(3)
+	follower := c.others(leader)[0]
+	voters := func(m *member) ([]string, error) {
+		var v clusterView
+		r := m.node().do(http.MethodGet, "/api/v1/cluster", nil)
+		if r.status != http.StatusOK {
+			return nil, fmt.Errorf("cluster view: %d %s", r.status, r.body)
+		}
+		r.json(t, &v)
+		var ids []string
+		for _, n := range v.Nodes {
+			if n.Suffrage == "Voter" {
+				ids = append(ids, n.ID)
+			}
+		}
+		return ids, nil
+	}
+
+	follower.stop()
+	checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		ids, err := voters(leader)
+		if err != nil || len(ids) != 2 || slices.Contains(ids, follower.id) {
+			return fmt.Errorf("voters %v (%v), want 2 without %s", ids, err, follower.id)
+		}
+		return nil
+	})
+
+	last := c.others(leader, follower)[0]
+	leader.stop()
+	checkFor(t, 15*time.Second, 20*time.Millisecond, func() error {
+		ids, err := voters(last)
+		if err != nil || len(ids) != 1 || ids[0] != last.id {
+			return fmt.Errorf("voters %v (%v), want only %s", ids, err, last.id)
+		}
+		if !last.node().Node().IsLeader() {
+			return fmt.Errorf("%s is not leader of its one-node cluster", last.id)
+		}
+		return nil
+	})
+	// Alone, it still takes writes: the leavers no longer count.
+	if r := write(t, last.node(), http.MethodPost, "/api/v1/app", map[string]string{"name": "after the leaves"}); r.status != http.StatusCreated {
+		t.Fatalf("write after both left: %d %s", r.status, r.body)
+	}
+}

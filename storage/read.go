@@ -38,33 +38,34 @@ func (r *Reader) lookup(k []byte) (string, error) {
 // App returns an application by id or uid.
 func (r *Reader) App(idOrUID string) (App, error) {
 	var a App
-	id := idOrUID
-	if !strings.HasPrefix(idOrUID, PrefixApp) || !r.has(appKey(idOrUID)) {
-		uidID, err := r.lookup(appUIDKey(idOrUID))
-		if err != nil {
+	decode := func(v []byte) error { return decodeInto(v, a.Decode) }
+	// Ids are tried first, with one read; only a miss costs the uid lookup.
+	if strings.HasPrefix(idOrUID, PrefixApp) {
+		if err := r.get(appKey(idOrUID), decode); err != ErrNotFound {
 			return a, err
 		}
-		id = uidID
 	}
-	err := r.get(appKey(id), func(v []byte) error { return decodeInto(v, a.Decode) })
-	return a, err
+	id, err := r.lookup(appUIDKey(idOrUID))
+	if err != nil {
+		return a, err
+	}
+	return a, r.get(appKey(id), decode)
 }
-
-func (r *Reader) has(k []byte) bool { return r.get(k, nil) == nil }
 
 // Endpoint returns an endpoint of an app by id or uid.
 func (r *Reader) Endpoint(appID, idOrUID string) (Endpoint, error) {
 	var ep Endpoint
-	id := idOrUID
-	if !strings.HasPrefix(idOrUID, PrefixEndpoint) || !r.has(endpointKey(appID, idOrUID)) {
-		uidID, err := r.lookup(epUIDKey(appID, idOrUID))
-		if err != nil {
+	decode := func(v []byte) error { return decodeInto(v, ep.Decode) }
+	if strings.HasPrefix(idOrUID, PrefixEndpoint) {
+		if err := r.get(endpointKey(appID, idOrUID), decode); err != ErrNotFound {
 			return ep, err
 		}
-		id = uidID
 	}
-	err := r.get(endpointKey(appID, id), func(v []byte) error { return decodeInto(v, ep.Decode) })
-	return ep, err
+	id, err := r.lookup(epUIDKey(appID, idOrUID))
+	if err != nil {
+		return ep, err
+	}
+	return ep, r.get(endpointKey(appID, id), decode)
 }
 
 // EventType returns an event type by name.
@@ -78,22 +79,23 @@ func (r *Reader) EventType(name string) (EventType, error) {
 // is not a message id (Svix accepts both).
 func (r *Reader) Message(appID, idOrEventID string) (Message, error) {
 	var m Message
-	id := idOrEventID
-	if !strings.HasPrefix(id, PrefixMessage) || !r.has(messageKey(appID, id)) {
-		eid, err := r.lookup(eventIDKey(appID, idOrEventID))
-		if err != nil {
-			return m, err
-		}
-		id = eid
-	}
-	err := r.get(messageKey(appID, id), func(v []byte) error {
+	decode := func(v []byte) error {
 		if err := decodeInto(v, m.Decode); err != nil {
 			return err
 		}
 		m.Payload = bytes.Clone(m.Payload)
 		return nil
-	})
-	return m, err
+	}
+	if strings.HasPrefix(idOrEventID, PrefixMessage) {
+		if err := r.get(messageKey(appID, idOrEventID), decode); err != ErrNotFound {
+			return m, err
+		}
+	}
+	id, err := r.lookup(eventIDKey(appID, idOrEventID))
+	if err != nil {
+		return m, err
+	}
+	return m, r.get(messageKey(appID, id), decode)
 }
 
 // Delivery returns the state of a message towards one endpoint.
