@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -76,6 +77,9 @@ type Options struct {
 // token can be generated and recorded.
 func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, error) {
 	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{})}
+	if cfg.MemoryLimit > 0 {
+		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}

@@ -35,6 +35,8 @@ type Config struct {
 	AllowPrivateCIDR []string `toml:"allow_private_cidr"`
 	// HTTPSOnly refuses endpoints with http:// URLs.
 	HTTPSOnly bool `toml:"https_only"`
+	// MemoryLimit is the Go runtime's soft memory limit in MiB (GC works harder near it); 0 = none.
+	MemoryLimit int `toml:"memory_limit_mib"`
 	// DebugAddr serves Go's pprof profiles (/debug/pprof/) when set; keep it on loopback.
 	DebugAddr string `toml:"debug_addr"`
 	// SecretsKey is the main key (base64 of 32 bytes) sealing endpoint secrets at rest; empty means the key file.
@@ -143,10 +145,11 @@ type RaftConfig struct {
 // flags: a working single-node appliance on localhost.
 func Default() Config {
 	return Config{
-		DataDir:  "./herald-data",
-		HTTPAddr: "127.0.0.1:8484",
-		RaftAddr: "127.0.0.1:8485",
-		Log:      LogConfig{Level: "info", Format: "json"},
+		MemoryLimit: 384,
+		DataDir:     "./herald-data",
+		HTTPAddr:    "127.0.0.1:8484",
+		RaftAddr:    "127.0.0.1:8485",
+		Log:         LogConfig{Level: "info", Format: "json"},
 		API: APIConfig{
 			MaxPayloadBytes:     1 << 20,
 			MaxRequestBodyBytes: 1<<20 + 256<<10,

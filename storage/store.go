@@ -115,11 +115,21 @@ func openBadger(dir string, log zerolog.Logger) (*badger.DB, error) {
 		// Payloads and response bodies go to the value log so compactions
 		// move small keys, not kilobytes of JSON.
 		WithValueThreshold(valueThreshold).
-		WithBlockCacheSize(64 << 20).
-		WithIndexCacheSize(32 << 20).
-		WithMemTableSize(32 << 20).
+		// Memory is bounded for a node holding a large backlog: 16 MiB
+		// memtables (at most 3 resident), a 32 MiB block cache for the
+		// compressed tables and 16 MiB of table indexes. Reads on the hot
+		// paths are point lookups of recent keys, mostly in memtables.
+		WithBlockCacheSize(32 << 20).
+		WithIndexCacheSize(16 << 20).
+		WithMemTableSize(16 << 20).
 		WithNumMemtables(3).
-		WithValueLogFileSize(256 << 20)
+		// Smaller value-log files are reclaimed by GC sooner once their
+		// payloads are deleted or compacted away.
+		WithValueLogFileSize(128 << 20).
+		// Each compactor holds table-building buffers while it works: two
+		// (the minimum) keep the peaks of a large backlog's compactions
+		// down.
+		WithNumCompactors(2)
 	return badger.Open(opts)
 }
 
