@@ -48,6 +48,9 @@ func testConfig(t testing.TB) config.Config {
 	cfg.AdminToken = testToken
 	cfg.AllowPrivateCIDR = []string{"127.0.0.0/8"}
 	cfg.Log.Level = "warn"
+	// Many nodes share one test process: a per-node memory limit would
+	// apply to all of them together and make the GC thrash.
+	cfg.MemoryLimit = 0
 	cfg.Raft.HeartbeatTimeout = config.Duration{Duration: 200 * time.Millisecond}
 	cfg.Raft.ElectionTimeout = config.Duration{Duration: 200 * time.Millisecond}
 	cfg.Raft.LeaderLeaseTimeout = config.Duration{Duration: 100 * time.Millisecond}

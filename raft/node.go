@@ -372,10 +372,13 @@ func (n *Node) leaseTimeout() time.Duration {
 }
 
 // verifyLeadership renews the lease while this node leads, asking a quorum
-// a few times per lease period.
+// a few times per lease period. The asks overlap (each runs on its own,
+// at most a few at once): one slow round trip under load must not leave
+// the lease to lapse while the next ask waits behind it.
 func (n *Node) verifyLeadership() {
 	t := time.NewTicker(n.leaseTimeout() / 4)
 	defer t.Stop()
+	asks := make(chan struct{}, 4)
 	for {
 		select {
 		case <-n.stopWatch:
@@ -385,9 +388,31 @@ func (n *Node) verifyLeadership() {
 		if n.raft.State() != hraft.Leader {
 			continue
 		}
+		select {
+		case asks <- struct{}{}:
+		default:
+			continue // enough asks already out
+		}
 		start := time.Now()
-		if n.raft.VerifyLeader().Error() == nil {
-			n.verified.Store(&start)
+		go func() {
+			defer func() { <-asks }()
+			if n.raft.VerifyLeader().Error() == nil {
+				n.renewLease(start)
+			}
+		}()
+	}
+}
+
+// renewLease records a quorum confirmation of leadership asked at start,
+// unless a later one is recorded already.
+func (n *Node) renewLease(start time.Time) {
+	for {
+		cur := n.verified.Load()
+		if cur != nil && !cur.Before(start) {
+			return
+		}
+		if n.verified.CompareAndSwap(cur, &start) {
+			return
 		}
 	}
 }
@@ -417,7 +442,7 @@ func (n *Node) watchLeadership() {
 				continue
 			}
 			// The barrier was committed by a quorum: a first lease.
-			n.verified.Store(&start)
+			n.renewLease(start)
 			leader = n.IsLeader()
 		}
 		n.setLeader(leader)
