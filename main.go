@@ -72,8 +72,9 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
-	// TERM and INT drain: deliveries in flight finish, a leader hands
-	// over, then the API, Raft and storage close in that order.
+	// TERM and INT drain: deliveries in flight finish (a node alone stops
+	// its intake first), a leader hands over, then the API, Raft and
+	// storage close in that order.
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	s := <-sig

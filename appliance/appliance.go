@@ -54,6 +54,7 @@ type Appliance struct {
 	stopTasks  chan struct{}
 	tasksDone  sync.WaitGroup
 	closeOnce  sync.Once
+	apiOnce    sync.Once
 }
 
 // Options are things the caller provides that are not configuration.
@@ -384,24 +385,50 @@ func (a *Appliance) Close(ctx context.Context) error {
 		if a.cfg.Raft.LeaveOnShutdown {
 			a.leave(a.cluster)
 		}
-		// Deliveries drain and a leader hands over while the API still
-		// serves: a leader that shut its API first left the whole cluster
-		// refusing writes until it had drained (up to the drain timeout)
-		// and stepped down. After the handover this node forwards writes.
+		// In a cluster, deliveries drain and a leader hands over while the
+		// API still serves: a leader that shut its API first left the whole
+		// cluster refusing writes until it had drained (up to the drain
+		// timeout) and stepped down; after the handover this node forwards
+		// writes. Alone, the node stops its intake first, then drains.
+		if !a.hasPeers() {
+			a.stopAPI(ctx, &err)
+		}
 		a.dispatcher.Close()
 		a.stepDown()
-		if a.api != nil && a.listener != nil {
-			if serr := a.api.Shutdown(ctx); serr != nil {
-				err = fmt.Errorf("stop API: %w", serr)
-			}
-			<-a.serveDone
-		}
+		a.stopAPI(ctx, &err)
 		if cerr := a.closeBelowAPI(); cerr != nil && err == nil {
 			err = cerr
 		}
 		a.log.Info().Msg("shutdown complete")
 	})
 	return err
+}
+
+// hasPeers reports whether other voters share this node's cluster.
+func (a *Appliance) hasPeers() bool {
+	members, err := a.node.Members()
+	if err != nil {
+		return false
+	}
+	voters := 0
+	for _, m := range members {
+		if m.Suffrage == "Voter" {
+			voters++
+		}
+	}
+	return voters > 1
+}
+
+// stopAPI stops the HTTP API once (requests in progress finish).
+func (a *Appliance) stopAPI(ctx context.Context, err *error) {
+	a.apiOnce.Do(func() {
+		if a.api != nil && a.listener != nil {
+			if serr := a.api.Shutdown(ctx); serr != nil && *err == nil {
+				*err = fmt.Errorf("stop API: %w", serr)
+			}
+			<-a.serveDone
+		}
+	})
 }
 
 // stepDown hands leadership to another voter, if this node leads, so the
