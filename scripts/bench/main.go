@@ -46,6 +46,7 @@ type options struct {
 	drain       time.Duration
 	pids        string
 	extraArgs   string
+	cluster     bool
 }
 
 func main() {
@@ -62,7 +63,8 @@ func main() {
 	flag.IntVar(&o.backlog, "backlog", 0, "send this many events with the receiver down, then bring it up and measure the drain")
 	flag.DurationVar(&o.drain, "drain", 120*time.Second, "how long to wait for deliveries to catch up after sending")
 	flag.StringVar(&o.pids, "pids", "", "comma-separated pids of running Herald processes to report RSS for (with -target)")
-	flag.StringVar(&o.extraArgs, "herald-args", "", "extra flags for the started node, space separated")
+	flag.StringVar(&o.extraArgs, "herald-args", "", "extra flags for the started node(s), space separated")
+	flag.BoolVar(&o.cluster, "cluster", false, "start three nodes with scripts/cluster.sh and spread the clients over them")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -77,8 +79,20 @@ func run(o options) error {
 	}
 	defer rcv.srv.Shutdown()
 
-	var procs []*os.Process
-	if o.target == "" {
+	var (
+		procs   []*os.Process
+		targets []string
+	)
+	switch {
+	case o.cluster:
+		ps, bases, token, stop, err := startCluster(o)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		procs, targets, o.token = ps, bases, token
+		o.target = bases[0]
+	case o.target == "":
 		p, base, token, stop, err := startHerald(o)
 		if err != nil {
 			return err
@@ -86,7 +100,7 @@ func run(o options) error {
 		defer stop()
 		procs = append(procs, p)
 		o.target, o.token = base, token
-	} else {
+	default:
 		for _, s := range strings.Split(o.pids, ",") {
 			if pid, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
 				if p, err := os.FindProcess(pid); err == nil {
@@ -98,7 +112,14 @@ func run(o options) error {
 	rss := newRSSWatcher(procs)
 	defer rss.stop()
 
-	api := &apiClient{base: strings.TrimSuffix(o.target, "/"), token: o.token, c: &fasthttp.Client{MaxConnsPerHost: o.concurrency + 16}}
+	if len(targets) == 0 {
+		targets = []string{o.target}
+	}
+	var apis []*apiClient
+	for _, t := range targets {
+		apis = append(apis, &apiClient{base: strings.TrimSuffix(t, "/"), token: o.token, c: &fasthttp.Client{MaxConnsPerHost: o.concurrency + 16}})
+	}
+	api := apis[0]
 	appID, err := api.setup(rcv, o.fanout)
 	if err != nil {
 		return err
@@ -108,7 +129,7 @@ func run(o options) error {
 	if o.backlog > 0 {
 		rcv.down.Store(true)
 		fmt.Printf("loading %d events with the receiver down...\n", o.backlog)
-		drive(api, appID, o, res, o.backlog)
+		drive(apis, appID, o, res, o.backlog)
 		fmt.Printf("backlog of %d acknowledged; bringing the receiver up\n", res.acked.Load())
 		res.delivered.Store(0)
 		rcv.reset()
@@ -125,7 +146,7 @@ func run(o options) error {
 	}
 
 	start := time.Now()
-	drive(api, appID, o, res, 0)
+	drive(apis, appID, o, res, 0)
 	sendTime := time.Since(start)
 	want := res.acked.Load() * int64(o.fanout)
 	waitDelivered(rcv, want, o.drain)
@@ -151,8 +172,9 @@ func (r *results) addLatency(d time.Duration) {
 	r.mu.Unlock()
 }
 
-// drive runs the clients for o.duration, or until count events are acked.
-func drive(api *apiClient, appID string, o options, res *results, count int) {
+// drive runs the clients for o.duration, or until count events are acked;
+// client i sends to apis[i % len(apis)].
+func drive(apis []*apiClient, appID string, o options, res *results, count int) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	if count > 0 {
 		ctx, cancel = context.WithCancel(context.Background())
@@ -178,7 +200,8 @@ func drive(api *apiClient, appID string, o options, res *results, count int) {
 			last = a
 		}
 	}()
-	for range o.concurrency {
+	for i := range o.concurrency {
+		api := apis[i%len(apis)]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -477,6 +500,56 @@ func startHerald(o options) (*os.Process, string, string, func(), error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return cmd.Process, base, token, stop, nil
+}
+
+// startCluster runs scripts/cluster.sh start with a fresh directory and the
+// given (or a freshly built) binary, and returns the three nodes.
+func startCluster(o options) ([]*os.Process, []string, string, func(), error) {
+	bin := o.heraldBin
+	dir, err := os.MkdirTemp("", "herald-bench-cluster")
+	if err != nil {
+		return nil, nil, "", nil, err
+	}
+	if bin == "" {
+		bin = filepath.Join(dir, "herald")
+		build := exec.Command("go", "build", "-o", bin, ".")
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		build.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if err := build.Run(); err != nil {
+			return nil, nil, "", nil, fmt.Errorf("build herald (run from the repository root): %w", err)
+		}
+	}
+	const token = "bench-cluster-token"
+	env := append(os.Environ(), "CLUSTER_DIR="+filepath.Join(dir, "data"), "HERALD_BIN="+bin,
+		"HERALD_ADMIN_TOKEN="+token, "HERALD_FLAGS=--log-level warn "+o.extraArgs)
+	script := func(arg string) error {
+		cmd := exec.Command("scripts/cluster.sh", arg)
+		cmd.Env = env
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		return cmd.Run()
+	}
+	stop := func() {
+		_ = script("stop")
+		os.RemoveAll(dir)
+	}
+	if err := script("start"); err != nil {
+		stop()
+		return nil, nil, "", nil, err
+	}
+	var procs []*os.Process
+	var bases []string
+	for n := 1; n <= 3; n++ {
+		b, err := os.ReadFile(filepath.Join(dir, "data", fmt.Sprintf("node%d.pid", n)))
+		if err != nil {
+			stop()
+			return nil, nil, "", nil, err
+		}
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+		p, _ := os.FindProcess(pid)
+		procs = append(procs, p)
+		bases = append(bases, fmt.Sprintf("http://127.0.0.1:84%d4", n))
+	}
+	return procs, bases, token, stop, nil
 }
 
 func freePort() string {
