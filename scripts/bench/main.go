@@ -136,8 +136,7 @@ func run(o options) error {
 		rcv.down.Store(false)
 		start := time.Now()
 		want := res.acked.Load() * int64(o.fanout)
-		waitDelivered(rcv, want, o.drain)
-		elapsed := time.Since(start)
+		elapsed := waitDelivered(rcv, want, o.drain).Sub(start)
 		fmt.Printf("\n%-44s %s\n", "backlog acknowledged (events)", strconv.FormatInt(res.acked.Load(), 10))
 		fmt.Printf("%-44s %d in %v\n", "drained deliveries", rcv.unique.Load(), elapsed.Round(time.Millisecond))
 		fmt.Printf("%-44s %.0f\n", "drain rate (deliveries/s)", float64(rcv.unique.Load())/elapsed.Seconds())
@@ -149,8 +148,7 @@ func run(o options) error {
 	drive(apis, appID, o, res, 0)
 	sendTime := time.Since(start)
 	want := res.acked.Load() * int64(o.fanout)
-	waitDelivered(rcv, want, o.drain)
-	total := time.Since(start)
+	total := waitDelivered(rcv, want, o.drain).Sub(start)
 	report(o, res, rcv, sendTime, total)
 	rss.report()
 	return nil
@@ -241,13 +239,20 @@ func drive(apis []*apiClient, appID string, o options, res *results, count int) 
 	wg.Wait()
 }
 
-func waitDelivered(rcv *receiver, want int64, timeout time.Duration) {
+// waitDelivered waits until want unique deliveries arrived or the timeout
+// passed, and returns when the last of them arrived (so a few deliveries
+// that never come, e.g. retries exhausted, do not dilute a rate).
+func waitDelivered(rcv *receiver, want int64, timeout time.Duration) time.Time {
 	deadline := time.Now().Add(timeout)
 	last := int64(-1)
+	lastAt := time.Now()
 	for time.Now().Before(deadline) {
 		got := rcv.unique.Load()
+		if got != last {
+			lastAt = time.Now()
+		}
 		if got >= want {
-			return
+			return lastAt
 		}
 		if got != last {
 			fmt.Fprintf(os.Stderr, "  delivered %d of %d\n", got, want)
@@ -256,6 +261,7 @@ func waitDelivered(rcv *receiver, want int64, timeout time.Duration) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	fmt.Fprintf(os.Stderr, "  drain timeout: %d of %d delivered\n", rcv.unique.Load(), want)
+	return lastAt
 }
 
 func pct(ds []time.Duration, p float64) time.Duration {
