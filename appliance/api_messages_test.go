@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -322,5 +323,53 @@ func TestHealth(t *testing.T) {
 	}
 	if err := anon.Health.Get(ctx(t)); err != nil {
 		t.Errorf("Health.Get with a wrong token: %v", err)
+	}
+}
+
+// TestMetrics: /metrics answers Prometheus text for the admin token only,
+// with the counters moving as messages are accepted and delivered.
+func TestMetrics(t *testing.T) {
+	n := startNode(t)
+	rc := newReceiver(t)
+	app, err := n.sdk.Application.Create(ctx(t), models.ApplicationIn{Name: "metrics"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.sdk.Endpoint.Create(ctx(t), app.Id, models.EndpointIn{Url: rc.URL("/hook")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	value := func(body, name string) float64 {
+		for _, line := range strings.Split(body, "\n") {
+			if rest, ok := strings.CutPrefix(line, name+" "); ok {
+				v, _ := strconv.ParseFloat(rest, 64)
+				return v
+			}
+		}
+		t.Fatalf("metric %s missing from:\n%s", name, body)
+		return 0
+	}
+	before := n.do("GET", "/metrics", nil)
+	if before.status != 200 || !strings.HasPrefix(before.header.Get("Content-Type"), "text/plain") {
+		t.Fatalf("/metrics = %d %s", before.status, before.header.Get("Content-Type"))
+	}
+	accepted := value(string(before.body), "herald_messages_accepted_total")
+	for range 3 {
+		if _, err := n.sdk.Message.Create(ctx(t), app.Id, models.MessageIn{EventType: "a.b", Payload: map[string]any{}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rc.waitFor(t, 3)
+	checkFor(t, 5*time.Second, 20*time.Millisecond, func() error {
+		body := string(n.do("GET", "/metrics", nil).body)
+		if got := value(body, "herald_messages_accepted_total"); got != accepted+3 {
+			return fmt.Errorf("accepted %v, want %v", got, accepted+3)
+		}
+		if value(body, `herald_attempts_total{outcome="success"}`) < 3 || value(body, "herald_raft_is_leader") != 1 {
+			return fmt.Errorf("attempt or leader gauges wrong:\n%s", body)
+		}
+		return nil
+	})
+	if r := n.doToken("", "GET", "/metrics", nil); r.status != 401 {
+		t.Fatalf("/metrics without a token = %d", r.status)
 	}
 }

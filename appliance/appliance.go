@@ -23,6 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	hraft "github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
@@ -172,6 +173,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		IdempotencyTTL:      cfg.API.IdempotencyTTL.Duration,
 		EventIDTTL:          cfg.API.EventIDTTL.Duration,
 		AdminTokenHashes:    hashes,
+		NodeMetrics:         a.nodeMetrics().WritePrometheus,
 		Keys:                keys,
 		AdminRateLimit:      cfg.API.AdminRateLimit,
 		AppRateLimit:        cfg.API.AppRateLimit,
@@ -222,6 +224,27 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	go a.maintenance()
 	go a.keepRegistered(a.cluster)
 	return a, nil
+}
+
+// nodeMetrics is this node's own gauge set (several nodes may share a
+// process in tests, so these are not process-wide).
+func (a *Appliance) nodeMetrics() *metrics.Set {
+	set := metrics.NewSet()
+	gauge := func(name string, f func(st raft.Status) float64) {
+		set.NewGauge(name, func() float64 { return f(a.node.Status()) })
+	}
+	gauge(`herald_raft_is_leader`, func(st raft.Status) float64 {
+		if st.State == "Leader" {
+			return 1
+		}
+		return 0
+	})
+	gauge(`herald_raft_term`, func(st raft.Status) float64 { return float64(st.Term) })
+	gauge(`herald_raft_commit_index`, func(st raft.Status) float64 { return float64(st.CommitIndex) })
+	gauge(`herald_raft_applied_index`, func(st raft.Status) float64 { return float64(st.AppliedIndex) })
+	gauge(`herald_raft_last_log_index`, func(st raft.Status) float64 { return float64(st.LastLogIndex) })
+	set.NewGauge(`herald_deliveries_in_flight`, func() float64 { return float64(a.dispatcher.InFlight()) })
+	return set
 }
 
 // loadKeyring builds the keyring that seals endpoint secrets: the main key

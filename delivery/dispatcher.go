@@ -297,6 +297,7 @@ func (d *Dispatcher) run(t *term, e storage.ScheduleEntry) {
 		defer func() { <-t.recording }()
 		_, err := d.outcomes.Submit(t.ctx, o)
 		if err != nil {
+			outcomesLost.Inc()
 			d.log.Warn().Err(err).Str("msg_id", e.Key.MsgID).Str("endpoint_id", e.Key.EndpointID).Msg("attempt outcome not recorded")
 		}
 		d.finish(e, err == nil)
@@ -370,20 +371,29 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	if resp.Err != nil {
 		at.Error = resp.Err.Error()
 	}
+	attemptDuration.Update(resp.Duration.Seconds())
 	switch Classify(resp.StatusCode, resp.Err) {
 	case Succeeded:
 		at.Status = storage.StatusSuccess
 		o.Final = storage.StatusSuccess
+		attemptsSucceeded.Inc()
 	case DisableEndpoint:
 		at.Status = storage.StatusFail
 		o.Final = storage.StatusFail
 		o.DisableEndpoint = true
+		attemptsFailed.Inc()
+		deliveriesFailed.Inc()
+		endpointsDisabled.Inc()
 		d.log.Warn().Str("endpoint_id", ep.ID).Str("app_id", ep.AppID).Msg("endpoint answered 410 Gone: disabling it")
 	default:
 		at.Status = storage.StatusFail
 		o.Final = storage.StatusFail
+		attemptsFailed.Inc()
 		if delay, ok := d.cfg.Retry.NextDelay(int(e.Due.Attempt), resp.StatusCode, resp.RetryAfter, resp.HasRetryAfter, rand.Float64); ok {
 			o.NextDueMs = d.now().Add(delay).UnixMilli()
+			attemptsRetried.Inc()
+		} else {
+			deliveriesFailed.Inc()
 		}
 	}
 	d.log.Debug().Str("msg_id", msg.ID).Str("endpoint_id", ep.ID).Int("status", resp.StatusCode).
@@ -438,6 +448,9 @@ func (d *Dispatcher) Close() {
 	}
 	d.outcomes.Close()
 }
+
+// InFlight counts attempts started and not yet recorded.
+func (d *Dispatcher) InFlight() int { return d.inFlight() }
 
 // inFlight counts attempts started and not yet recorded.
 func (d *Dispatcher) inFlight() int {

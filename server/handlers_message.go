@@ -110,6 +110,9 @@ func (s *Server) createMessage(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
+	if res.Err == nil && res.Replay == nil {
+		messagesAccepted.Inc()
+	}
 	return s.answer(c, res, http.StatusAccepted, body)
 }
 

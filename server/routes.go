@@ -52,6 +52,7 @@ func (s *Server) routes(r *router.Router) {
 	r.POST("/api/v1/auth/logout", s.write(s.logout))
 
 	// Herald additions.
+	r.GET("/metrics", s.authed(s.serveMetrics))
 	r.GET("/api/v1/cluster", s.authed(s.clusterView))
 	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))
 	r.POST("/api/v1/cluster/join", s.write(s.joinCluster))

@@ -37,6 +37,9 @@ type Config struct {
 	// (admin tokens, application tokens); 0 = unlimited.
 	AdminRateLimit float64
 	AppRateLimit   float64
+	// NodeMetrics writes this node's own gauges (Raft state) after the
+	// process-wide metrics on /metrics.
+	NodeMetrics func(w io.Writer)
 	// Keys seals endpoint secrets before they enter Raft and opens them for
 	// the secret route.
 	Keys *keyring.Keyring
@@ -177,9 +180,11 @@ func (s *Server) limitBody(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 		}
 		if s.cfg.MaxJSONDepth > 0 && jsonTooDeep(c.PostBody(), s.cfg.MaxJSONDepth) {
 			s.writeError(c, jsonDecodeError([]string{"body"}, "JSON nested deeper than "+strconv.Itoa(s.cfg.MaxJSONDepth)+" levels"))
+			countRequest(c)
 			return
 		}
 		h(c)
+		countRequest(c)
 	}
 }
 
