@@ -141,7 +141,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	guard := delivery.NewGuard(cfg.AllowPrivatePrefixes(), cfg.HTTPSOnly)
 	a.sender = delivery.NewSender(delivery.SenderConfig{
 		Timeout:           cfg.Delivery.RequestTimeout.Duration,
-		ResponseBodyLimit: cfg.Delivery.ResponseBodyLimit,
+		ResponseBodyLimit: responseBodyLimit(cfg.Delivery.ResponseBodyLimit),
 		Guard:             guard,
 		UserAgent:         "Herald-Webhooks/" + Version,
 	})
@@ -173,6 +173,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		IdempotencyTTL:      cfg.API.IdempotencyTTL.Duration,
 		EventIDTTL:          cfg.API.EventIDTTL.Duration,
 		AdminTokenHashes:    hashes,
+		PublicURL:           "http://" + cfg.HTTPAdvertiseAddr(),
 		NodeMetrics:         a.nodeMetrics().WritePrometheus,
 		Keys:                keys,
 		AdminRateLimit:      cfg.API.AdminRateLimit,
@@ -224,6 +225,15 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	go a.maintenance()
 	go a.keepRegistered(a.cluster)
 	return a, nil
+}
+
+// responseBodyLimit maps response_body_limit (0 = store none) to the
+// sender's setting (negative = none).
+func responseBodyLimit(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // nodeMetrics is this node's own gauge set (several nodes may share a
@@ -331,21 +341,35 @@ func (a *Appliance) nodeID() (string, error) {
 }
 
 // ensureAdminToken generates the admin token on a cluster's first start:
-// the token is shown once, and only its hash is replicated.
+// the token is shown once, and only its hash is replicated. A node whose
+// state already holds the hash (any restart) has nothing to do; a first
+// start waits for its own leadership, since only a leader can record it.
 func (a *Appliance) ensureAdminToken(out io.Writer) error {
+	recorded := func() bool {
+		var existing []byte
+		_ = a.store.View(func(r *storage.Reader) error { existing = r.AdminHash(); return nil })
+		return existing != nil
+	}
+	if recorded() {
+		return nil
+	}
 	deadline := time.Now().Add(a.cfg.Raft.ApplyTimeout.Duration + 10*time.Second)
 	for !a.node.IsLeader() {
+		if recorded() {
+			return nil // another leader recorded it, and it reached us
+		}
 		if time.Now().After(deadline) {
-			return errors.New("no leadership to record the admin token: is another node holding this cluster?")
+			// Not fatal: a restarted node of a cluster whose leader is
+			// elsewhere gets the hash by replication.
+			a.log.Warn().Str("component", "api").Msg("not leader: no admin token generated here; set admin_token, or use the token the cluster's first node printed")
+			return nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
 	if err := a.node.Barrier(a.cfg.Raft.ApplyTimeout.Duration); err != nil {
 		return fmt.Errorf("wait for raft: %w", err)
 	}
-	var existing []byte
-	_ = a.store.View(func(r *storage.Reader) error { existing = r.AdminHash(); return nil })
-	if existing != nil {
+	if recorded() {
 		return nil
 	}
 	raw := make([]byte, 32)
@@ -368,7 +392,7 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 // event ids.
 func (a *Appliance) maintenance() {
 	defer a.tasksDone.Done()
-	t := time.NewTicker(30 * time.Second)
+	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
 		select {
@@ -379,8 +403,25 @@ func (a *Appliance) maintenance() {
 		if !a.node.IsLeader() {
 			continue
 		}
-		if _, err := a.node.Apply(&raft.Expire{NowMs: time.Now().UnixMilli(), Limit: 10000}); err != nil {
+		a.expire()
+	}
+}
+
+// expire deletes what has expired, 10,000 records per Raft entry, as many
+// entries as it takes (up to a bound per round): under sustained ingest
+// every message leaves an idempotency record behind, far more than one
+// entry a round could keep up with.
+func (a *Appliance) expire() {
+	const limit, maxRounds = 10000, 100
+	now := time.Now().UnixMilli()
+	for range maxRounds {
+		resp, err := a.node.Apply(&raft.Expire{NowMs: now, Limit: limit})
+		if err != nil {
 			a.log.Warn().Err(err).Str("component", "raft").Msg("expire records failed")
+			return
+		}
+		if res, _ := resp.(raft.Result); res.Count < limit {
+			return
 		}
 	}
 }

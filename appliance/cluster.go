@@ -122,7 +122,7 @@ func (a *Appliance) keepRegistered(client *clusterClient) {
 		var err error
 		switch {
 		case a.node.IsLeader():
-			err = a.node.Register(a.HTTPAddr())
+			err = a.node.Register(a.advertisedHTTP())
 		case client != nil:
 			leader := a.node.LeaderHTTPAddr()
 			if leader == "" {

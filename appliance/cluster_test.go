@@ -15,6 +15,7 @@ import (
 	hraft "github.com/hashicorp/raft"
 
 	"github.com/herald-webhooks/herald/config"
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/storage"
 )
 
@@ -39,9 +40,17 @@ func TestClusterJoin(t *testing.T) {
 	// (forwarded) or the leader, is a no-op.
 	fs := c.others(leader)
 	before := raftConfig(t, c, leader)
+	key, err := keyring.ParseKey(clusterSecretsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := keyring.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, via := range []*member{fs[1], leader} {
 		r := write(t, via.node(), http.MethodPost, "/api/v1/cluster/join", map[string]string{
-			"nodeId": fs[0].id, "raftAddr": fs[0].raftAddr, "httpAddr": fs[0].node().HTTPAddr(),
+			"nodeId": fs[0].id, "raftAddr": fs[0].raftAddr, "httpAddr": fs[0].node().HTTPAddr(), "keyId": keys.ID(),
 		})
 		if r.status != http.StatusOK {
 			t.Fatalf("repeated join through %s: %d %s", via.id, r.status, r.body)

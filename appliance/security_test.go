@@ -278,3 +278,63 @@ func TestSlowClientsAreCut(t *testing.T) {
 		})
 	}
 }
+
+// TestLimitsFromReview: the configured header size is the one applied, a
+// forged forwarding header does not skip the rate limit, restricted token
+// capabilities are refused rather than widened, and the registry holds the
+// advertised API address.
+func TestLimitsFromReview(t *testing.T) {
+	n := startNode(t, func(c *config.Config) {
+		c.API.MaxHeaderBytes = 16384
+		c.API.AdminRateLimit = 1
+		c.HTTPAdvertise = "herald.internal:8484"
+	})
+	// 6,000-byte header: over fasthttp's default buffer, under ours.
+	checkFor(t, 10*time.Second, 200*time.Millisecond, func() error {
+		if r := n.do("GET", "/api/v1/health", nil, "X-Big", strings.Repeat("a", 6000)); r.status != 204 {
+			return fmt.Errorf("6 KB header = %d %s", r.status, r.body)
+		}
+		return nil
+	})
+	limited := 0
+	for range 8 {
+		if r := n.do("POST", "/api/v1/app", `{"name":"x"}`, "X-Herald-Forwarded-By", "forged"); r.status == 429 {
+			limited++
+		}
+	}
+	if limited == 0 {
+		t.Fatalf("a forged X-Herald-Forwarded-By skipped the admin rate limit of 1/s")
+	}
+	checkFor(t, 10*time.Second, 100*time.Millisecond, func() error {
+		var v struct {
+			Nodes []struct{ HTTPAddr string } `json:"nodes"`
+		}
+		r := n.do("GET", "/api/v1/cluster", nil)
+		if r.status != 200 {
+			return fmt.Errorf("cluster = %d", r.status)
+		}
+		r.json(t, &v)
+		if len(v.Nodes) != 1 || v.Nodes[0].HTTPAddr != "herald.internal:8484" {
+			return fmt.Errorf("registry = %+v, want the advertised address", v.Nodes)
+		}
+		return nil
+	})
+	checkFor(t, 10*time.Second, 200*time.Millisecond, func() error {
+		r := n.do("POST", "/api/v1/app", `{"name":"caps","uid":"caps"}`)
+		if r.status != 201 {
+			return fmt.Errorf("create app = %d", r.status)
+		}
+		return nil
+	})
+	var r rawResponse
+	checkFor(t, 10*time.Second, 200*time.Millisecond, func() error {
+		r = n.do("POST", "/api/v1/auth/app-portal-access/caps", `{"capabilities":["ViewBase"]}`)
+		if r.status == 429 {
+			return fmt.Errorf("rate limited")
+		}
+		return nil
+	})
+	if r.status != 422 {
+		t.Fatalf("restricted capabilities = %d %s, want 422", r.status, r.body)
+	}
+}

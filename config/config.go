@@ -183,7 +183,7 @@ func Default() Config {
 			LeaderLeaseTimeout: dur(500 * time.Millisecond),
 			CommitTimeout:      dur(5 * time.Millisecond),
 			ApplyTimeout:       dur(10 * time.Second),
-			MaxAppendEntries:   512,
+			MaxAppendEntries:   64,
 			SnapshotThreshold:  8192,
 			SnapshotInterval:   dur(30 * time.Second),
 			TrailingLogs:       10240,

@@ -63,7 +63,7 @@ func TestDefault(t *testing.T) {
 		{"raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout.Duration, 500 * time.Millisecond},
 		{"raft.commit_timeout", c.Raft.CommitTimeout.Duration, 5 * time.Millisecond},
 		{"raft.apply_timeout", c.Raft.ApplyTimeout.Duration, 10 * time.Second},
-		{"raft.max_append_entries", c.Raft.MaxAppendEntries, 512},
+		{"raft.max_append_entries", c.Raft.MaxAppendEntries, 64},
 		{"raft.snapshot_threshold", c.Raft.SnapshotThreshold, 8192},
 		{"raft.snapshot_interval", c.Raft.SnapshotInterval.Duration, 30 * time.Second},
 		{"raft.trailing_logs", c.Raft.TrailingLogs, 10240},

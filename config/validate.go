@@ -73,6 +73,9 @@ func (c Config) Validate() error {
 
 	a := c.API
 	v.positive("api.max_payload_bytes", a.MaxPayloadBytes)
+	// A payload travels in one Raft log entry; past 16 MiB it would not
+	// fit the log store's value files.
+	v.check(a.MaxPayloadBytes <= 16<<20, "api.max_payload_bytes", "must be at most 16777216 (16 MiB), got %d", a.MaxPayloadBytes)
 	v.positive("api.max_request_body_bytes", a.MaxRequestBodyBytes)
 	v.check(a.MaxPayloadBytes <= a.MaxRequestBodyBytes, "api.max_payload_bytes",
 		"must not exceed api.max_request_body_bytes (%d), which carries the payload plus its envelope; got %d",

@@ -54,7 +54,7 @@ var reservedHeaders = map[string]bool{
 type SenderConfig struct {
 	// Timeout bounds one attempt, from dialling to the end of the response body read (default 15s).
 	Timeout time.Duration
-	// ResponseBodyLimit is how many response body bytes are kept for the attempt log (default 4096).
+	// ResponseBodyLimit is how many response body bytes are kept for the attempt log (0: 4096; negative: none).
 	ResponseBodyLimit int
 	// Guard vets every dialled address; nil means a Guard with no exemptions.
 	Guard *Guard
@@ -110,8 +110,11 @@ func NewSender(cfg SenderConfig) *Sender {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = defaultSendTimeout
 	}
-	if cfg.ResponseBodyLimit <= 0 {
+	switch {
+	case cfg.ResponseBodyLimit == 0:
 		cfg.ResponseBodyLimit = defaultResponseBodyLimit
+	case cfg.ResponseBodyLimit < 0:
+		cfg.ResponseBodyLimit = 0
 	}
 	if cfg.Guard == nil {
 		// Fail closed: forgetting to wire a guard must not open the network.

@@ -19,6 +19,7 @@ type Result struct {
 	Existing string                      // with ErrEventIDTaken: the message holding the event id
 	Created  bool                        // PutEventType created rather than replaced
 	Fanout   int                         // CreateMessages: deliveries created
+	Count    int                         // Expire: records deleted
 }
 
 // Hooks let the layers above react to what the FSM applied, without the FSM
@@ -134,8 +135,7 @@ func apply(tx *storage.Tx, cmd Command) any {
 			return Result{Err: tx.Resend(c.AppID, c.MsgID, c.EndpointID, c.Time/1e6)}
 		})
 	case *Expire:
-		tx.Expire(c.NowMs, int(c.Limit))
-		return Result{}
+		return Result{Count: tx.Expire(c.NowMs, int(c.Limit))}
 	case *SetAdminHash:
 		tx.SetAdminHash(c.Hash)
 		return Result{}

@@ -373,9 +373,9 @@ func TestFSMCommandEffects(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		// The retry at 6000 ms and the manual resend at the command's time.
+		// The manual resend at the command's time replaced the retry that
+		// was pending at 6000 ms: one retry chain, never two.
 		want := []storage.ScheduleEntry{
-			{Key: storage.ScheduleKey{DueMs: 6000, MsgID: "msg_1", EndpointID: "ep_1"}, Due: storage.Due{AppID: "app_1", Attempt: 2}},
 			{Key: storage.ScheduleKey{DueMs: 9000, MsgID: "msg_1", EndpointID: "ep_1"}, Due: storage.Due{AppID: "app_1", Attempt: 2, Trigger: storage.TriggerManual}},
 		}
 		if !reflect.DeepEqual(entries, want) {
@@ -399,7 +399,9 @@ func TestFSMCommandEffects(t *testing.T) {
 		}
 		return nil
 	})
-	ok(&Expire{NowMs: 2000, Limit: 10})
+	if res := apply(&Expire{NowMs: 2000, Limit: 10}); !resultsEqual(res, Result{Count: 1}) {
+		t.Fatalf("Expire = %#v, want one record deleted", res)
+	}
 	ok(&DeleteApp{AppID: "app_1"})
 	readState(t, s, func(r *storage.Reader) error {
 		if _, ok := r.Idempotent([]byte("H")); ok {

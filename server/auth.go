@@ -35,13 +35,20 @@ type principal struct {
 type handler func(c *fasthttp.RequestCtx, p principal) error
 
 // authed wraps a handler with bearer-token authentication and the per-token
-// rate limit.
+// rate limit, counted where the request is served.
 func (s *Server) authed(h handler) fasthttp.RequestHandler {
+	return s.authenticated(func(c *fasthttp.RequestCtx, p principal) error {
+		if err := s.limits.allow(c, p); err != nil {
+			return err
+		}
+		return h(c, p)
+	})
+}
+
+// authenticated wraps a handler with bearer-token authentication only.
+func (s *Server) authenticated(h handler) fasthttp.RequestHandler {
 	return func(c *fasthttp.RequestCtx) {
 		p, err := s.authenticate(c)
-		if err == nil {
-			err = s.limits.allow(c, p)
-		}
 		if err == nil {
 			err = h(c, p)
 		}

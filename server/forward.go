@@ -25,16 +25,21 @@ const forwardTimeout = 30 * time.Second
 var relayHeaders = []string{"Content-Type", "Idempotent-Replayed", "Location", "Retry-After"}
 
 // write wraps a handler that changes state: authenticate here, then run it
-// on the leader.
+// on the leader. The rate limit is counted on the leader only, once per
+// write whichever node it came through (a follower does not count what it
+// forwards, and no request header can skip the leader's count).
 func (s *Server) write(h handler) fasthttp.RequestHandler {
-	return s.authed(func(c *fasthttp.RequestCtx, p principal) error {
+	return s.authenticated(func(c *fasthttp.RequestCtx, p principal) error {
 		if err := p.canWrite(); err != nil {
 			return err
 		}
-		if s.node.IsLeader() {
-			return h(c, p)
+		if !s.node.IsLeader() {
+			return s.forward(c)
 		}
-		return s.forward(c)
+		if err := s.limits.allow(c, p); err != nil {
+			return err
+		}
+		return h(c, p)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -50,6 +51,11 @@ func (s *Server) appPortalAccess(c *fasthttp.RequestCtx, p principal) error {
 		v.check(len(*in.SessionID) <= 256, "must be at most 256 characters", "sessionId")
 	}
 	v.check(len(in.FeatureFlags) <= 64, "at most 64 feature flags", "featureFlags")
+	// Tokens carry no capability set yet: a restricted list would be
+	// silently widened to every capability, so it is refused instead.
+	if len(in.Capabilities) > 0 && !allCapabilities(in.Capabilities) {
+		v.add("restricting a token's capabilities is not supported; omit capabilities (all) or set readOnly", "capabilities")
+	}
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -74,9 +80,19 @@ func (s *Server) appPortalAccess(c *fasthttp.RequestCtx, p principal) error {
 	out := struct {
 		URL   string `json:"url"`
 		Token string `json:"token"`
-	}{URL: "http://" + string(c.Host()) + "/app-portal/#token=" + token, Token: token}
+	}{URL: s.cfg.PublicURL + "/app-portal/#token=" + token, Token: token}
 	body, _ := json.Marshal(out)
 	return s.commit(c, &raft.PutAppToken{Meta: raft.Meta{Time: now.UnixNano()}, Token: t}, http.StatusOK, body)
+}
+
+// allCapabilities reports whether list grants every app-portal capability.
+func allCapabilities(list []string) bool {
+	for _, c := range []string{"ViewBase", "ViewEndpointSecret", "ManageEndpointSecret", "ManageTransformations", "CreateAttempts", "ManageEndpoint"} {
+		if !slices.Contains(list, c) {
+			return false
+		}
+	}
+	return true
 }
 
 // createAppFor creates the application an app-portal request names, as

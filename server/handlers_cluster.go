@@ -39,7 +39,11 @@ func (s *Server) joinCluster(c *fasthttp.RequestCtx, p principal) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	if s.cfg.Keys != nil && in.KeyID != "" && in.KeyID != s.cfg.Keys.ID() {
+	v.check(in.KeyID != "", "field required: the id of the joining node's secrets key", "keyId")
+	if err := v.err(); err != nil {
+		return err
+	}
+	if s.cfg.Keys != nil && in.KeyID != s.cfg.Keys.ID() {
 		return errorf(http.StatusConflict, "secrets_key_mismatch",
 			"The joining node's secrets key (id "+in.KeyID+") is not the cluster's (id "+s.cfg.Keys.ID()+
 				"): copy secrets.key from a member (or set the same secrets_key) and start it again.")

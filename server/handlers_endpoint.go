@@ -83,10 +83,22 @@ func checkHeaders(v *violations, headers map[string]string) {
 			v.add("not a valid header name", "headers", k)
 		case slices.Contains(forbiddenHeaders, lk) || strings.HasPrefix(lk, "webhook-") || strings.HasPrefix(lk, "svix-"):
 			v.add("this header is set by Herald and may not be overridden", "headers", k)
-		case strings.ContainsAny(val, "\r\n\x00") || len(val) > 4096:
-			v.add("header values are at most 4096 characters without line breaks", "headers", k)
+		case !validHeaderValue(val) || len(val) > 4096:
+			v.add("header values are at most 4096 printable characters (tabs allowed)", "headers", k)
 		}
 	}
+}
+
+// validHeaderValue reports whether v can be sent as an HTTP header value:
+// visible ASCII, spaces and tabs, and obs-text bytes; no control
+// characters, which net/http would refuse at send time on every attempt.
+func validHeaderValue(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if b := v[i]; (b < 0x20 && b != '\t') || b == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // normalizeSecret accepts a secret with or without the whsec_ prefix, as
@@ -310,6 +322,7 @@ func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		ep.URL = *in.URL
 	}
 	if in.Description != nil {
+		v.check(len(*in.Description) <= 1024, "must be at most 1024 characters", "description")
 		ep.Description = *in.Description
 	}
 	if in.UID.Set {

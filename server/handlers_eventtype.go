@@ -202,6 +202,7 @@ func (s *Server) patchEventType(c *fasthttp.RequestCtx, p principal) error {
 	}
 	var v violations
 	if in.Description != nil {
+		v.check(len(*in.Description) <= 4096, "must be at most 4096 characters", "description")
 		t.Description = *in.Description
 	}
 	if in.Archived != nil {
@@ -214,12 +215,17 @@ func (s *Server) patchEventType(c *fasthttp.RequestCtx, p principal) error {
 		t.FeatureFlags = in.FeatureFlags.Value
 	}
 	if in.GroupName.Set {
+		v.check(len(in.GroupName.Value) <= 256, "must be at most 256 characters", "groupName")
 		t.GroupName = in.GroupName.Value
+	}
+	if in.FeatureFlags.Set {
+		v.check(len(in.FeatureFlags.Value) <= 64, "at most 64 feature flags", "featureFlags")
 	}
 	if in.Schemas.Set {
 		t.Schemas = nil
 		if !in.Schemas.Null {
 			v.check(isJSONObject(in.Schemas.Value), "must be a JSON object", "schemas")
+			v.check(len(in.Schemas.Value) <= 256<<10, "must be at most 256 KiB", "schemas")
 			t.Schemas = compactJSON(in.Schemas.Value)
 		}
 	}

@@ -21,8 +21,8 @@ type messageIn struct {
 	Channels  []string        `json:"channels"`
 	Tags      []string        `json:"tags"`
 	DeliverAt *time.Time      `json:"deliverAt"`
-	// Accepted for compatibility; Herald keeps payloads until the message
-	// is deleted with its application.
+	// Accepted for compatibility and ignored: Herald does not expire
+	// payloads yet (see docs), it keeps them.
 	PayloadRetentionPeriod *int64 `json:"payloadRetentionPeriod"`
 	PayloadRetentionHours  *int64 `json:"payloadRetentionHours"`
 }

@@ -11,8 +11,8 @@ import (
 )
 
 // rateLimits holds a token bucket per principal (golang.org/x/time/rate),
-// local to this node: each node limits what it is asked directly, forwarded
-// requests included once, on the node the client talks to.
+// local to this node: reads are counted on the node that serves them,
+// writes on the leader (see write).
 type rateLimits struct {
 	admin, app float64 // requests per second; 0 = unlimited
 	mu         sync.Mutex
@@ -30,13 +30,12 @@ func newRateLimits(admin, app float64) *rateLimits {
 }
 
 // allow takes one request from p's bucket, or answers 429 with Retry-After.
-// Requests a node forwards for another are not counted twice.
 func (l *rateLimits) allow(c *fasthttp.RequestCtx, p principal) error {
 	perSec := l.app
 	if p.admin {
 		perSec = l.admin
 	}
-	if perSec <= 0 || len(c.Request.Header.Peek(forwardedHeader)) > 0 {
+	if perSec <= 0 {
 		return nil
 	}
 	now := time.Now()

@@ -37,6 +37,9 @@ type Config struct {
 	// (admin tokens, application tokens); 0 = unlimited.
 	AdminRateLimit float64
 	AppRateLimit   float64
+	// PublicURL is this node's API as clients reach it (for the URLs the
+	// API hands out), e.g. http://10.0.0.1:8484.
+	PublicURL string
 	// NodeMetrics writes this node's own gauges (Raft state) after the
 	// process-wide metrics on /metrics.
 	NodeMetrics func(w io.Writer)
@@ -77,7 +80,9 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 	s := &Server{limits: newRateLimits(cfg.AdminRateLimit, cfg.AppRateLimit), cfg: cfg, node: node, store: store, guard: guard, log: log, now: cfg.Now,
 		forwarder: &fasthttp.Client{Name: "herald-forward", MaxConnsPerHost: 512, ReadTimeout: forwardTimeout, WriteTimeout: forwardTimeout}}
 	s.messages = raft.NewBatcher(node, raft.BatcherConfig{
-		MaxItems: 512, MaxBytes: 4 << 20, MaxInFlight: 8, QueueLen: 8192,
+		// 1 MiB entries: a lagging follower is sent max_append_entries of
+		// them at once, so their size bounds its catch-up memory.
+		MaxItems: 512, MaxBytes: 1 << 20, MaxInFlight: 8, QueueLen: 8192,
 	}, func(items []raft.MessageItem) raft.Command {
 		return &raft.CreateMessages{Items: items}
 	}, func(resp any, n int) []raft.Result {
@@ -97,7 +102,9 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 		// Streamed so an oversized body can be answered 413 after it is
 		// read off the connection; closing with unread bytes would reset
 		// the connection and the client would never see the answer.
-		StreamRequestBody:     true,
+		StreamRequestBody: true,
+		// The read buffer bounds the request line and headers together.
+		ReadBufferSize:        cfg.MaxHeaderBytes,
 		ReadTimeout:           cfg.ReadTimeout,
 		WriteTimeout:          cfg.WriteTimeout,
 		IdleTimeout:           cfg.IdleTimeout,

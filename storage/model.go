@@ -1,8 +1,10 @@
 package storage
 
-// Records are encoded with a leading format version byte. New fields are
-// appended at the end and decoded only when bytes remain, so old records stay
-// readable without a migration.
+// Records are encoded with a leading format version byte. To add a field,
+// append it at the end of Encode and decode it only when bytes remain
+// (d.Remaining() > 0), so records written before stay readable; Decode
+// currently reads exactly the fields below. Commands embed records, so a
+// record change is also a command-format change (see raft/command.go).
 const recordV1 = 1
 
 // App is an application: one customer of the platform, owning endpoints and

@@ -408,6 +408,12 @@ func (tx *Tx) Resend(appID, msgID, epID string, dueMs int64) error {
 		dl = Delivery{AppID: appID, MsgID: msgID, EndpointID: epID}
 		tx.set(epMsgKey(appID, epID, msgID), nil)
 	}
+	// A retry already pending is replaced, not doubled: two live keys
+	// would run two retry chains, and the later one could overwrite the
+	// other's success.
+	if dl.Status == StatusPending && dl.NextAttempt != 0 {
+		tx.del(ScheduleKey{DueMs: dl.NextAttempt / 1e6, MsgID: msgID, EndpointID: epID}.Bytes())
+	}
 	dl.Status = StatusPending
 	dl.NextAttempt = dueMs * 1e6
 	tx.set(dlKey, encode(dl.Encode))
@@ -505,7 +511,9 @@ func (tx *Tx) RevokeAppTokens(appID string, hash []byte, sessions []string, atNs
 		}
 		if t.ExpiresAt > atNs {
 			t.ExpiresAt = atNs
-			tx.set(tokenKey(h), encode(t.Encode))
+			// Rewritten with a new expiry entry: the old one's checksum no
+			// longer matches and would leave the record behind forever.
+			tx.setExpiring(tokenKey(h), encode(t.Encode), t.ExpiresAt/1e6+tokenGraceMs)
 		}
 	}
 }

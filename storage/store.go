@@ -18,12 +18,11 @@ import (
 // The FSM returns the business ones to the API as values; none of them is a
 // reason to stop applying the log.
 var (
-	ErrNotFound         = errors.New("not found")
-	ErrConflict         = errors.New("conflict")
-	ErrUIDTaken         = errors.New("uid already in use")
-	ErrEventIDTaken     = errors.New("event id already used")
-	ErrEventTypeMissing = errors.New("event type does not exist or is archived")
-	ErrClosed           = errors.New("store closed")
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("conflict")
+	ErrUIDTaken     = errors.New("uid already in use")
+	ErrEventIDTaken = errors.New("event id already used")
+	ErrClosed       = errors.New("store closed")
 )
 
 // Store is the replicated state of one node: a Badger database written only
