@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"regexp"
 	"strings"
@@ -80,12 +81,10 @@ func deref(s *string) string {
 
 // loadApp finds an application by id or uid on behalf of p.
 func (s *Server) loadApp(p principal, idOrUID string) (storage.App, error) {
-	var a storage.App
-	err := s.store.View(func(r *storage.Reader) error {
-		var err error
-		a, err = r.App(idOrUID)
-		return err
-	})
+	// Every message names its app: the lookup comes from the store's
+	// cache, and the shared map is copied for callers that change it.
+	a, err := s.store.CachedApp(idOrUID)
+	a.Metadata = maps.Clone(a.Metadata)
 	if err == storage.ErrNotFound {
 		return a, notFound("Application")
 	}

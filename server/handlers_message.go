@@ -98,7 +98,7 @@ func (s *Server) createMessage(c *fasthttp.RequestCtx, p principal) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	body, _ := json.Marshal(toMessageOut(&m, withContent))
+	body := marshalMessage(toMessageOut(&m, withContent))
 	item := raft.MessageItem{
 		Meta:    s.meta(c, p, now, http.StatusAccepted, body),
 		Message: storage.NewMessage{Message: m, EventIDExpiresMs: now.Add(s.cfg.EventIDTTL).UnixMilli()},
@@ -142,7 +142,7 @@ func (s *Server) getMessage(c *fasthttp.RequestCtx, p principal) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusOK, toMessageOut(&m, withContent))
+	writeRaw(c, http.StatusOK, marshalMessage(toMessageOut(&m, withContent)))
 	return nil
 }
 

@@ -25,6 +25,7 @@ type Batch struct {
 	cost    int64 // Badger's size of the open transaction, bounded above (writeCost)
 	minDue  int64 // earliest schedule key written, 0 = none
 	wrote   bool
+	apps    bool // an application record was written (see Store.CachedApp)
 	release func()
 }
 
@@ -118,6 +119,10 @@ func (b *Batch) flush() error {
 		return err
 	}
 	b.s.applied.Store(b.done)
+	if b.apps {
+		b.s.appsGen.Add(1)
+		b.apps = false
+	}
 	b.txn = b.s.db.NewTransaction(true)
 	b.writes, b.bytes, b.cost = 0, 0, 0
 	return nil
@@ -238,6 +243,9 @@ func (tx *Tx) del(k []byte) {
 
 // touch keeps caches of the state in step with a write to k.
 func (tx *Tx) touch(k []byte) {
+	if bytes.HasPrefix(k, []byte(pApp)) || bytes.HasPrefix(k, []byte(pAppUID)) {
+		tx.b.apps = true
+	}
 	if rest, ok := bytes.CutPrefix(k, []byte(pEndpoint)); ok {
 		app, _, _ := bytes.Cut(rest, []byte{'/'})
 		tx.b.s.forgetEndpoints(string(app))

@@ -369,3 +369,40 @@ func TestEventTypes(t *testing.T) {
 	expectNoWrites(t, s, ErrNotFound, func(tx *Tx) error { return tx.DeleteEventType("user.deleted", false, 800) })
 	expectNoWrites(t, s, ErrNotFound, func(tx *Tx) error { return tx.DeleteEventType("none", true, 800) })
 }
+
+// TestCachedApp checks that the application cache never serves what a
+// committed write replaced: updates, uid changes, deletes and restores.
+func TestCachedApp(t *testing.T) {
+	s := openTestStore(t, "")
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateApp(testApp(tApp, "shop")) })
+	for _, ref := range []string{tApp, "shop"} {
+		a, err := s.CachedApp(ref)
+		if err != nil || a.Name != "name "+tApp {
+			t.Fatalf("CachedApp(%s) = %+v, %v", ref, a, err)
+		}
+	}
+	// Cached now: a change must still be seen at once, by id and by uid.
+	renamed := testApp(tApp, "store")
+	renamed.Name = "renamed"
+	mustApply(t, s, func(tx *Tx) error { return tx.UpdateApp(renamed) })
+	if a, err := s.CachedApp(tApp); err != nil || a.Name != "renamed" {
+		t.Fatalf("after update: CachedApp(id) = %+v, %v", a, err)
+	}
+	if _, err := s.CachedApp("shop"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old uid after update: err = %v, want ErrNotFound", err)
+	}
+	if a, err := s.CachedApp("store"); err != nil || a.ID != tApp {
+		t.Fatalf("new uid: CachedApp = %+v, %v", a, err)
+	}
+	// A write to something else keeps the entries.
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateEndpoint(testEndpoint(tApp, tEpAll, "")) })
+	if a, err := s.CachedApp(tApp); err != nil || a.Name != "renamed" {
+		t.Fatalf("after endpoint write: CachedApp = %+v, %v", a, err)
+	}
+	mustApply(t, s, func(tx *Tx) error { return tx.DeleteApp(tApp) })
+	for _, ref := range []string{tApp, "store"} {
+		if _, err := s.CachedApp(ref); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("after delete: CachedApp(%s) err = %v, want ErrNotFound", ref, err)
+		}
+	}
+}

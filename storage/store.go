@@ -47,6 +47,18 @@ type Store struct {
 	// keeps tests that apply from several goroutines honest.
 	epMu      sync.Mutex
 	endpoints map[string][]Endpoint
+
+	// apps caches application lookups for the API's hot paths (see
+	// CachedApp); appsGen moves on after every committed write to an
+	// application, which invalidates every cached entry at once.
+	appMu   sync.Mutex
+	apps    map[string]cachedApp
+	appsGen atomic.Uint64
+}
+
+type cachedApp struct {
+	app App
+	gen uint64
 }
 
 // maxCachedApps bounds the endpoint cache; past it the cache starts over.
@@ -78,6 +90,39 @@ func (s *Store) forgetEndpoints(appID string) {
 		return
 	}
 	delete(s.endpoints, appID)
+}
+
+// CachedApp returns an application by id or uid, as Reader.App does, from a
+// cache of recent lookups. Applications change rarely and every message
+// names one, so ingest reads them from memory. The caller must not modify
+// the App's Metadata map, which the cache shares.
+func (s *Store) CachedApp(idOrUID string) (App, error) {
+	// The generation is read before the state: a write committed while
+	// the state is read moves it on, so what is stored below is then
+	// already invalid and never served.
+	gen := s.appsGen.Load()
+	s.appMu.Lock()
+	e, ok := s.apps[idOrUID]
+	s.appMu.Unlock()
+	if ok && e.gen == gen {
+		return e.app, nil
+	}
+	var a App
+	err := s.View(func(r *Reader) error {
+		var err error
+		a, err = r.App(idOrUID)
+		return err
+	})
+	if err != nil {
+		return a, err
+	}
+	s.appMu.Lock()
+	if s.apps == nil || len(s.apps) >= maxCachedApps {
+		s.apps = make(map[string]cachedApp)
+	}
+	s.apps[idOrUID] = cachedApp{app: a, gen: gen}
+	s.appMu.Unlock()
+	return a, nil
 }
 
 // Open opens (or creates) the state database in dir. A restore interrupted
@@ -278,6 +323,7 @@ func (s *Store) Restore(load func(db *badger.DB) error) error {
 	}
 	s.db = db
 	s.forgetEndpoints("")
+	s.appsGen.Add(1)
 	if err := s.loadApplied(); err != nil {
 		return fmt.Errorf("restore state: %w", err)
 	}
