@@ -224,7 +224,37 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	a.tasksDone.Add(2)
 	go a.maintenance()
 	go a.keepRegistered(a.cluster)
+	if cfg.MappedMemoryLimit > 0 {
+		a.tasksDone.Add(1)
+		go a.trimMappedMemory(int64(cfg.MappedMemoryLimit) << 20)
+	}
 	return a, nil
+}
+
+// trimMappedMemory keeps the resident pages of Badger's memory-mapped
+// files (value logs, tables) near limit, checking ten times a second: see
+// storage.TrimMappedFiles. Only this node's data directory is trimmed. The
+// check is cheap (one read of /proc/self/status), and it has to be
+// frequent: every read of a payload from a value log maps the page and,
+// through the kernel's fault-around, up to 15 neighbours, so a node
+// retrying a large backlog maps hundreds of MiB a second.
+func (a *Appliance) trimMappedMemory(limit int64) {
+	defer a.tasksDone.Done()
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.stopTasks:
+			return
+		case <-t.C:
+		}
+		if rss, err := storage.MappedFileRSS(); err != nil || rss <= limit {
+			continue
+		}
+		if _, err := storage.TrimMappedFiles(a.cfg.DataDir); err != nil {
+			a.log.Warn().Err(err).Str("component", "storage").Msg("trim mapped files failed")
+		}
+	}
 }
 
 // responseBodyLimit maps response_body_limit (0 = store none) to the

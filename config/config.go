@@ -37,6 +37,10 @@ type Config struct {
 	HTTPSOnly bool `toml:"https_only"`
 	// MemoryLimit is the Go runtime's soft memory limit in MiB (GC works harder near it); 0 = none.
 	MemoryLimit int `toml:"memory_limit_mib"`
+	// MappedMemoryLimit is how much of Badger's memory-mapped files may stay
+	// resident before Herald unmaps their pages (they stay in the page
+	// cache), in MiB; 0 = never.
+	MappedMemoryLimit int `toml:"mapped_memory_limit_mib"`
 	// DebugAddr serves Go's pprof profiles (/debug/pprof/) when set; keep it on loopback.
 	DebugAddr string `toml:"debug_addr"`
 	// SecretsKey is the main key (base64 of 32 bytes) sealing endpoint secrets at rest; empty means the key file.
@@ -145,11 +149,12 @@ type RaftConfig struct {
 // flags: a working single-node appliance on localhost.
 func Default() Config {
 	return Config{
-		MemoryLimit: 384,
-		DataDir:     "./herald-data",
-		HTTPAddr:    "127.0.0.1:8484",
-		RaftAddr:    "127.0.0.1:8485",
-		Log:         LogConfig{Level: "info", Format: "json"},
+		MemoryLimit:       384,
+		MappedMemoryLimit: 96,
+		DataDir:           "./herald-data",
+		HTTPAddr:          "127.0.0.1:8484",
+		RaftAddr:          "127.0.0.1:8485",
+		Log:               LogConfig{Level: "info", Format: "json"},
 		API: APIConfig{
 			MaxPayloadBytes:     1 << 20,
 			MaxRequestBodyBytes: 1<<20 + 256<<10,

@@ -38,6 +38,8 @@ func TestDefault(t *testing.T) {
 		{"admin_token", c.AdminToken, ""},
 		{"allow_private_cidr", c.AllowPrivateCIDR, []string(nil)},
 		{"https_only", c.HTTPSOnly, false},
+		{"memory_limit_mib", c.MemoryLimit, 384},
+		{"mapped_memory_limit_mib", c.MappedMemoryLimit, 96},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "json"},
 		{"api.max_payload_bytes", c.API.MaxPayloadBytes, 1048576},

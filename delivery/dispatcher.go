@@ -317,12 +317,13 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	)
 	err := d.store.View(func(r *storage.Reader) error {
 		var err error
-		if msg, err = r.Message(e.Due.AppID, e.Key.MsgID); err != nil {
-			return err
-		}
-		ep, err = r.Endpoint(e.Due.AppID, e.Key.EndpointID)
+		msg, err = r.Message(e.Due.AppID, e.Key.MsgID)
 		return err
 	})
+	if err == nil {
+		// Endpoints change rarely: from the store's cache.
+		ep, err = d.store.CachedEndpoint(e.Due.AppID, e.Key.EndpointID)
+	}
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		o.Final = storage.StatusCanceled

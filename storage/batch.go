@@ -26,6 +26,7 @@ type Batch struct {
 	minDue  int64 // earliest schedule key written, 0 = none
 	wrote   bool
 	apps    bool // an application record was written (see Store.CachedApp)
+	eps     bool // an endpoint record was written (see Store.CachedEndpoint)
 	release func()
 }
 
@@ -120,8 +121,12 @@ func (b *Batch) flush() error {
 	}
 	b.s.applied.Store(b.done)
 	if b.apps {
-		b.s.appsGen.Add(1)
+		b.s.apps.invalidate()
 		b.apps = false
+	}
+	if b.eps {
+		b.s.endpoints.invalidate()
+		b.eps = false
 	}
 	b.txn = b.s.db.NewTransaction(true)
 	b.writes, b.bytes, b.cost = 0, 0, 0
@@ -246,7 +251,11 @@ func (tx *Tx) touch(k []byte) {
 	if bytes.HasPrefix(k, []byte(pApp)) || bytes.HasPrefix(k, []byte(pAppUID)) {
 		tx.b.apps = true
 	}
+	if bytes.HasPrefix(k, []byte(pEpUID)) {
+		tx.b.eps = true
+	}
 	if rest, ok := bytes.CutPrefix(k, []byte(pEndpoint)); ok {
+		tx.b.eps = true
 		app, _, _ := bytes.Cut(rest, []byte{'/'})
 		tx.b.s.forgetEndpoints(string(app))
 	}

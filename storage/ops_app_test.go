@@ -406,3 +406,33 @@ func TestCachedApp(t *testing.T) {
 		}
 	}
 }
+
+// TestCachedEndpoint checks the endpoint cache the same way: a committed
+// change or delete is seen at once, by id and by uid.
+func TestCachedEndpoint(t *testing.T) {
+	s := openTestStore(t, "")
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateApp(testApp(tApp, "")) })
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateEndpoint(testEndpoint(tApp, tEpAll, "hook")) })
+	for _, ref := range []string{tEpAll, "hook"} {
+		if ep, err := s.CachedEndpoint(tApp, ref); err != nil || ep.ID != tEpAll {
+			t.Fatalf("CachedEndpoint(%s) = %+v, %v", ref, ep, err)
+		}
+	}
+	if _, err := s.CachedEndpoint(tApp2, tEpAll); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another app's endpoint: err = %v, want ErrNotFound", err)
+	}
+	changed := testEndpoint(tApp, tEpAll, "hook2")
+	changed.URL = "https://example.com/new"
+	changed.Disabled = true
+	mustApply(t, s, func(tx *Tx) error { return tx.UpdateEndpoint(changed) })
+	if ep, err := s.CachedEndpoint(tApp, tEpAll); err != nil || ep.URL != changed.URL || !ep.Disabled {
+		t.Fatalf("after update: %+v, %v", ep, err)
+	}
+	if _, err := s.CachedEndpoint(tApp, "hook"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("old uid after update: err = %v, want ErrNotFound", err)
+	}
+	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, tEpAll) })
+	if _, err := s.CachedEndpoint(tApp, tEpAll); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("after delete: err = %v, want ErrNotFound", err)
+	}
+}

@@ -42,42 +42,77 @@ type Store struct {
 	stopGC chan struct{}
 	gcDone chan struct{}
 
-	// endpoints caches each application's endpoints for the FSM's fan-out
+	// appEp caches each application's endpoints for the FSM's fan-out
 	// (see Tx.appEndpoints). Only the FSM goroutine uses it; the mutex
 	// keeps tests that apply from several goroutines honest.
-	epMu      sync.Mutex
-	endpoints map[string][]Endpoint
+	epMu  sync.Mutex
+	appEp map[string][]Endpoint
 
-	// apps caches application lookups for the API's hot paths (see
-	// CachedApp); appsGen moves on after every committed write to an
-	// application, which invalidates every cached entry at once.
-	appMu   sync.Mutex
-	apps    map[string]cachedApp
-	appsGen atomic.Uint64
+	// apps and endpoints cache lookups for the hot paths (ingest and
+	// dispatch; see CachedApp, CachedEndpoint).
+	apps      readCache[App]
+	endpoints readCache[Endpoint]
 }
 
-type cachedApp struct {
-	app App
+// A readCache holds records read from the state until a committed write to
+// a record of their kind: the batch moves the generation on after its
+// commit, which invalidates every entry at once. Applications and endpoints
+// change rarely, so a coarse invalidation costs little.
+type readCache[V any] struct {
+	gen atomic.Uint64
+	mu  sync.Mutex
+	m   map[string]cachedRecord[V]
+}
+
+type cachedRecord[V any] struct {
+	v   V
 	gen uint64
 }
 
-// maxCachedApps bounds the endpoint cache; past it the cache starts over.
-const maxCachedApps = 10000
+// get returns the cached value for key, or loads and caches it. The
+// generation is read before loading: a write committed meanwhile moves it
+// on, so the value stored is then already invalid and never served.
+func (c *readCache[V]) get(key string, load func() (V, error)) (V, error) {
+	gen := c.gen.Load()
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if ok && e.gen == gen {
+		return e.v, nil
+	}
+	v, err := load()
+	if err != nil {
+		return v, err
+	}
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCachedRecords {
+		c.m = make(map[string]cachedRecord[V])
+	}
+	c.m[key] = cachedRecord[V]{v: v, gen: gen}
+	c.mu.Unlock()
+	return v, nil
+}
+
+// invalidate drops every entry; call it after the write is committed.
+func (c *readCache[V]) invalidate() { c.gen.Add(1) }
+
+// maxCachedRecords bounds each read cache; past it the cache starts over.
+const maxCachedRecords = 10000
 
 func (s *Store) cachedEndpoints(appID string) ([]Endpoint, bool) {
 	s.epMu.Lock()
 	defer s.epMu.Unlock()
-	eps, ok := s.endpoints[appID]
+	eps, ok := s.appEp[appID]
 	return eps, ok
 }
 
 func (s *Store) cacheEndpoints(appID string, eps []Endpoint) {
 	s.epMu.Lock()
 	defer s.epMu.Unlock()
-	if s.endpoints == nil || len(s.endpoints) >= maxCachedApps {
-		s.endpoints = make(map[string][]Endpoint)
+	if s.appEp == nil || len(s.appEp) >= maxCachedRecords {
+		s.appEp = make(map[string][]Endpoint)
 	}
-	s.endpoints[appID] = eps
+	s.appEp[appID] = eps
 }
 
 // forgetEndpoints drops the cached endpoints of the app an endpoint key
@@ -86,43 +121,30 @@ func (s *Store) forgetEndpoints(appID string) {
 	s.epMu.Lock()
 	defer s.epMu.Unlock()
 	if appID == "" {
-		s.endpoints = nil
+		s.appEp = nil
 		return
 	}
-	delete(s.endpoints, appID)
+	delete(s.appEp, appID)
 }
 
-// CachedApp returns an application by id or uid, as Reader.App does, from a
-// cache of recent lookups. Applications change rarely and every message
-// names one, so ingest reads them from memory. The caller must not modify
-// the App's Metadata map, which the cache shares.
+// CachedApp returns an application by id or uid, as Reader.App does, from
+// a cache: every message names its app. The caller must not modify the
+// App's Metadata map, which the cache shares.
 func (s *Store) CachedApp(idOrUID string) (App, error) {
-	// The generation is read before the state: a write committed while
-	// the state is read moves it on, so what is stored below is then
-	// already invalid and never served.
-	gen := s.appsGen.Load()
-	s.appMu.Lock()
-	e, ok := s.apps[idOrUID]
-	s.appMu.Unlock()
-	if ok && e.gen == gen {
-		return e.app, nil
-	}
-	var a App
-	err := s.View(func(r *Reader) error {
-		var err error
-		a, err = r.App(idOrUID)
-		return err
-	})
-	if err != nil {
+	return s.apps.get(idOrUID, func() (a App, err error) {
+		err = s.View(func(r *Reader) error { a, err = r.App(idOrUID); return err })
 		return a, err
-	}
-	s.appMu.Lock()
-	if s.apps == nil || len(s.apps) >= maxCachedApps {
-		s.apps = make(map[string]cachedApp)
-	}
-	s.apps[idOrUID] = cachedApp{app: a, gen: gen}
-	s.appMu.Unlock()
-	return a, nil
+	})
+}
+
+// CachedEndpoint returns an endpoint by id or uid, as Reader.Endpoint does,
+// from a cache: every delivery attempt reads its endpoint. The caller must
+// not modify the Endpoint's maps and slices, which the cache shares.
+func (s *Store) CachedEndpoint(appID, idOrUID string) (Endpoint, error) {
+	return s.endpoints.get(appID+"/"+idOrUID, func() (ep Endpoint, err error) {
+		err = s.View(func(r *Reader) error { ep, err = r.Endpoint(appID, idOrUID); return err })
+		return ep, err
+	})
 }
 
 // Open opens (or creates) the state database in dir. A restore interrupted
@@ -323,7 +345,8 @@ func (s *Store) Restore(load func(db *badger.DB) error) error {
 	}
 	s.db = db
 	s.forgetEndpoints("")
-	s.appsGen.Add(1)
+	s.apps.invalidate()
+	s.endpoints.invalidate()
 	if err := s.loadApplied(); err != nil {
 		return fmt.Errorf("restore state: %w", err)
 	}

@@ -144,14 +144,63 @@ func run(o options) error {
 		return nil
 	}
 
+	cpu0 := cpuSeconds(procs)
 	start := time.Now()
 	drive(apis, appID, o, res, 0)
 	sendTime := time.Since(start)
+	cpu1 := cpuSeconds(procs)
 	want := res.acked.Load() * int64(o.fanout)
 	total := waitDelivered(rcv, want, o.drain).Sub(start)
 	report(o, res, rcv, sendTime, total)
+	reportCPU(procs, cpu0, cpu1, sendTime, res.acked.Load())
 	rss.report()
 	return nil
+}
+
+// cpuSeconds reads the user+system CPU time of each process, and last of
+// the driver itself (its clients and the receiver), from /proc.
+func cpuSeconds(procs []*os.Process) []float64 {
+	out := make([]float64, 0, len(procs)+1)
+	for _, p := range procs {
+		out = append(out, procCPU(strconv.Itoa(p.Pid)))
+	}
+	return append(out, procCPU("self"))
+}
+
+// procCPU returns utime+stime of /proc/<pid>/stat in seconds (the kernel
+// counts in ticks of 1/100 s on Linux).
+func procCPU(pid string) float64 {
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is the 3rd field, utime the 14th, stime the 15th.
+	_, rest, _ := strings.Cut(string(b), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
+}
+
+// reportCPU prints the cores each process used while the clients sent, and
+// Herald's CPU time per acknowledged event: on a machine the processes
+// share, it says where the cores went.
+func reportCPU(procs []*os.Process, before, after []float64, d time.Duration, acked int64) {
+	var herald float64
+	for i, p := range procs {
+		used := after[i] - before[i]
+		herald += used
+		fmt.Printf("%-44s %.2f cores\n", fmt.Sprintf("CPU while sending, herald pid %d", p.Pid), used/d.Seconds())
+	}
+	self := after[len(after)-1] - before[len(before)-1]
+	fmt.Printf("%-44s %.2f cores\n", "CPU while sending, driver and receiver", self/d.Seconds())
+	if acked > 0 && len(procs) > 0 {
+		fmt.Printf("%-44s %.0f µs\n", "herald CPU per acknowledged event", herald/float64(acked)*1e6)
+	}
 }
 
 // results are the client side counters.
