@@ -42,6 +42,7 @@ fuzz: fuzz-targets-listed
 	$(GO) test -run '^$$' -fuzz '^FuzzCheckURL$$' -fuzztime $(FUZZTIME) ./delivery/
 	$(GO) test -run '^$$' -fuzz '^FuzzSignatureHeader$$' -fuzztime $(FUZZTIME) ./delivery/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRequests$$' -fuzztime $(FUZZTIME) ./server/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMessage$$' -fuzztime $(FUZZTIME) ./server/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCommand$$' -fuzztime $(FUZZTIME) ./raft/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLogEntry$$' -fuzztime $(FUZZTIME) ./raft/
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeRecords$$' -fuzztime $(FUZZTIME) ./storage/

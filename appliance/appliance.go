@@ -142,8 +142,11 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	a.sender = delivery.NewSender(delivery.SenderConfig{
 		Timeout:           cfg.Delivery.RequestTimeout.Duration,
 		ResponseBodyLimit: responseBodyLimit(cfg.Delivery.ResponseBodyLimit),
-		Guard:             guard,
-		UserAgent:         "Herald-Webhooks/" + Version,
+		// One warm connection for each attempt an endpoint may have in
+		// flight: fewer would close and redial connections under load.
+		MaxIdleConnsPerHost: cfg.Delivery.MaxInFlightPerEndpoint,
+		Guard:               guard,
+		UserAgent:           "Herald-Webhooks/" + Version,
 	})
 	a.dispatcher = delivery.NewDispatcher(delivery.DispatcherConfig{
 		Workers:                cfg.Delivery.Workers,

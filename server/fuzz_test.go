@@ -1,8 +1,10 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -112,4 +114,65 @@ func checkClientError(t *testing.T, what string, body []byte, err error) {
 	default:
 		t.Fatalf("%s: body %q: error %T (%v) is neither *apiError nor *validationError: it would answer 500", what, body, err, err)
 	}
+}
+
+// FuzzDecodeMessage checks the message decoder's fast path against
+// encoding/json: decodeMessage must accept exactly what encoding/json
+// accepts, and decode it to the same value.
+func FuzzDecodeMessage(f *testing.F) {
+	for _, s := range decodeSeeds {
+		f.Add([]byte(s))
+	}
+	for _, s := range []string{
+		`{"EVENTTYPE":"a","Payload":{"x":[1,{"y":null}]},"eventid":"e"}`,
+		`{"eventType":"a","eventtype":"b","payload":{}}`,
+		`{"eventType":"a","payload":{ "sp" : "a b" , "n" : -0.5e-3 }}`,
+		`{"eventType":"a","payload":{},"channels":[],"tags":null}`,
+		`{"eventType":"a","payload":{},"deliverAt":"2030-01-01T00:00:00.123+02:00"}`,
+		`{"eventType":"a","payload":{},"deliverAt":"2030-01-01T24:00:00Z"}`,
+		`{"eventType":"a","payload":{},"payloadRetentionHours":1e3}`,
+		`{"eventType":"a","payload":{},"payloadRetentionHours":"1"}`,
+		`{"eventType":"\u00e9\ud83d\ude00","payload":{"s":"\ud800"}}`,
+		` {"eventType":"a","payload":{}} `,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		var want messageIn
+		wantErr := json.Unmarshal(body, &want)
+		if len(bytes.TrimSpace(body)) == 0 {
+			wantErr = errors.New("empty body")
+		}
+		c := new(fasthttp.RequestCtx)
+		c.Request.SetBody(body)
+		var got messageIn
+		gotErr := decodeMessage(c, &got)
+		switch {
+		case (gotErr == nil) != (wantErr == nil):
+			t.Fatalf("body %q: decodeMessage error %v, encoding/json error %v", body, gotErr, wantErr)
+		case gotErr != nil:
+			return
+		}
+		if !sameMessageIn(&got, &want) {
+			t.Fatalf("body %q:\n got %+v\nwant %+v", body, got, want)
+		}
+	})
+}
+
+// sameMessageIn compares two decoded messages field by field (times by
+// instant and offset, not by their *Location pointers).
+func sameMessageIn(a, b *messageIn) bool {
+	sameTime := func(x, y *time.Time) bool {
+		if x == nil || y == nil {
+			return x == y
+		}
+		_, ox := x.Zone()
+		_, oy := y.Zone()
+		return x.Equal(*y) && ox == oy
+	}
+	return reflect.DeepEqual(a.EventType, b.EventType) && reflect.DeepEqual(a.EventID, b.EventID) &&
+		bytes.Equal(a.Payload, b.Payload) && reflect.DeepEqual(a.Channels, b.Channels) &&
+		reflect.DeepEqual(a.Tags, b.Tags) && sameTime(a.DeliverAt, b.DeliverAt) &&
+		reflect.DeepEqual(a.PayloadRetentionPeriod, b.PayloadRetentionPeriod) &&
+		reflect.DeepEqual(a.PayloadRetentionHours, b.PayloadRetentionHours)
 }

@@ -78,7 +78,7 @@ func (s *Server) createMessage(c *fasthttp.RequestCtx, p principal) error {
 	// answers a repeat with the stored response anyway. This saves a state
 	// read on the ingest hot path.
 	var in messageIn
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeMessage(c, &in); err != nil {
 		return err
 	}
 	now := s.now()

@@ -17,17 +17,21 @@ import (
 //
 // Only the FSM goroutine uses a Batch, and only one at a time.
 type Batch struct {
-	s       *Store
-	txn     *badger.Txn
-	done    uint64 // last entry completed in this batch
-	writes  int    // writes in the open transaction
-	bytes   int
-	cost    int64 // Badger's size of the open transaction, bounded above (writeCost)
-	minDue  int64 // earliest schedule key written, 0 = none
-	wrote   bool
-	apps    bool // an application record was written (see Store.CachedApp)
-	eps     bool // an endpoint record was written (see Store.CachedEndpoint)
-	release func()
+	s      *Store
+	txn    *badger.Txn
+	done   uint64 // last entry completed in this batch
+	writes int    // writes in the open transaction
+	bytes  int
+	cost   int64 // Badger's size of the open transaction, bounded above (writeCost)
+	minDue int64 // earliest schedule key written, 0 = none
+	wrote  bool
+	apps   bool // an application record was written (see Store.CachedApp)
+	eps    bool // an endpoint record was written (see Store.CachedEndpoint)
+	// appsSeen memoizes, for this batch, which applications exist: every
+	// message checks its app, and a batch holds hundreds of messages of
+	// few apps. Any write to an application record clears it.
+	appsSeen map[string]bool
+	release  func()
 }
 
 // Soft limits on one transaction: past them the batch commits at the next
@@ -250,6 +254,7 @@ func (tx *Tx) del(k []byte) {
 func (tx *Tx) touch(k []byte) {
 	if bytes.HasPrefix(k, []byte(pApp)) || bytes.HasPrefix(k, []byte(pAppUID)) {
 		tx.b.apps = true
+		clear(tx.b.appsSeen)
 	}
 	if bytes.HasPrefix(k, []byte(pEpUID)) {
 		tx.b.eps = true

@@ -243,7 +243,7 @@ type NewMessage struct {
 // same keys.
 func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err error) {
 	m := &nm.Message
-	if !tx.exists(appKey(m.AppID)) {
+	if !tx.appExists(m.AppID) {
 		return 0, "", ErrNotFound
 	}
 	if m.EventID != "" {
@@ -272,6 +272,22 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 		tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1})
 	}
 	return len(eps), "", nil
+}
+
+// appExists reports whether an application exists, memoized for the batch
+// (see Batch.appsSeen).
+func (tx *Tx) appExists(id string) bool {
+	if tx.b.appsSeen[id] {
+		return true
+	}
+	if !tx.exists(appKey(id)) {
+		return false
+	}
+	if tx.b.appsSeen == nil {
+		tx.b.appsSeen = make(map[string]bool)
+	}
+	tx.b.appsSeen[id] = true
+	return true
 }
 
 func (tx *Tx) schedule(k ScheduleKey, d Due) {

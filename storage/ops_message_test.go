@@ -164,6 +164,38 @@ func TestCreateMessageMissingApp(t *testing.T) {
 	})
 }
 
+// TestCreateMessageAppDeletedInBatch: the batch's memo of existing apps
+// must forget an app deleted by an earlier entry of the same batch.
+func TestCreateMessageAppDeletedInBatch(t *testing.T) {
+	s := fanoutStore(t)
+	b, err := s.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := s.AppliedIndex()
+	create := func(id string) error {
+		idx++
+		return b.Apply(idx, func(tx *Tx) error {
+			_, _, err := tx.CreateMessage(NewMessage{Message: Message{ID: id, AppID: tApp, EventType: "x", Timestamp: 1e9}})
+			return err
+		})
+	}
+	first := create(tMsg)
+	idx++
+	del := b.Apply(idx, func(tx *Tx) error { return tx.DeleteApp(tApp) })
+	second := create(tMsg2)
+	// Commit before judging: a batch left open holds the store.
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if first != nil || del != nil {
+		t.Fatalf("first message: %v; DeleteApp: %v", first, del)
+	}
+	if !errors.Is(second, ErrNotFound) {
+		t.Fatalf("message to the app deleted earlier in the batch: err = %v, want ErrNotFound", second)
+	}
+}
+
 func TestCreateMessageEventID(t *testing.T) {
 	s := fanoutStore(t)
 	first := NewMessage{Message: Message{ID: tMsg, AppID: tApp, EventType: "x", EventID: "evt-1", Timestamp: 1e9}, EventIDExpiresMs: 5000}
