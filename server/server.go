@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -198,6 +199,12 @@ func (s *Server) limitBody(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 // jsonTooDeep reports whether body nests arrays and objects deeper than
 // limit, without parsing it: brackets inside strings do not count.
 func jsonTooDeep(body []byte, limit int) bool {
+	// Depth never exceeds the number of opening brackets, which the
+	// vectorised bytes.Count finds far faster than the walk below: most
+	// bodies are settled here.
+	if bytes.Count(body, []byte{'{'})+bytes.Count(body, []byte{'['}) <= limit {
+		return false
+	}
 	depth, inString, escaped := 0, false, false
 	for _, b := range body {
 		switch {
