@@ -82,6 +82,7 @@ func TestAppTokenScope(t *testing.T) {
 		{"GET", o + "/endpoint", "", 404},
 		{"GET", oe, "", 404},
 		{"GET", oe + "/secret", "", 404},
+		{"POST", oe + "/secret/rotate", `{}`, 404},
 		{"POST", o + "/endpoint", `{"url":"` + rc.URL("/x") + `"}`, 404},
 		{"PATCH", oe, `{"description":"hijacked"}`, 404},
 		{"PUT", oe, `{"url":"` + rc.URL("/x") + `"}`, 404},

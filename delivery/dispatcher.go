@@ -335,7 +335,7 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		o.Final = storage.StatusFail
 		return o, true
 	}
-	key, err := d.signingKey(&ep)
+	keys, err := d.signingKeys(&ep)
 	if err != nil {
 		// A node without the cluster's secrets key cannot sign. Nothing
 		// was sent: put the same attempt off, for this node once fixed or
@@ -357,7 +357,7 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	attemptID := storage.NewID(storage.PrefixAttempt, start)
 	resp := d.sender.Send(ctx, Request{
 		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: ep.Headers,
-		Keys: [][]byte{key}, Now: start,
+		Keys: keys, Now: start,
 	})
 	at := &o.Attempt
 	at.ID = attemptID
@@ -403,9 +403,28 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	return o, true
 }
 
-// signingKey opens the endpoint's sealed secret and decodes it.
-func (d *Dispatcher) signingKey(ep *storage.Endpoint) ([]byte, error) {
-	secret := ep.Secret
+// signingKeys returns the keys that sign an attempt: the endpoint's secret,
+// then the secrets a rotation replaced that have not expired.
+func (d *Dispatcher) signingKeys(ep *storage.Endpoint) ([][]byte, error) {
+	key, err := d.signingKey(ep.Secret, ep)
+	if err != nil {
+		return nil, err
+	}
+	keys := [][]byte{key}
+	now := d.now().UnixNano()
+	for _, ps := range ep.PrevSecrets {
+		if ps.ExpiresAt <= now {
+			continue
+		}
+		if k, err := d.signingKey(ps.Secret, ep); err == nil {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
+// signingKey opens a sealed secret of ep and decodes it.
+func (d *Dispatcher) signingKey(secret string, ep *storage.Endpoint) ([]byte, error) {
 	if keyring.IsSealed(secret) {
 		if d.cfg.Keys == nil {
 			return nil, errors.New("no secrets key configured")

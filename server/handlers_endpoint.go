@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/valyala/fasthttp"
 
@@ -408,6 +410,64 @@ func (s *Server) getEndpointSecret(c *fasthttp.RequestCtx, p principal) error {
 		Key string `json:"key"`
 	}{secret})
 	return nil
+}
+
+// Rotation, as in Svix: the replaced secret keeps signing (alongside the new
+// one, in the same webhook-signature header) for a grace period, a day
+// unless the request says otherwise, so receivers can move to the new
+// secret without rejecting a message.
+const (
+	defaultGracePeriod = 24 * time.Hour
+	maxGracePeriod     = 7 * 24 * time.Hour
+	maxPrevSecrets     = 5
+)
+
+// rotateEndpointSecret replaces an endpoint's signing secret with the one
+// given, or a generated one, and keeps the old one signing for the grace
+// period.
+func (s *Server) rotateEndpointSecret(c *fasthttp.RequestCtx, p principal) error {
+	var in struct {
+		Key                *string `json:"key"`
+		GracePeriodSeconds *int64  `json:"gracePeriodSeconds"`
+	}
+	if len(bytes.TrimSpace(c.PostBody())) > 0 {
+		if err := decodeBody(c, &in); err != nil {
+			return err
+		}
+	}
+	_, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	var v violations
+	grace := defaultGracePeriod
+	if in.GracePeriodSeconds != nil {
+		g := *in.GracePeriodSeconds
+		v.check(g >= 0 && g <= int64(maxGracePeriod/time.Second), "must be between 0 and 604800 (7 days)", "gracePeriodSeconds")
+		grace = time.Duration(g) * time.Second
+	}
+	secret := ""
+	if in.Key != nil {
+		secret = normalizeSecret(&v, *in.Key)
+	} else if secret, err = delivery.GenerateSecret(); err != nil {
+		return err
+	}
+	if err := v.err(); err != nil {
+		return err
+	}
+	now := s.now()
+	var prev []storage.PrevSecret
+	if grace > 0 {
+		prev = append(prev, storage.PrevSecret{Secret: ep.Secret, ExpiresAt: now.Add(grace).UnixNano()})
+	}
+	for _, ps := range ep.PrevSecrets {
+		if ps.ExpiresAt > now.UnixNano() && len(prev) < maxPrevSecrets {
+			prev = append(prev, ps)
+		}
+	}
+	ep.Secret, ep.PrevSecrets, ep.UpdatedAt = secret, prev, now.UnixNano()
+	s.sealSecret(&ep)
+	return s.commit(c, &raft.UpdateEndpoint{Meta: s.meta(c, p, now, http.StatusNoContent, nil), Endpoint: ep}, statusNoContent, noContent)
 }
 
 // sealSecret encrypts the endpoint's plaintext secret before it goes into a

@@ -36,6 +36,16 @@ type Endpoint struct {
 	ThrottleRate uint16
 	CreatedAt    int64
 	UpdatedAt    int64
+	// PrevSecrets are secrets a rotation replaced, newest first: messages
+	// are signed with them too until they expire, so receivers can switch
+	// to the new secret at their own pace. Sealed like Secret.
+	PrevSecrets []PrevSecret
+}
+
+// PrevSecret is a rotated-out signing secret and when it stops signing.
+type PrevSecret struct {
+	Secret    string
+	ExpiresAt int64 // unix nanoseconds
 }
 
 // SecretAAD is the additional data the endpoint's sealed secret is bound
@@ -237,6 +247,15 @@ func (ep *Endpoint) Encode(e *Encoder) {
 	e.Uvarint(uint64(ep.ThrottleRate))
 	e.Varint(ep.CreatedAt)
 	e.Varint(ep.UpdatedAt)
+	// Appended field (see the top of this file): written only when there
+	// is something to write, so records without it keep their encoding.
+	if len(ep.PrevSecrets) > 0 {
+		e.Uvarint(uint64(len(ep.PrevSecrets)))
+		for _, ps := range ep.PrevSecrets {
+			e.String(ps.Secret)
+			e.Varint(ps.ExpiresAt)
+		}
+	}
 }
 
 // Decode reads what Encode wrote.
@@ -257,6 +276,17 @@ func (ep *Endpoint) Decode(d *Decoder) {
 	ep.ThrottleRate = d.Uint16()
 	ep.CreatedAt = d.Varint()
 	ep.UpdatedAt = d.Varint()
+	if d.Remaining() > 0 {
+		n := d.Count()
+		if n == 0 {
+			d.fail() // never written empty: a stray byte, not a field
+			return
+		}
+		ep.PrevSecrets = make([]PrevSecret, 0, n)
+		for range n {
+			ep.PrevSecrets = append(ep.PrevSecrets, PrevSecret{Secret: d.String(), ExpiresAt: d.Varint()})
+		}
+	}
 }
 
 // Encode appends t's encoding.
