@@ -1,0 +1,128 @@
+package server
+
+import (
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
+)
+
+// Custom headers Herald adds to every delivery of an endpoint, through
+// Svix's headers routes. Values of headers that carry credentials for the
+// receiver are never returned: they are listed by name in "sensitive".
+
+// sensitiveHeader reports whether a header's value is a credential.
+func sensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "authorization", "cookie", "x-api-key", "api-key", "apikey":
+		return true
+	}
+	for _, part := range []string{"token", "secret", "password", "passwd", "api-key", "apikey", "auth"} {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) getEndpointHeaders(c *fasthttp.RequestCtx, p principal) error {
+	_, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Headers   map[string]string `json:"headers"`
+		Sensitive []string          `json:"sensitive"`
+	}{Headers: map[string]string{}, Sensitive: []string{}}
+	for k, v := range ep.Headers {
+		if sensitiveHeader(k) {
+			out.Sensitive = append(out.Sensitive, k)
+		} else {
+			out.Headers[k] = v
+		}
+	}
+	slices.Sort(out.Sensitive)
+	writeJSON(c, http.StatusOK, out)
+	return nil
+}
+
+// updateEndpointHeaders replaces every custom header (PUT).
+func (s *Server) updateEndpointHeaders(c *fasthttp.RequestCtx, p principal) error {
+	var in struct {
+		Headers map[string]string `json:"headers"`
+	}
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	_, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	var v violations
+	if in.Headers == nil {
+		v.add("field required", "headers")
+	}
+	checkHeaders(&v, in.Headers)
+	if err := v.err(); err != nil {
+		return err
+	}
+	ep.Headers = in.Headers
+	return s.commitEndpointHeaders(c, p, ep)
+}
+
+// patchEndpointHeaders sets the headers given and removes those named in
+// deleteHeaders; names match case-insensitively, as in HTTP.
+func (s *Server) patchEndpointHeaders(c *fasthttp.RequestCtx, p principal) error {
+	var in struct {
+		Headers       map[string]string `json:"headers"`
+		DeleteHeaders []string          `json:"deleteHeaders"`
+	}
+	if err := decodeBody(c, &in); err != nil {
+		return err
+	}
+	_, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	var v violations
+	v.check(len(in.DeleteHeaders) <= 100, "at most 100 names", "deleteHeaders")
+	headers := maps.Clone(ep.Headers)
+	if headers == nil {
+		headers = map[string]string{}
+	}
+	remove := func(name string) {
+		for k := range headers {
+			if strings.EqualFold(k, name) {
+				delete(headers, k)
+			}
+		}
+	}
+	for _, name := range in.DeleteHeaders {
+		remove(name)
+	}
+	for k, val := range in.Headers {
+		remove(k)
+		headers[k] = val
+	}
+	checkHeaders(&v, headers)
+	if err := v.err(); err != nil {
+		return err
+	}
+	ep.Headers = headers
+	return s.commitEndpointHeaders(c, p, ep)
+}
+
+func (s *Server) commitEndpointHeaders(c *fasthttp.RequestCtx, p principal, ep storage.Endpoint) error {
+	if len(ep.Headers) == 0 {
+		ep.Headers = nil
+	}
+	now := s.now()
+	ep.UpdatedAt = now.UnixNano()
+	return s.commit(c, &raft.UpdateEndpoint{Meta: s.meta(c, p, now, http.StatusNoContent, nil), Endpoint: ep}, statusNoContent, noContent)
+}
