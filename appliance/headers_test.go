@@ -99,3 +99,48 @@ func TestEndpointHeadersWithSDK(t *testing.T) {
 		t.Errorf("after refused changes: %+v", h)
 	}
 }
+
+// TestMessageCreatesApplication: MessageIn.application creates the app the
+// path names when it does not exist (Svix), and is ignored when it does.
+func TestMessageCreatesApplication(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	sdk := n.sdk
+	in := models.MessageIn{
+		EventType: "job.done", Payload: map[string]any{"k": 1},
+		Application: &models.ApplicationIn{Name: "Made by a message", Uid: ptr("made-by-msg")},
+	}
+	msg, err := sdk.Message.Create(ctx(t), "made-by-msg", in, nil)
+	if err != nil {
+		t.Fatalf("Message.Create with application: %v", err)
+	}
+	app, err := sdk.Application.Get(ctx(t), "made-by-msg")
+	if err != nil || app.Name != "Made by a message" {
+		t.Fatalf("application after the message: %+v, %v", app, err)
+	}
+	if got, err := sdk.Message.Get(ctx(t), app.Id, msg.Id, nil); err != nil || got.Id != msg.Id {
+		t.Fatalf("message under the new app: %+v, %v", got, err)
+	}
+	// Existing app: the application field is ignored.
+	in.Application.Name = "Renamed?"
+	if _, err := sdk.Message.Create(ctx(t), "made-by-msg", in, nil); err != nil {
+		t.Fatal(err)
+	}
+	if app2, _ := sdk.Application.Get(ctx(t), app.Id); app2.Name != "Made by a message" || n.counts().Apps != 1 {
+		t.Errorf("application changed or duplicated: %+v, %d apps", app2, n.counts().Apps)
+	}
+	// The uid must be the path's; without application, an unknown app is 404.
+	before := n.counts()
+	bad := in
+	bad.Application = &models.ApplicationIn{Name: "x", Uid: ptr("other-uid")}
+	if _, err := sdk.Message.Create(ctx(t), "unknown-uid", bad, nil); err == nil || sdkStatus(t, err) != http.StatusUnprocessableEntity {
+		t.Errorf("application uid different from the path: %v, want 422", err)
+	}
+	bad.Application = nil
+	if _, err := sdk.Message.Create(ctx(t), "unknown-uid", bad, nil); err == nil || sdkStatus(t, err) != http.StatusNotFound {
+		t.Errorf("unknown app without application: %v, want 404", err)
+	}
+	if after := n.counts(); after != before {
+		t.Errorf("refused messages changed the state: %+v -> %+v", before, after)
+	}
+}

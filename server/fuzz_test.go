@@ -134,6 +134,9 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"eventType":"a","payload":{},"payloadRetentionHours":"1"}`,
 		`{"eventType":"\u00e9\ud83d\ude00","payload":{"s":"\ud800"}}`,
 		` {"eventType":"a","payload":{}} `,
+		`{"eventType":"a","payload":{},"application":{"name":"A","uid":"a","metadata":{"k":"v"},"rateLimit":5}}`,
+		`{"eventType":"a","payload":{},"application":{"name":"A","rateLimit":70000}}`,
+		`{"eventType":"a","payload":{},"application":null}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -174,5 +177,6 @@ func sameMessageIn(a, b *messageIn) bool {
 		bytes.Equal(a.Payload, b.Payload) && reflect.DeepEqual(a.Channels, b.Channels) &&
 		reflect.DeepEqual(a.Tags, b.Tags) && sameTime(a.DeliverAt, b.DeliverAt) &&
 		reflect.DeepEqual(a.PayloadRetentionPeriod, b.PayloadRetentionPeriod) &&
-		reflect.DeepEqual(a.PayloadRetentionHours, b.PayloadRetentionHours)
+		reflect.DeepEqual(a.PayloadRetentionHours, b.PayloadRetentionHours) &&
+		reflect.DeepEqual(a.Application, b.Application)
 }

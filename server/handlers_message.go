@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -25,6 +26,9 @@ type messageIn struct {
 	// payloads yet (see docs), it keeps them.
 	PayloadRetentionPeriod *int64 `json:"payloadRetentionPeriod"`
 	PayloadRetentionHours  *int64 `json:"payloadRetentionHours"`
+	// Application creates the application named by uid in the path when
+	// it does not exist yet, as in Svix; ignored when it does.
+	Application *applicationIn `json:"application"`
 }
 
 func (s *Server) validateMessage(in *messageIn, now time.Time) error {
@@ -69,16 +73,22 @@ func (s *Server) createMessage(c *fasthttp.RequestCtx, p principal) error {
 	if err := p.requireAdmin(); err != nil {
 		return err
 	}
-	a, err := s.loadApp(p, pathParam(c, "app_id"))
-	if err != nil {
-		return err
-	}
 	// No local replay check here, unlike other creates: the SDKs send an
 	// idempotency key with every message, repeats are rare, and the FSM
 	// answers a repeat with the stored response anyway. This saves a state
 	// read on the ingest hot path.
 	var in messageIn
 	if err := decodeMessage(c, &in); err != nil {
+		return err
+	}
+	ref := pathParam(c, "app_id")
+	a, err := s.loadApp(p, ref)
+	if isNotFound(err) && in.Application != nil {
+		if a, err = s.createAppFor(c, ref, in.Application); errors.Is(err, storage.ErrUIDTaken) {
+			a, err = s.loadApp(p, ref) // created meanwhile by a concurrent request
+		}
+	}
+	if err != nil {
 		return err
 	}
 	now := s.now()
