@@ -83,6 +83,7 @@ func TestAppTokenScope(t *testing.T) {
 		{"GET", oe, "", 404},
 		{"GET", oe + "/secret", "", 404},
 		{"POST", oe + "/secret/rotate", `{}`, 404},
+		{"POST", oe + "/recover", `{"since":"2026-01-01T00:00:00Z"}`, 404},
 		{"GET", oe + "/headers", "", 404},
 		{"PUT", oe + "/headers", `{"headers":{"X-A":"1"}}`, 404},
 		{"PATCH", oe + "/headers", `{"headers":{"X-A":"1"}}`, 404},

@@ -31,6 +31,7 @@ const (
 	CmdDeleteNode      CommandType = 16
 	CmdPutAppToken     CommandType = 17
 	CmdRevokeAppTokens CommandType = 18
+	CmdRecover         CommandType = 19
 )
 
 // Command is one replicated state change.
@@ -200,6 +201,42 @@ type RevokeAppTokens struct {
 	TokenHash  []byte
 	SessionIDs []string
 	At         int64
+}
+
+// Recover re-queues, at Meta.Time, an endpoint's failed deliveries of
+// messages created in [Since, Until) (unix ns): the messages after After
+// (from Since when empty), at most Limit of them (see storage.Tx.Recover).
+type Recover struct {
+	Meta
+	AppID      string
+	EndpointID string
+	Since      int64
+	Until      int64
+	After      string
+	Limit      uint32
+}
+
+// Type implements Command.
+func (*Recover) Type() CommandType { return CmdRecover }
+
+func (c *Recover) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	e.String(c.AppID)
+	e.String(c.EndpointID)
+	e.Varint(c.Since)
+	e.Varint(c.Until)
+	e.String(c.After)
+	e.Uvarint(uint64(c.Limit))
+}
+
+func (c *Recover) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.AppID = d.String()
+	c.EndpointID = d.String()
+	c.Since = d.Varint()
+	c.Until = d.Varint()
+	c.After = d.String()
+	c.Limit = d.Uint32()
 }
 
 // Type implements Command.
@@ -431,6 +468,8 @@ func newCommand(t CommandType) Command {
 		return &PutAppToken{}
 	case CmdRevokeAppTokens:
 		return &RevokeAppTokens{}
+	case CmdRecover:
+		return &Recover{}
 	}
 	return nil
 }

@@ -102,6 +102,8 @@ var commandCases = []struct {
 		"11" + bareMetaHex + "01" + "01ab" + "056170705f31" + "0173" + "01" + "010166" + "02" + "04"},
 	{"RevokeAppTokens", &RevokeAppTokens{Meta: bareMeta, AppID: "app_1", TokenHash: []byte{0xcd}, SessionIDs: []string{"s"}, At: 3},
 		"12" + bareMetaHex + "056170705f31" + "01cd" + "010173" + "06"},
+	{"Recover", &Recover{Meta: bareMeta, AppID: "app_1", EndpointID: "ep_1", Since: 1, Until: -2, After: "m", Limit: 300},
+		"13" + bareMetaHex + "056170705f31" + "0465705f31" + "02" + "03" + "016d" + "ac02"},
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -131,6 +133,7 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdDeleteNode, 16, &DeleteNode{}, "DeleteNode"},
 		{CmdPutAppToken, 17, &PutAppToken{}, "PutAppToken"},
 		{CmdRevokeAppTokens, 18, &RevokeAppTokens{}, "RevokeAppTokens"},
+		{CmdRecover, 19, &Recover{}, "Recover"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -144,7 +147,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 19, 100, 255} {
+	for _, unknown := range []CommandType{0, 20, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}

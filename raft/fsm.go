@@ -19,7 +19,8 @@ type Result struct {
 	Existing string                      // with ErrEventIDTaken: the message holding the event id
 	Created  bool                        // PutEventType created rather than replaced
 	Fanout   int                         // CreateMessages: deliveries created
-	Count    int                         // Expire: records deleted
+	Count    int                         // Expire: records deleted; Recover: deliveries re-queued
+	Cursor   string                      // Recover: last message looked at, "" once the range is done
 }
 
 // Hooks let the layers above react to what the FSM applied, without the FSM
@@ -150,6 +151,9 @@ func apply(tx *storage.Tx, cmd Command) any {
 	case *RevokeAppTokens:
 		tx.RevokeAppTokens(c.AppID, c.TokenHash, c.SessionIDs, c.At)
 		return Result{}
+	case *Recover:
+		n, cursor := tx.Recover(c.AppID, c.EndpointID, c.Since, c.Until, c.After, int(c.Limit), c.Time/1e6)
+		return Result{Count: n, Cursor: cursor}
 	}
 	panic(fmt.Sprintf("fsm: no apply for command type %d", cmd.Type()))
 }

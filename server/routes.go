@@ -28,6 +28,7 @@ func (s *Server) routes(r *router.Router) {
 	r.DELETE("/api/v1/app/{app_id}/endpoint/{endpoint_id}", s.write(s.deleteEndpoint))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", s.authed(s.getEndpointSecret))
 	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", s.write(s.rotateEndpointSecret))
+	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", s.write(s.recoverEndpoint))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.authed(s.getEndpointHeaders))
 	r.PUT("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.updateEndpointHeaders))
 	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.patchEndpointHeaders))

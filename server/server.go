@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,7 @@ type Server struct {
 	forwarder *fasthttp.Client // to the leader and other members
 	closing   atomic.Bool
 	limits    *rateLimits
+	tasks     sync.WaitGroup // background work started by requests (recover)
 }
 
 // New builds the API over a node and its state.
@@ -148,6 +150,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closing.Store(true)
 	err := s.http.ShutdownWithContext(ctx)
 	s.messages.Close()
+	s.tasks.Wait() // each stops after its current Raft entry
 	return err
 }
 

@@ -269,12 +269,17 @@ func (tx *Tx) touch(k []byte) {
 // iterate calls fn for each key with prefix, in key order, seeing the
 // entry's own writes. fn must not write.
 func (tx *Tx) iterate(prefix []byte, keysOnly bool, fn func(k, v []byte) error) error {
+	return tx.iterateFrom(prefix, prefix, keysOnly, fn)
+}
+
+// iterateFrom is iterate starting at the first key at or after from.
+func (tx *Tx) iterateFrom(prefix, from []byte, keysOnly bool, fn func(k, v []byte) error) error {
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = prefix
 	opts.PrefetchValues = !keysOnly
 	it := tx.b.txn.NewIterator(opts)
 	defer it.Close()
-	for it.Seek(prefix); it.Valid(); it.Next() {
+	for it.Seek(from); it.Valid(); it.Next() {
 		item := it.Item()
 		var v []byte
 		if !keysOnly {

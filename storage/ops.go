@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"hash/crc32"
 	"slices"
+	"time"
 )
 
 // The operations below are what the FSM calls, one per command. They are
@@ -436,6 +437,48 @@ func (tx *Tx) Resend(appID, msgID, epID string, dueMs int64) error {
 	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: msgID, EndpointID: epID},
 		Due{AppID: appID, Attempt: dl.Attempts + 1, Trigger: TriggerManual})
 	return nil
+}
+
+// Recover re-queues an endpoint's failed deliveries of messages created in
+// [sinceNs, untilNs), due at dueMs, like a manual resend of each. It walks
+// the endpoint's messages in id (creation) order from the one after after
+// (from sinceNs when after is empty) and looks at most at limit of them,
+// so a large range takes several calls: it returns how many deliveries it
+// re-queued and the last message it looked at, or "" once the range is
+// done.
+func (tx *Tx) Recover(appID, epID string, sinceNs, untilNs int64, after string, limit int, dueMs int64) (requeued int, cursor string) {
+	prefix := epMsgPrefix(appID, epID)
+	from := epMsgKey(appID, epID, boundID(PrefixMessage, time.Unix(0, sinceNs), false))
+	if after != "" {
+		from = append(epMsgKey(appID, epID, after), 0)
+	}
+	var ids []string
+	done := true
+	_ = tx.iterateFrom(prefix, from, true, func(k, _ []byte) error {
+		id := string(k[len(prefix):])
+		if t, ok := IDTime(id); ok && t.UnixNano() >= untilNs {
+			return errStop
+		}
+		if len(ids) == limit {
+			done = false
+			return errStop
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	for _, id := range ids {
+		var dl Delivery
+		if tx.get(deliveryKey(appID, id, epID), func(v []byte) error { return decodeInto(v, dl.Decode) }) != nil || dl.Status != StatusFail {
+			continue
+		}
+		if tx.Resend(appID, id, epID, dueMs) == nil {
+			requeued++
+		}
+	}
+	if done || len(ids) == 0 {
+		return requeued, ""
+	}
+	return requeued, ids[len(ids)-1]
 }
 
 // Idempotent returns the stored response for an idempotency key hash, if
