@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/raft"
@@ -73,7 +74,12 @@ type term struct {
 
 type endpointState struct {
 	inflight int
-	resume   []byte // first key skipped while full; nil = none
+	resume   []byte // first key skipped while full or throttled; nil = none
+	// limiter enforces the endpoint's throttleRate (nil = none); while
+	// it is set the state is kept, so an idle moment does not refill the
+	// bucket early. timer is true while a wake-up for it is pending.
+	limiter *rate.Limiter
+	timer   bool
 }
 
 // skipped remembers k if it is the earliest key skipped so far.
@@ -188,14 +194,75 @@ func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64) offerR
 		st.skipped([]byte(k))
 		return offerEndpointFull
 	}
+	res := d.throttle(st, e)
+	if res != nil && res.delay > 0 {
+		st.skipped([]byte(k))
+		d.wakeAfter(e.Key.EndpointID, st, res.delay)
+		return offerEndpointFull
+	}
 	select {
 	case t.jobs <- e:
 	default:
+		res.cancel()
 		return offerQueueFull
 	}
 	d.inflight[k] = struct{}{}
 	st.inflight++
 	return offerDispatched
+}
+
+// reservation is a token taken from an endpoint's limiter.
+type reservation struct {
+	r     *rate.Reservation
+	at    time.Time
+	delay time.Duration
+}
+
+// cancel gives the token back (nil-safe).
+func (r *reservation) cancel() {
+	if r != nil {
+		r.r.CancelAt(r.at)
+	}
+}
+
+// throttle applies the endpoint's throttleRate (deliveries per second, a
+// second's worth in a burst; 0 = none): it takes a token, or says how long
+// until one is free (and takes none). Called with d.mu held.
+func (d *Dispatcher) throttle(st *endpointState, e storage.ScheduleEntry) *reservation {
+	ep, err := d.store.CachedEndpoint(e.Due.AppID, e.Key.EndpointID)
+	if err != nil || ep.ThrottleRate == 0 {
+		st.limiter = nil // gone endpoints are closed by the attempt itself
+		return nil
+	}
+	if lim := rate.Limit(ep.ThrottleRate); st.limiter == nil || st.limiter.Limit() != lim {
+		st.limiter = rate.NewLimiter(lim, int(ep.ThrottleRate))
+	}
+	now := d.now()
+	r := st.limiter.ReserveN(now, 1)
+	res := &reservation{r: r, at: now, delay: r.DelayFrom(now)}
+	if res.delay > 0 {
+		res.cancel()
+	}
+	return res
+}
+
+// wakeAfter refills a throttled endpoint's skipped keys once its limiter
+// has a token again. Called with d.mu held.
+func (d *Dispatcher) wakeAfter(endpoint string, st *endpointState, wait time.Duration) {
+	if st.timer {
+		return
+	}
+	st.timer = true
+	time.AfterFunc(wait, func() {
+		d.mu.Lock()
+		st.timer = false
+		if st.resume != nil {
+			d.addRefill(endpoint, st.resume)
+			st.resume = nil
+		}
+		d.mu.Unlock()
+		d.signal()
+	})
 }
 
 func (d *Dispatcher) endpointState(id string) *endpointState {
@@ -228,7 +295,7 @@ func (d *Dispatcher) release(e storage.ScheduleEntry) {
 			d.addRefill(e.Key.EndpointID, st.resume)
 			st.resume = nil
 		}
-		if st.inflight == 0 && st.resume == nil {
+		if st.inflight == 0 && st.resume == nil && st.limiter == nil {
 			delete(d.endpoints, e.Key.EndpointID)
 		}
 	}
