@@ -66,7 +66,8 @@ func TestEndpointRecover(t *testing.T) {
 	path := "/api/v1/app/" + f.app.Id + "/endpoint/" + f.ep.Id + "/recover"
 	idx := n.Store().AppliedIndex()
 	for _, body := range []string{`{}`, `{"since":"tomorrow"}`, `{"since":"2999-01-01T00:00:00Z"}`,
-		`{"since":"2026-01-02T00:00:00Z","until":"2026-01-01T00:00:00Z"}`} {
+		`{"since":"2026-01-02T00:00:00Z","until":"2026-01-01T00:00:00Z"}`,
+		`{"since":"1000-01-01T00:00:00Z"}`, `{"since":"2026-01-01T00:00:00Z","until":"9999-01-01T00:00:00Z"}`} {
 		if r := n.do(http.MethodPost, path, body); r.status != http.StatusUnprocessableEntity {
 			t.Errorf("recover %s: %d %s, want 422", body, r.status, r.body)
 		}

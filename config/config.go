@@ -38,8 +38,8 @@ type Config struct {
 	// MemoryLimit is the Go runtime's soft memory limit in MiB (GC works harder near it); 0 = none.
 	MemoryLimit int `toml:"memory_limit_mib"`
 	// MappedMemoryLimit is how much of Badger's memory-mapped files may stay
-	// resident before Herald unmaps their pages (they stay in the page
-	// cache), in MiB; 0 = never.
+	// resident before Herald has the kernel reclaim their pages, in MiB;
+	// 0 = never.
 	MappedMemoryLimit int `toml:"mapped_memory_limit_mib"`
 	// DebugAddr serves Go's pprof profiles (/debug/pprof/) when set; keep it on loopback.
 	DebugAddr string `toml:"debug_addr"`

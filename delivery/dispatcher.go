@@ -230,8 +230,16 @@ func (r *reservation) cancel() {
 // until one is free (and takes none). Called with d.mu held.
 func (d *Dispatcher) throttle(st *endpointState, e storage.ScheduleEntry) *reservation {
 	ep, err := d.store.CachedEndpoint(e.Due.AppID, e.Key.EndpointID)
-	if err != nil || ep.ThrottleRate == 0 {
-		st.limiter = nil // gone endpoints are closed by the attempt itself
+	if err != nil {
+		// A gone endpoint is closed by the attempt itself; after a read
+		// error the limiter is kept, so its bucket does not refill early.
+		if errors.Is(err, storage.ErrNotFound) {
+			st.limiter = nil
+		}
+		return nil
+	}
+	if ep.ThrottleRate == 0 {
+		st.limiter = nil
 		return nil
 	}
 	if lim := rate.Limit(ep.ThrottleRate); st.limiter == nil || st.limiter.Limit() != lim {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 	"github.com/valyala/fasthttp"
 )
 
@@ -42,8 +43,9 @@ func decodeBody(c *fasthttp.RequestCtx, v any) error {
 }
 
 // fastDecode are the options of the message decoder's fast path: names
-// match case-insensitively, as in encoding/json.
-var fastDecode = jsonv2.MatchCaseInsensitiveNames(true)
+// match case-insensitively but with '_' and '-' significant, as in
+// encoding/json ("event_type" is not "eventType").
+var fastDecode = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true))
 
 // decodeMessage decodes a message body. It is the ingest hot path, where
 // encoding/json (reflection, and two scans of every payload byte) was the

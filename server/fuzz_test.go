@@ -137,6 +137,10 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"eventType":"a","payload":{},"application":{"name":"A","uid":"a","metadata":{"k":"v"},"rateLimit":5}}`,
 		`{"eventType":"a","payload":{},"application":{"name":"A","rateLimit":70000}}`,
 		`{"eventType":"a","payload":{},"application":null}`,
+		`{"event_type":"a","payload":{}}`,
+		`{"eventType":"a","payload":{},"deliver_at":"2030-01-01T00:00:00Z","Event-Id":"e"}`,
+		`{"eventType":"a","payload":{},"application":{"name":"A","throttle_rate":5,"UID":"u"}}`,
+		`{"eventType":"a","payload":{},"ſ":1,"eventtypE":"b"}`,
 	} {
 		f.Add([]byte(s))
 	}

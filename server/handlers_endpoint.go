@@ -456,13 +456,15 @@ func (s *Server) rotateEndpointSecret(c *fasthttp.RequestCtx, p principal) error
 		return err
 	}
 	now := s.now()
+	// No grace means the old secrets stop signing now, all of them: a
+	// rotation without grace is what one does after a leak.
 	var prev []storage.PrevSecret
 	if grace > 0 {
 		prev = append(prev, storage.PrevSecret{Secret: ep.Secret, ExpiresAt: now.Add(grace).UnixNano()})
-	}
-	for _, ps := range ep.PrevSecrets {
-		if ps.ExpiresAt > now.UnixNano() && len(prev) < maxPrevSecrets {
-			prev = append(prev, ps)
+		for _, ps := range ep.PrevSecrets {
+			if ps.ExpiresAt > now.UnixNano() && len(prev) < maxPrevSecrets {
+				prev = append(prev, ps)
+			}
 		}
 	}
 	ep.Secret, ep.PrevSecrets, ep.UpdatedAt = secret, prev, now.UnixNano()

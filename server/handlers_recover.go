@@ -41,20 +41,31 @@ func (s *Server) recoverEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	now := s.now()
 	var v violations
 	until := now
+	// Message ids carry their creation second, from 2014 (KSUID's epoch)
+	// on; earlier dates would also overflow the nanosecond bounds.
+	epoch := time.Date(2014, 5, 13, 16, 53, 20, 0, time.UTC)
 	if in.Since == nil {
 		v.add("field required", "since")
 	} else {
 		v.check(!in.Since.After(now), "must not be in the future", "since")
+		v.check(!in.Since.Before(epoch), "must not be before 2014-05-13", "since")
 	}
 	if in.Until != nil {
 		until = *in.Until
 		v.check(in.Since == nil || in.Until.After(*in.Since), "must be after since", "until")
+		v.check(in.Until.Year() < 2200, "must be before 2200", "until")
 	}
 	if err := v.err(); err != nil {
 		return err
 	}
 	task := recoverOut{ID: storage.NewID("qtask_", now), Status: "running", Task: "endpoint.recover"}
+	s.taskMu.Lock()
+	if s.closing.Load() {
+		s.taskMu.Unlock()
+		return errShuttingDown
+	}
 	s.tasks.Add(1)
+	s.taskMu.Unlock()
 	go s.runRecovery(task.ID, a.ID, ep.ID, in.Since.UnixNano(), until.UnixNano())
 	writeJSON(c, http.StatusAccepted, task)
 	return nil

@@ -73,6 +73,7 @@ type Server struct {
 	closing   atomic.Bool
 	limits    *rateLimits
 	tasks     sync.WaitGroup // background work started by requests (recover)
+	taskMu    sync.Mutex     // orders tasks.Add before Shutdown's Wait
 }
 
 // New builds the API over a node and its state.
@@ -147,7 +148,9 @@ func (s *Server) Serve(ln net.Listener) error {
 
 // Shutdown stops accepting requests and waits for those in progress.
 func (s *Server) Shutdown(ctx context.Context) error {
+	s.taskMu.Lock()
 	s.closing.Store(true)
+	s.taskMu.Unlock()
 	err := s.http.ShutdownWithContext(ctx)
 	s.messages.Close()
 	s.tasks.Wait() // each stops after its current Raft entry

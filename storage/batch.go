@@ -203,7 +203,6 @@ func (tx *Tx) set(k, v []byte) {
 		return
 	}
 	b := tx.b
-	tx.touch(k)
 	cost := writeCost(k, v)
 	if err := b.makeRoom(cost); err != nil {
 		tx.fatal = err
@@ -219,6 +218,9 @@ func (tx *Tx) set(k, v []byte) {
 		tx.fatal = err
 		return
 	}
+	// After the write: a partial commit it forced must not carry the
+	// invalidation flags away before the write itself is in a commit.
+	tx.touch(k)
 	b.writes++
 	b.bytes += len(k) + len(v)
 	b.cost += cost
@@ -229,7 +231,6 @@ func (tx *Tx) del(k []byte) {
 		return
 	}
 	b := tx.b
-	tx.touch(k)
 	cost := writeCost(k, nil)
 	if err := b.makeRoom(cost); err != nil {
 		tx.fatal = err
@@ -245,6 +246,7 @@ func (tx *Tx) del(k []byte) {
 		tx.fatal = err
 		return
 	}
+	tx.touch(k)
 	b.writes++
 	b.bytes += len(k)
 	b.cost += cost

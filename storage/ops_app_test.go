@@ -2,6 +2,7 @@ package storage
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -434,5 +435,46 @@ func TestCachedEndpoint(t *testing.T) {
 	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, tEpAll) })
 	if _, err := s.CachedEndpoint(tApp, tEpAll); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after delete: err = %v, want ErrNotFound", err)
+	}
+}
+
+// TestCachedEndpointAcrossPartialCommit: when the endpoint write is the one
+// that forces a partial commit of a full transaction, the cache must still
+// be invalidated by the commit that carries the write.
+func TestCachedEndpointAcrossPartialCommit(t *testing.T) {
+	s := openTestStore(t, "")
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateApp(testApp(tApp, "")) })
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateEndpoint(testEndpoint(tApp, tEpAll, "")) })
+	if _, err := s.CachedEndpoint(tApp, tEpAll); err != nil {
+		t.Fatal(err)
+	}
+	changed := testEndpoint(tApp, tEpAll, "")
+	changed.URL = "https://example.com/moved"
+	b, err := s.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stale Endpoint
+	aerr := b.Apply(s.AppliedIndex()+1, func(tx *Tx) error {
+		// Fill the transaction until the next write forces a partial commit.
+		for i := 0; int64(b.writes)+3 < s.db.MaxBatchCount(); i++ {
+			tx.set([]byte(fmt.Sprintf("test/fill/%08d", i)), nil)
+		}
+		if err := tx.UpdateEndpoint(changed); err != nil {
+			return err
+		}
+		// A reader between the partial commit and the final one sees
+		// (and caches) the old endpoint.
+		stale, _ = s.CachedEndpoint(tApp, tEpAll)
+		return nil
+	})
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if aerr != nil {
+		t.Fatal(aerr)
+	}
+	if ep, err := s.CachedEndpoint(tApp, tEpAll); err != nil || ep.URL != changed.URL {
+		t.Fatalf("after commit: CachedEndpoint = %q, %v; want %q (read mid-batch: %q)", ep.URL, err, changed.URL, stale.URL)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // Badger (v4) reads and writes its value logs, tables and memtable logs
@@ -19,11 +21,14 @@ import (
 // really the kernel's page cache: clean or writeback-able file pages that a
 // store using read and write calls would not have counted as its own.
 //
-// TrimMappedFiles drops the mappings' page-table entries with
-// madvise(MADV_DONTNEED). For a shared file mapping that loses nothing:
-// dirty pages stay dirty in the page cache and are written back (and
-// msync'd) as before, and the next access faults the page back in from the
-// cache. It returns how many bytes of mappings were trimmed.
+// TrimMappedFiles asks the kernel to reclaim those pages with
+// madvise(MADV_PAGEOUT): dirty pages are written back first, nothing is
+// lost, and a later access reads the page in again. MADV_PAGEOUT rather
+// than MADV_DONTNEED because the ranges come from /proc/self/maps and a
+// range may be unmapped and reused (say, by the Go runtime's own anonymous
+// memory) between that read and the call: DONTNEED would zero such memory,
+// PAGEOUT never discards data on any kind of mapping. It returns how many
+// bytes of mappings were advised.
 func TrimMappedFiles(dir string) (int64, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -41,8 +46,8 @@ func TrimMappedFiles(dir string) (int64, error) {
 		if !ok || !strings.HasPrefix(path, dir+string(filepath.Separator)) {
 			continue
 		}
-		// A mapping unmapped since the read fails with ENOMEM: fine.
-		_, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, syscall.MADV_DONTNEED)
+		// A range unmapped since the read fails with ENOMEM: fine.
+		_, _, errno := syscall.Syscall(syscall.SYS_MADVISE, start, end-start, unix.MADV_PAGEOUT)
 		if errno == 0 {
 			trimmed += int64(end - start)
 		}
