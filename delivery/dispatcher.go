@@ -178,6 +178,8 @@ const (
 // its endpoint is at its limit.
 func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64) offerResult {
 	k := string(e.Key.Bytes())
+	// Read before taking d.mu: a cache miss is a Badger read.
+	ep, epErr := d.store.CachedEndpoint(e.Due.AppID, e.Key.EndpointID)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.draining {
@@ -194,7 +196,7 @@ func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64) offerR
 		st.skipped([]byte(k))
 		return offerEndpointFull
 	}
-	res := d.throttle(st, e)
+	res := d.throttle(st, ep, epErr)
 	if res != nil && res.delay > 0 {
 		st.skipped([]byte(k))
 		d.wakeAfter(e.Key.EndpointID, st, res.delay)
@@ -227,9 +229,9 @@ func (r *reservation) cancel() {
 
 // throttle applies the endpoint's throttleRate (deliveries per second, a
 // second's worth in a burst; 0 = none): it takes a token, or says how long
-// until one is free (and takes none). Called with d.mu held.
-func (d *Dispatcher) throttle(st *endpointState, e storage.ScheduleEntry) *reservation {
-	ep, err := d.store.CachedEndpoint(e.Due.AppID, e.Key.EndpointID)
+// until one is free (and takes none). ep and err are the endpoint's read.
+// Called with d.mu held.
+func (d *Dispatcher) throttle(st *endpointState, ep storage.Endpoint, err error) *reservation {
 	if err != nil {
 		// A gone endpoint is closed by the attempt itself; after a read
 		// error the limiter is kept, so its bucket does not refill early.
