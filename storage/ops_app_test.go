@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -476,5 +477,42 @@ func TestCachedEndpointAcrossPartialCommit(t *testing.T) {
 	}
 	if ep, err := s.CachedEndpoint(tApp, tEpAll); err != nil || ep.URL != changed.URL {
 		t.Fatalf("after commit: CachedEndpoint = %q, %v; want %q (read mid-batch: %q)", ep.URL, err, changed.URL, stale.URL)
+	}
+}
+
+// TestCachedAppAfterRestore: a snapshot restore replaces the whole state,
+// so nothing cached before it may be served after it.
+func TestCachedAppAfterRestore(t *testing.T) {
+	src := openTestStore(t, "")
+	mustApply(t, src, func(tx *Tx) error { return tx.CreateApp(testApp(tApp, "shop")) })
+	sn, err := src.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := sn.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	sn.Release()
+
+	dst := openTestStore(t, "")
+	other := testApp(tApp, "")
+	other.Name = "before the restore"
+	mustApply(t, dst, func(tx *Tx) error { return tx.CreateApp(other) })
+	mustApply(t, dst, func(tx *Tx) error { return tx.CreateEndpoint(testEndpoint(tApp, tEpAll, "")) })
+	if a, err := dst.CachedApp(tApp); err != nil || a.Name != "before the restore" {
+		t.Fatalf("CachedApp before restore = %+v, %v", a, err)
+	}
+	if _, err := dst.CachedEndpoint(tApp, tEpAll); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.RestoreFrom(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if a, err := dst.CachedApp(tApp); err != nil || a.Name != "name "+tApp || a.UID != "shop" {
+		t.Fatalf("CachedApp after restore = %+v, %v; want the snapshot's app", a, err)
+	}
+	if _, err := dst.CachedEndpoint(tApp, tEpAll); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("CachedEndpoint after restore: err = %v, want ErrNotFound (the snapshot has no endpoint)", err)
 	}
 }
