@@ -225,25 +225,25 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		a.serveDebug(cfg.DebugAddr)
 	}
 	a.tasksDone.Add(2)
-	go a.maintenance()
+	// The leader's housekeeping: expiring idempotency keys and event ids.
+	go a.every(10*time.Second, func() {
+		if a.node.IsLeader() {
+			a.expire()
+		}
+	})
 	go a.keepRegistered(a.cluster)
-	if cfg.MappedMemoryLimit > 0 {
+	if limit := int64(cfg.MappedMemoryLimit) << 20; limit > 0 {
 		a.tasksDone.Add(1)
-		go a.trimMappedMemory(int64(cfg.MappedMemoryLimit) << 20)
+		go a.every(100*time.Millisecond, func() { a.trimMappedMemory(limit) })
 	}
 	return a, nil
 }
 
-// trimMappedMemory keeps the resident pages of Badger's memory-mapped
-// files (value logs, tables) near limit, checking ten times a second: see
-// storage.TrimMappedFiles. Only this node's data directory is trimmed. The
-// check is cheap (one read of /proc/self/status), and it has to be
-// frequent: every read of a payload from a value log maps the page and,
-// through the kernel's fault-around, up to 15 neighbours, so a node
-// retrying a large backlog maps hundreds of MiB a second.
-func (a *Appliance) trimMappedMemory(limit int64) {
+// every runs fn at each tick of interval until the node closes. The caller
+// has counted it in tasksDone.
+func (a *Appliance) every(interval time.Duration, fn func()) {
 	defer a.tasksDone.Done()
-	t := time.NewTicker(100 * time.Millisecond)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -251,12 +251,23 @@ func (a *Appliance) trimMappedMemory(limit int64) {
 			return
 		case <-t.C:
 		}
-		if rss, err := storage.MappedFileRSS(); err != nil || rss <= limit {
-			continue
-		}
-		if _, err := storage.TrimMappedFiles(a.cfg.DataDir); err != nil {
-			a.log.Warn().Err(err).Str("component", "storage").Msg("trim mapped files failed")
-		}
+		fn()
+	}
+}
+
+// trimMappedMemory keeps the resident pages of Badger's memory-mapped
+// files (value logs, tables) near limit; it runs ten times a second: see
+// storage.TrimMappedFiles. Only this node's data directory is trimmed. The
+// check is cheap (one read of /proc/self/status), and it has to be
+// frequent: every read of a payload from a value log maps the page and,
+// through the kernel's fault-around, up to 15 neighbours, so a node
+// retrying a large backlog maps hundreds of MiB a second.
+func (a *Appliance) trimMappedMemory(limit int64) {
+	if rss, err := storage.MappedFileRSS(); err != nil || rss <= limit {
+		return
+	}
+	if _, err := storage.TrimMappedFiles(a.cfg.DataDir); err != nil {
+		a.log.Warn().Err(err).Str("component", "storage").Msg("trim mapped files failed")
 	}
 }
 
@@ -419,25 +430,6 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 	}
 	a.log.Info().Str("component", "api").Msg("admin token generated and shown once on the terminal; only its hash is stored")
 	return nil
-}
-
-// maintenance runs the leader's housekeeping: expiring idempotency keys and
-// event ids.
-func (a *Appliance) maintenance() {
-	defer a.tasksDone.Done()
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-a.stopTasks:
-			return
-		case <-t.C:
-		}
-		if !a.node.IsLeader() {
-			continue
-		}
-		a.expire()
-	}
 }
 
 // expire deletes what has expired, 10,000 records per Raft entry, as many
