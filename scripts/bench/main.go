@@ -491,12 +491,8 @@ func startHerald(o options) (*os.Process, string, string, func(), error) {
 		return nil, "", "", nil, err
 	}
 	if bin == "" {
-		bin = filepath.Join(tmp, "herald")
-		build := exec.Command("go", "build", "-o", bin, ".")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if err := build.Run(); err != nil {
-			return nil, "", "", nil, fmt.Errorf("build herald (run from the repository root): %w", err)
+		if bin, err = buildHerald(tmp); err != nil {
+			return nil, "", "", nil, err
 		}
 	}
 	dataDir := o.dataDir
@@ -566,12 +562,8 @@ func startCluster(o options) ([]*os.Process, []string, string, func(), error) {
 		return nil, nil, "", nil, err
 	}
 	if bin == "" {
-		bin = filepath.Join(dir, "herald")
-		build := exec.Command("go", "build", "-o", bin, ".")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		build.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if err := build.Run(); err != nil {
-			return nil, nil, "", nil, fmt.Errorf("build herald (run from the repository root): %w", err)
+		if bin, err = buildHerald(dir); err != nil {
+			return nil, nil, "", nil, err
 		}
 	}
 	const token = "bench-cluster-token"
@@ -684,4 +676,17 @@ func procStatusKB(pid int, field string) int64 {
 		}
 	}
 	return 0
+}
+
+// buildHerald builds a static herald binary into dir (the driver runs from
+// the repository root).
+func buildHerald(dir string) (string, error) {
+	bin := filepath.Join(dir, "herald")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if err := build.Run(); err != nil {
+		return "", fmt.Errorf("build herald (run from the repository root): %w", err)
+	}
+	return bin, nil
 }
