@@ -101,7 +101,18 @@ func startNode(t testing.TB, mutate ...func(*config.Config)) *testNode {
 		if !a.Node().IsLeader() {
 			return errors.New("node is not the leader yet")
 		}
-		return nil
+		// The node records its API address in the registry on its own;
+		// tests that compare applied indexes must start after that write.
+		var nodes []storage.Node
+		if err := a.Store().View(func(r *storage.Reader) (err error) { nodes, err = r.Nodes(); return err }); err != nil {
+			return err
+		}
+		for _, nd := range nodes {
+			if nd.ID == cfg.NodeID {
+				return nil
+			}
+		}
+		return errors.New("node not in the registry yet")
 	})
 
 	n := &testNode{Appliance: a, t: t, cfg: cfg, url: "http://" + a.HTTPAddr()}
