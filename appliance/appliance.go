@@ -156,6 +156,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 			RetryAfterMax: cfg.Delivery.RetryAfterMax.Duration,
 		},
 		DrainTimeout: cfg.Delivery.DrainTimeout.Duration,
+		CatchUp:      cfg.Delivery.CatchUpOnRecovery,
 		Now:          opts.Now,
 		Keys:         keys,
 		OnAttempt:    opts.OnAttempt,

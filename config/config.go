@@ -113,6 +113,8 @@ type DeliveryConfig struct {
 	MaxInFlightPerEndpoint int `toml:"max_in_flight_per_endpoint"`
 	// ResponseBodyLimit is how many bytes of a receiver's response are stored; 0 stores none.
 	ResponseBodyLimit int `toml:"response_body_limit"`
+	// CatchUpOnRecovery sends an endpoint's waiting retries as soon as a retry to it succeeds.
+	CatchUpOnRecovery bool `toml:"catch_up_on_recovery"`
 	// DrainTimeout is how long shutdown waits for attempts in flight.
 	DrainTimeout Duration `toml:"drain_timeout"`
 }
@@ -180,6 +182,7 @@ func Default() Config {
 			Workers:                256,
 			MaxInFlightPerEndpoint: 64,
 			ResponseBodyLimit:      4096,
+			CatchUpOnRecovery:      true,
 			DrainTimeout:           dur(20 * time.Second),
 		},
 		Raft: RaftConfig{

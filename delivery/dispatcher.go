@@ -25,6 +25,9 @@ type DispatcherConfig struct {
 	Now                    func() time.Time
 	// Keys opens endpoint secrets, which are sealed at rest.
 	Keys *keyring.Keyring
+	// CatchUp sends an endpoint's waiting retries as soon as a retry to it
+	// succeeds, without waiting for their due times (see catchUp).
+	CatchUp bool
 	// OnAttempt, when set, is called as a worker starts an attempt, just
 	// after the lease check let it through: tests use it to see which node
 	// dispatched what, and when. Nil in production; it must not block.
@@ -52,6 +55,7 @@ type Dispatcher struct {
 	inflight  map[string]struct{}       // schedule keys dispatched, outcome not yet committed
 	endpoints map[string]*endpointState // per endpoint: attempts in flight, first skipped key
 	refills   map[string][]byte         // endpoints that drained: where their skipped keys start
+	catchUps  map[string][]byte         // endpoints catching up with a free slot: where their scan goes on
 	rewindTo  []byte                    // a key behind the sweep position appeared; [] = rescan all
 	// finished holds keys whose outcome just committed, with the page
 	// sequence current at that moment: a page read before then may still
@@ -80,6 +84,10 @@ type endpointState struct {
 	// bucket early. timer is true while a wake-up for it is pending.
 	limiter *rate.Limiter
 	timer   bool
+	// ahead is where the endpoint's catch-up scan goes on (nil = not
+	// catching up); aheadSince is when the last one started.
+	ahead      []byte
+	aheadSince time.Time
 }
 
 // skipped remembers k if it is the earliest key skipped so far.
@@ -150,6 +158,7 @@ func (d *Dispatcher) setLeader(leader bool) {
 	d.finished = make(map[string]uint64)
 	d.endpoints = make(map[string]*endpointState)
 	d.refills = nil
+	d.catchUps = nil
 	d.rewindTo = nil
 	d.mu.Unlock()
 	for range d.cfg.Workers {
@@ -175,8 +184,9 @@ const (
 )
 
 // offer hands a due entry to the workers unless it is already in flight or
-// its endpoint is at its limit.
-func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64) offerResult {
+// its endpoint is at its limit. An entry offered ahead of its due time (by a
+// catch-up) is not remembered as skipped: the catch-up keeps its own place.
+func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64, ahead bool) offerResult {
 	k := string(e.Key.Bytes())
 	// Read before taking d.mu: a cache miss is a Badger read.
 	ep, epErr := d.store.CachedEndpoint(e.Due.AppID, e.Key.EndpointID)
@@ -193,12 +203,16 @@ func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64) offerR
 	}
 	st := d.endpointState(e.Key.EndpointID)
 	if st.inflight >= d.cfg.MaxInFlightPerEndpoint {
-		st.skipped([]byte(k))
+		if !ahead {
+			st.skipped([]byte(k))
+		}
 		return offerEndpointFull
 	}
 	res := d.throttle(st, ep, epErr)
 	if res != nil && res.delay > 0 {
-		st.skipped([]byte(k))
+		if !ahead {
+			st.skipped([]byte(k))
+		}
 		d.wakeAfter(e.Key.EndpointID, st, res.delay)
 		return offerEndpointFull
 	}
@@ -270,6 +284,9 @@ func (d *Dispatcher) wakeAfter(endpoint string, st *endpointState, wait time.Dur
 			d.addRefill(endpoint, st.resume)
 			st.resume = nil
 		}
+		if st.ahead != nil {
+			d.addCatchUp(endpoint, st.ahead)
+		}
 		d.mu.Unlock()
 		d.signal()
 	})
@@ -293,6 +310,50 @@ func (d *Dispatcher) addRefill(endpoint string, k []byte) {
 	}
 }
 
+func (d *Dispatcher) addCatchUp(endpoint string, k []byte) {
+	if d.catchUps == nil {
+		d.catchUps = make(map[string][]byte)
+	}
+	d.catchUps[endpoint] = k
+}
+
+// catchUpEvery is the least time between two catch-ups of one endpoint, so
+// an endpoint that keeps failing and recovering is not rescanned for each
+// success.
+const catchUpEvery = time.Minute
+
+// noteResult starts or stops an endpoint's catch-up after an attempt to it:
+// a retry that succeeded means the endpoint is back, and its deliveries
+// waiting for their next retry are sent now instead of over the hours of
+// the retry schedule; any failure stops that at once, so a receiver that
+// is still failing keeps the schedule's back-off. Called before release.
+func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
+	if !d.cfg.CatchUp || o.Attempt.ID == "" {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	st := d.endpoints[e.Key.EndpointID]
+	if st == nil {
+		return
+	}
+	if o.Attempt.Status != storage.StatusSuccess {
+		st.ahead = nil
+		delete(d.catchUps, e.Key.EndpointID)
+		return
+	}
+	now := d.now()
+	if e.Due.Attempt < 2 || st.ahead != nil || now.Sub(st.aheadSince) < catchUpEvery {
+		return
+	}
+	st.aheadSince = now
+	// Keys due by now are the sweep's; the catch-up starts after them.
+	st.ahead = storage.ScheduleKey{DueMs: now.UnixMilli() + 1}.Bytes()
+	catchUpsStarted.Inc()
+	d.log.Info().Str("endpoint_id", e.Key.EndpointID).Msg("retry succeeded: sending the endpoint's waiting retries now")
+	// release, which follows, queues the scan.
+}
+
 // release frees the endpoint's slot once the request is over (answered,
 // failed or not made), before its outcome is recorded: the per-endpoint
 // limit is about load on the receiver, not on Raft. A drained endpoint with
@@ -305,7 +366,10 @@ func (d *Dispatcher) release(e storage.ScheduleEntry) {
 			d.addRefill(e.Key.EndpointID, st.resume)
 			st.resume = nil
 		}
-		if st.inflight == 0 && st.resume == nil && st.limiter == nil {
+		if st.ahead != nil && st.inflight < d.cfg.MaxInFlightPerEndpoint {
+			d.addCatchUp(e.Key.EndpointID, st.ahead)
+		}
+		if st.inflight == 0 && st.resume == nil && st.limiter == nil && st.ahead == nil {
 			delete(d.endpoints, e.Key.EndpointID)
 		}
 	}
@@ -356,6 +420,9 @@ func (d *Dispatcher) run(t *term, e storage.ScheduleEntry) {
 		d.cfg.OnAttempt(e.Key.MsgID, e.Key.EndpointID)
 	}
 	o, ok := d.attempt(t.ctx, e)
+	if ok {
+		d.noteResult(e, o)
+	}
 	d.release(e)
 	if !ok || t.ctx.Err() != nil {
 		// Leadership ended mid-attempt: the next leader sends it again.

@@ -12,4 +12,5 @@ var (
 	endpointsDisabled = metrics.NewCounter(`herald_endpoints_disabled_total`)
 	attemptDuration   = metrics.NewHistogram(`herald_attempt_duration_seconds`)
 	outcomesLost      = metrics.NewCounter(`herald_attempt_outcomes_not_recorded_total`)
+	catchUpsStarted   = metrics.NewCounter(`herald_endpoint_catch_ups_total`)
 )

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"bytes"
+	"math"
 	"time"
 
 	"github.com/herald-webhooks/herald/storage"
@@ -79,8 +80,8 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 			}
 			d.rewindTo = nil
 		}
-		refills := d.refills
-		d.refills = nil
+		refills, catchUps := d.refills, d.catchUps
+		d.refills, d.catchUps = nil, nil
 		d.mu.Unlock()
 
 		wait := time.Hour
@@ -89,7 +90,12 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 			for ep, from := range refills {
 				d.refill(t, ep, from, next, now)
 			}
-			if dueMs, _ := d.sweep(t, &next, now); dueMs > 0 {
+			dueMs, _ := d.sweep(t, &next, now)
+			// Due keys first: a catch-up takes only the slots they leave.
+			for ep, from := range catchUps {
+				d.catchUp(t, ep, from)
+			}
+			if dueMs > 0 {
 				wait = max(time.Duration(dueMs-d.now().UnixMilli())*time.Millisecond, 0)
 			}
 		} else {
@@ -99,6 +105,11 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 			d.mu.Lock()
 			for ep, from := range refills {
 				d.addRefill(ep, from)
+			}
+			for ep, from := range catchUps {
+				if _, ok := d.catchUps[ep]; !ok {
+					d.addCatchUp(ep, from)
+				}
 			}
 			d.mu.Unlock()
 			wait = leaseRecheck
@@ -118,7 +129,7 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 // appear in pages up to n (they were read before the key was deleted), so
 // offer ignores it there; later pages cannot list it, so the memory of
 // finished keys is dropped as the pages move on.
-func (d *Dispatcher) readDue(from []byte, nowMs int64) (entries []storage.ScheduleEntry, dueMs int64, page uint64, err error) {
+func (d *Dispatcher) readDue(from []byte, nowMs int64, limit int) (entries []storage.ScheduleEntry, dueMs int64, page uint64, err error) {
 	d.mu.Lock()
 	d.pageSeq++
 	page = d.pageSeq
@@ -129,7 +140,7 @@ func (d *Dispatcher) readDue(from []byte, nowMs int64) (entries []storage.Schedu
 	}
 	d.mu.Unlock()
 	err = d.store.View(func(r *storage.Reader) error {
-		entries, dueMs, err = r.DueEntries(from, nowMs, scanPage)
+		entries, dueMs, err = r.DueEntries(from, nowMs, limit)
 		return err
 	})
 	return entries, dueMs, page, err
@@ -150,13 +161,13 @@ func resetTimer(t *time.Timer, d time.Duration) {
 // stopped on a full queue (a finishing worker wakes the loop then).
 func (d *Dispatcher) sweep(t *term, next *[]byte, nowMs int64) (dueMs int64, blocked bool) {
 	for {
-		entries, dueMs, page, err := d.readDue(*next, nowMs)
+		entries, dueMs, page, err := d.readDue(*next, nowMs, scanPage)
 		if err != nil {
 			d.log.Error().Err(err).Msg("schedule scan failed")
 			return 0, false
 		}
 		for _, e := range entries {
-			if d.offer(t, e, page) == offerQueueFull {
+			if d.offer(t, e, page, false) == offerQueueFull {
 				return 0, true
 			}
 			*next = successor(e.Key.Bytes())
@@ -167,37 +178,85 @@ func (d *Dispatcher) sweep(t *term, next *[]byte, nowMs int64) (dueMs int64, blo
 	}
 }
 
+// firstPage is the page size a refill or catch-up starts with: each usually
+// fills the few slots its endpoint freed, so a full page would mostly be
+// read for nothing; it doubles up to scanPage while the pass goes on.
+const firstPage = 64
+
 // refill walks from a drained endpoint's first skipped key up to the sweep
 // position and dispatches that endpoint's keys until it is full again.
 func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs int64) {
-	pos := from
+	d.scanFor(t, endpoint, from, limit, nowMs, func(k []byte, r offerResult) {
+		if r == offerQueueFull {
+			// Try again from here once a worker frees a slot.
+			d.mu.Lock()
+			d.addRefill(endpoint, k)
+			d.mu.Unlock()
+		}
+	})
+}
+
+// farFuture is a due time past every key's.
+const farFuture = math.MaxInt64 - 1
+
+// catchUp goes on with an endpoint's catch-up (see noteResult): it walks the
+// schedule from where the last pass stopped, due or not, and dispatches the
+// endpoint's keys until it is full again. The place is kept for the next
+// free slot; at the end of the schedule the catch-up is over.
+func (d *Dispatcher) catchUp(t *term, endpoint string, from []byte) {
+	d.mu.Lock()
+	st := d.endpoints[endpoint]
+	active := st != nil && st.ahead != nil
+	d.mu.Unlock()
+	if !active {
+		return
+	}
+	done := d.scanFor(t, endpoint, from, nil, farFuture, func(k []byte, r offerResult) {
+		d.mu.Lock()
+		if st.ahead != nil {
+			st.ahead = k
+			if r == offerQueueFull {
+				d.addCatchUp(endpoint, k)
+			}
+		}
+		d.mu.Unlock()
+	})
+	if done {
+		d.mu.Lock()
+		st.ahead = nil
+		d.mu.Unlock()
+	}
+}
+
+// scanFor walks the schedule from the key from (up to limit, nil = no
+// limit, and to keys due by uptoMs) and offers endpoint's keys. When an
+// offer finds the queue or the endpoint full it calls stopped with that key
+// and returns false; it returns true when it reached the end of the walk.
+func (d *Dispatcher) scanFor(t *term, endpoint string, from, limit []byte, uptoMs int64, stopped func(k []byte, r offerResult)) bool {
+	ahead := uptoMs == farFuture
+	pos, size := from, firstPage
 	for {
-		entries, _, page, err := d.readDue(pos, nowMs)
+		entries, _, page, err := d.readDue(pos, uptoMs, size)
 		if err != nil {
 			d.log.Error().Err(err).Msg("schedule scan failed")
-			return
+			return false
 		}
 		for _, e := range entries {
 			k := e.Key.Bytes()
 			if limit != nil && bytes.Compare(k, limit) >= 0 {
-				return
+				return true
 			}
 			if e.Key.EndpointID == endpoint {
-				switch d.offer(t, e, page) {
-				case offerQueueFull:
-					// Try again from here once a worker frees a slot.
-					d.mu.Lock()
-					d.addRefill(endpoint, k)
-					d.mu.Unlock()
-					return
-				case offerEndpointFull:
-					return
+				if r := d.offer(t, e, page, ahead); r == offerQueueFull || r == offerEndpointFull {
+					stopped(k, r)
+					return false
 				}
 			}
 			pos = successor(k)
 		}
-		if len(entries) < scanPage {
-			return
+		if len(entries) < size {
+			return true
 		}
+		size = min(2*size, scanPage)
 	}
 }
