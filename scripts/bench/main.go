@@ -292,22 +292,26 @@ func drive(apis []*apiClient, appID string, o options, res *results, count int) 
 // passed, and returns when the last of them arrived (so a few deliveries
 // that never come, e.g. retries exhausted, do not dilute a rate).
 func waitDelivered(rcv *receiver, want int64, timeout time.Duration) time.Time {
-	deadline := time.Now().Add(timeout)
-	last := int64(-1)
-	lastAt := time.Now()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	last, shown := int64(-1), int64(0)
+	lastAt, shownAt := start, start
 	for time.Now().Before(deadline) {
 		got := rcv.unique.Load()
+		now := time.Now()
 		if got != last {
-			lastAt = time.Now()
+			lastAt = now
+			last = got
 		}
 		if got >= want {
 			return lastAt
 		}
-		if got != last {
-			fmt.Fprintf(os.Stderr, "  delivered %d of %d\n", got, want)
-			last = got
+		if now.Sub(shownAt) >= time.Second {
+			fmt.Fprintf(os.Stderr, "  %6.1fs delivered %d of %d (%.0f/s)\n", now.Sub(start).Seconds(), got, want,
+				float64(got-shown)/now.Sub(shownAt).Seconds())
+			shown, shownAt = got, now
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	fmt.Fprintf(os.Stderr, "  drain timeout: %d of %d delivered\n", rcv.unique.Load(), want)
 	return lastAt
