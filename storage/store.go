@@ -196,6 +196,13 @@ func openBadger(dir string, log zerolog.Logger) (*badger.DB, error) {
 		// (the minimum) keep the peaks of a large backlog's compactions
 		// down.
 		WithNumCompactors(2)
+	// Tables of one size on every level. Badger builds each table in memory
+	// before writing it, several at once per compaction, and by default
+	// doubles the table size at each level: with a backlog deep enough to
+	// reach the lower levels, compactions held 100-200 MiB of buffers,
+	// pushing the heap to the memory limit, where the GC ran without pause
+	// and deliveries slowed to a fifth (docs/BENCHMARKS.md).
+	opts.TableSizeMultiplier = 1
 	return badger.Open(opts)
 }
 
