@@ -56,6 +56,7 @@ type Dispatcher struct {
 	endpoints map[string]*endpointState // per endpoint: attempts in flight, first skipped key
 	refills   map[string][]byte         // endpoints that drained: where their skipped keys start
 	catchUps  map[string][]byte         // endpoints catching up with a free slot: where their scan goes on
+	caughtUp  map[string]time.Time      // when each endpoint's last catch-up started (kept catchUpEvery)
 	rewindTo  []byte                    // a key behind the sweep position appeared; [] = rescan all
 	// finished holds keys whose outcome just committed, with the page
 	// sequence current at that moment: a page read before then may still
@@ -85,9 +86,8 @@ type endpointState struct {
 	limiter *rate.Limiter
 	timer   bool
 	// ahead is where the endpoint's catch-up scan goes on (nil = not
-	// catching up); aheadSince is when the last one started.
-	ahead      []byte
-	aheadSince time.Time
+	// catching up).
+	ahead []byte
 }
 
 // skipped remembers k if it is the earliest key skipped so far.
@@ -159,6 +159,7 @@ func (d *Dispatcher) setLeader(leader bool) {
 	d.endpoints = make(map[string]*endpointState)
 	d.refills = nil
 	d.catchUps = nil
+	d.caughtUp = make(map[string]time.Time)
 	d.rewindTo = nil
 	d.mu.Unlock()
 	for range d.cfg.Workers {
@@ -322,6 +323,10 @@ func (d *Dispatcher) addCatchUp(endpoint string, k []byte) {
 // success.
 const catchUpEvery = time.Minute
 
+// maxCaughtUp is the size at which the record of recent catch-ups is
+// pruned of the ones older than catchUpEvery.
+const maxCaughtUp = 1024
+
 // noteResult starts or stops an endpoint's catch-up after an attempt to it:
 // a retry that succeeded means the endpoint is back, and its deliveries
 // waiting for their next retry are sent now instead of over the hours of
@@ -343,10 +348,17 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 		return
 	}
 	now := d.now()
-	if e.Due.Attempt < 2 || st.ahead != nil || now.Sub(st.aheadSince) < catchUpEvery {
+	if e.Due.Attempt < 2 || st.ahead != nil || now.Sub(d.caughtUp[e.Key.EndpointID]) < catchUpEvery {
 		return
 	}
-	st.aheadSince = now
+	if len(d.caughtUp) >= maxCaughtUp {
+		for id, at := range d.caughtUp {
+			if now.Sub(at) >= catchUpEvery {
+				delete(d.caughtUp, id)
+			}
+		}
+	}
+	d.caughtUp[e.Key.EndpointID] = now
 	// Keys due by now are the sweep's; the catch-up starts after them.
 	st.ahead = storage.ScheduleKey{DueMs: now.UnixMilli() + 1}.Bytes()
 	catchUpsStarted.Inc()

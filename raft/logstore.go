@@ -70,6 +70,7 @@ type LogStore struct {
 	stopGC    chan struct{}
 	gcDone    chan struct{}
 	gcPasses  atomic.Uint64 // completed GC passes; lets tests see the loop run
+	written   atomic.Int64  // bytes of entries stored since open (the snapshot policy reads it)
 }
 
 // OpenLogStore opens (or creates) the Raft log store in dir.
@@ -242,8 +243,16 @@ func (s *LogStore) StoreLogs(logs []*hraft.Log) error {
 		}
 		lo, hi = min(lo, logs[i].Index), max(hi, logs[i].Index)
 	}
-	return s.commitLogs(txn, lo, hi)
+	if err := s.commitLogs(txn, lo, hi); err != nil {
+		return err
+	}
+	s.written.Add(int64(size))
+	return nil
 }
+
+// Written returns the bytes of log entries this store has stored since it
+// was opened.
+func (s *LogStore) Written() int64 { return s.written.Load() }
 
 // commitLogs commits txn and widens the cached bounds to [lo, hi] only once
 // the entries are on disk. The caller holds writeMu.

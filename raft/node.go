@@ -3,6 +3,7 @@ package raft
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -77,6 +78,8 @@ type Node struct {
 	// verified is when a quorum last confirmed this node's leadership
 	// (see HasLease).
 	verified atomic.Pointer[time.Time]
+	// snapshotChecks counts snapshotLoop's passes; lets tests see it run.
+	snapshotChecks atomic.Uint64
 }
 
 // Open starts the Raft member over store. When bootstrap is set and the node
@@ -137,8 +140,11 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 	if cfg.MaxAppendEntries > 0 {
 		rc.MaxAppendEntries = cfg.MaxAppendEntries
 	}
-	if cfg.SnapshotThreshold > 0 {
-		rc.SnapshotThreshold = cfg.SnapshotThreshold
+	// Snapshots follow this node's own policy (snapshotLoop); raft's
+	// threshold is put out of reach so it never takes one on its own.
+	rc.SnapshotThreshold = math.MaxUint64
+	if n.cfg.SnapshotThreshold == 0 {
+		n.cfg.SnapshotThreshold = hraft.DefaultConfig().SnapshotThreshold
 	}
 	if cfg.TrailingLogs > 0 {
 		rc.TrailingLogs = cfg.TrailingLogs
@@ -168,7 +174,60 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 	}
 	go n.watchLeadership()
 	go n.verifyLeadership()
+	go n.snapshotLoop(rc.SnapshotInterval)
 	return n, nil
+}
+
+// snapshotLoop takes a snapshot, and so lets raft compact its log, once
+// both hold: at least SnapshotThreshold entries were applied since the last
+// one, and the log written since then is at least as large as that
+// snapshot. A snapshot copies the whole state, so with entries alone as the
+// trigger a node holding a large backlog (a million messages make a 2 GiB
+// state) rewrote it every minute, ten times the bytes of the log it let go;
+// with the size rule a snapshot never costs more than the log it replaces,
+// and the log kept on disk stays about the size of the state.
+func (n *Node) snapshotLoop(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	base := n.logs.Written() // log bytes written when the last snapshot was taken
+	for {
+		select {
+		case <-n.stopWatch:
+			return
+		case <-t.C:
+		}
+		n.maybeSnapshot(&base)
+		n.snapshotChecks.Add(1)
+	}
+}
+
+// maybeSnapshot takes a snapshot if the policy above says so; base is the
+// log's Written count at the last one.
+func (n *Node) maybeSnapshot(base *int64) {
+	metas, err := n.snapshots.List()
+	if err != nil {
+		n.log.Warn().Err(err).Msg("list snapshots")
+		return
+	}
+	var lastIndex uint64
+	var lastSize int64
+	if len(metas) > 0 {
+		lastIndex, lastSize = metas[0].Index, metas[0].Size
+	}
+	written := n.logs.Written()
+	if n.raft.AppliedIndex() < lastIndex+n.cfg.SnapshotThreshold || written-*base < lastSize {
+		return
+	}
+	err = n.raft.Snapshot().Error()
+	switch {
+	case err == nil:
+		// Counted from the end: entries appended while the snapshot was
+		// taken may be in it, and must not count towards the next one.
+		*base = n.logs.Written()
+	case errors.Is(err, hraft.ErrNothingNewToSnapshot), errors.Is(err, hraft.ErrRaftShutdown):
+	default:
+		n.log.Warn().Err(err).Msg("snapshot failed")
+	}
 }
 
 func setIf(dst *time.Duration, v time.Duration) {
