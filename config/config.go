@@ -133,9 +133,9 @@ type RaftConfig struct {
 	ApplyTimeout Duration `toml:"apply_timeout"`
 	// MaxAppendEntries is the most log entries sent in one replication request (at most 1024).
 	MaxAppendEntries int `toml:"max_append_entries"`
-	// SnapshotThreshold is how many new log entries trigger a snapshot.
+	// SnapshotThreshold is how many new log entries a snapshot needs (and as many log bytes as the last one).
 	SnapshotThreshold int `toml:"snapshot_threshold"`
-	// SnapshotInterval is how often the threshold is checked.
+	// SnapshotInterval is how often the snapshot rules are checked.
 	SnapshotInterval Duration `toml:"snapshot_interval"`
 	// TrailingLogs is how many entries are kept after a snapshot so slow followers avoid a full restore.
 	TrailingLogs int `toml:"trailing_logs"`

@@ -133,13 +133,16 @@ func run(o options) error {
 		fmt.Printf("backlog of %d acknowledged; bringing the receiver up\n", res.acked.Load())
 		res.delivered.Store(0)
 		rcv.reset()
+		cpu0 := cpuSeconds(procs)
 		rcv.down.Store(false)
 		start := time.Now()
 		want := res.acked.Load() * int64(o.fanout)
 		elapsed := waitDelivered(rcv, want, o.drain).Sub(start)
+		cpu1 := cpuSeconds(procs)
 		fmt.Printf("\n%-44s %s\n", "backlog acknowledged (events)", strconv.FormatInt(res.acked.Load(), 10))
 		fmt.Printf("%-44s %d in %v\n", "drained deliveries", rcv.unique.Load(), elapsed.Round(time.Millisecond))
 		fmt.Printf("%-44s %.0f\n", "drain rate (deliveries/s)", float64(rcv.unique.Load())/elapsed.Seconds())
+		reportCPUFor("draining", "delivery", procs, cpu0, cpu1, elapsed, rcv.unique.Load())
 		rss.report()
 		return nil
 	}
@@ -190,16 +193,22 @@ func procCPU(pid string) float64 {
 // Herald's CPU time per acknowledged event: on a machine the processes
 // share, it says where the cores went.
 func reportCPU(procs []*os.Process, before, after []float64, d time.Duration, acked int64) {
+	reportCPUFor("sending", "acknowledged event", procs, before, after, d, acked)
+}
+
+// reportCPUFor prints each process's cores over d, during what, and
+// Herald's CPU per unit (n of them).
+func reportCPUFor(during, unit string, procs []*os.Process, before, after []float64, d time.Duration, n int64) {
 	var herald float64
 	for i, p := range procs {
 		used := after[i] - before[i]
 		herald += used
-		fmt.Printf("%-44s %.2f cores\n", fmt.Sprintf("CPU while sending, herald pid %d", p.Pid), used/d.Seconds())
+		fmt.Printf("%-44s %.2f cores\n", fmt.Sprintf("CPU while %s, herald pid %d", during, p.Pid), used/d.Seconds())
 	}
 	self := after[len(after)-1] - before[len(before)-1]
-	fmt.Printf("%-44s %.2f cores\n", "CPU while sending, driver and receiver", self/d.Seconds())
-	if acked > 0 && len(procs) > 0 {
-		fmt.Printf("%-44s %.0f µs\n", "herald CPU per acknowledged event", herald/float64(acked)*1e6)
+	fmt.Printf("%-44s %.2f cores\n", "CPU while "+during+", driver and receiver", self/d.Seconds())
+	if n > 0 && len(procs) > 0 {
+		fmt.Printf("%-44s %.0f µs\n", "herald CPU per "+unit, herald/float64(n)*1e6)
 	}
 }
 
