@@ -57,6 +57,7 @@ type Dispatcher struct {
 	refills   map[string][]byte         // endpoints that drained: where their skipped keys start
 	catchUps  map[string][]byte         // endpoints catching up with a free slot: where their scan goes on
 	caughtUp  map[string]time.Time      // when each endpoint's last catch-up started (kept catchUpEvery)
+	catching  int                       // endpoints catching up now (at most maxCatchingUp)
 	rewindTo  []byte                    // a key behind the sweep position appeared; [] = rescan all
 	// finished holds keys whose outcome just committed, with the page
 	// sequence current at that moment: a page read before then may still
@@ -86,8 +87,12 @@ type endpointState struct {
 	limiter *rate.Limiter
 	timer   bool
 	// ahead is where the endpoint's catch-up scan goes on (nil = not
-	// catching up).
-	ahead []byte
+	// catching up). window bounds the attempts in flight to the endpoint
+	// while the catch-up sends more: it starts at one and doubles with
+	// each success, so a receiver that is not really back costs one early
+	// attempt, not a full in-flight limit of them.
+	ahead  []byte
+	window int
 }
 
 // skipped remembers k if it is the earliest key skipped so far.
@@ -160,6 +165,7 @@ func (d *Dispatcher) setLeader(leader bool) {
 	d.refills = nil
 	d.catchUps = nil
 	d.caughtUp = make(map[string]time.Time)
+	d.catching = 0
 	d.rewindTo = nil
 	d.mu.Unlock()
 	for range d.cfg.Workers {
@@ -203,6 +209,10 @@ func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64, ahead 
 		return offerInFlight
 	}
 	st := d.endpointState(e.Key.EndpointID)
+	if ahead && (st.ahead == nil || st.inflight >= st.window) {
+		// The catch-up ended, or waits for its window to widen.
+		return offerEndpointFull
+	}
 	if st.inflight >= d.cfg.MaxInFlightPerEndpoint {
 		if !ahead {
 			st.skipped([]byte(k))
@@ -327,11 +337,18 @@ const catchUpEvery = time.Minute
 // pruned of the ones older than catchUpEvery.
 const maxCaughtUp = 1024
 
+// maxCatchingUp bounds the endpoints catching up at once: each catch-up
+// walks the schedule ahead of the present, so many endpoints recovering
+// together (say, after the node's own network came back) would otherwise
+// each walk it. The others follow their retry schedule.
+const maxCatchingUp = 8
+
 // noteResult starts or stops an endpoint's catch-up after an attempt to it:
-// a retry that succeeded means the endpoint is back, and its deliveries
-// waiting for their next retry are sent now instead of over the hours of
-// the retry schedule; any failure stops that at once, so a receiver that
-// is still failing keeps the schedule's back-off. Called before release.
+// a scheduled retry that succeeded means the endpoint is back, and its
+// deliveries waiting for their next retry are sent now instead of over the
+// hours of the retry schedule; any failure stops that at once, so a
+// receiver that is still failing keeps the schedule's back-off. Called
+// before release.
 func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 	if !d.cfg.CatchUp || o.Attempt.ID == "" {
 		return
@@ -343,12 +360,16 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 		return
 	}
 	if o.Attempt.Status != storage.StatusSuccess {
-		st.ahead = nil
-		delete(d.catchUps, e.Key.EndpointID)
+		d.endCatchUp(e.Key.EndpointID, st)
+		return
+	}
+	if st.ahead != nil {
+		st.window = min(2*st.window, d.cfg.MaxInFlightPerEndpoint)
 		return
 	}
 	now := d.now()
-	if e.Due.Attempt < 2 || st.ahead != nil || now.Sub(d.caughtUp[e.Key.EndpointID]) < catchUpEvery {
+	if e.Due.Attempt < 2 || e.Due.Trigger != storage.TriggerScheduled || d.catching >= maxCatchingUp ||
+		now.Sub(d.caughtUp[e.Key.EndpointID]) < catchUpEvery {
 		return
 	}
 	if len(d.caughtUp) >= maxCaughtUp {
@@ -359,11 +380,27 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 		}
 	}
 	d.caughtUp[e.Key.EndpointID] = now
+	d.catching++
 	// Keys due by now are the sweep's; the catch-up starts after them.
 	st.ahead = storage.ScheduleKey{DueMs: now.UnixMilli() + 1}.Bytes()
+	st.window = 1
 	catchUpsStarted.Inc()
 	d.log.Info().Str("endpoint_id", e.Key.EndpointID).Msg("retry succeeded: sending the endpoint's waiting retries now")
 	// release, which follows, queues the scan.
+}
+
+// endCatchUp stops an endpoint's catch-up, if it has one. Called with d.mu
+// held.
+func (d *Dispatcher) endCatchUp(endpoint string, st *endpointState) {
+	if st.ahead == nil {
+		return
+	}
+	st.ahead = nil
+	d.catching--
+	delete(d.catchUps, endpoint)
+	if st.inflight == 0 && st.resume == nil && st.limiter == nil && d.endpoints[endpoint] == st {
+		delete(d.endpoints, endpoint)
+	}
 }
 
 // release frees the endpoint's slot once the request is over (answered,
@@ -378,7 +415,7 @@ func (d *Dispatcher) release(e storage.ScheduleEntry) {
 			d.addRefill(e.Key.EndpointID, st.resume)
 			st.resume = nil
 		}
-		if st.ahead != nil && st.inflight < d.cfg.MaxInFlightPerEndpoint {
+		if st.ahead != nil && st.inflight < st.window {
 			d.addCatchUp(e.Key.EndpointID, st.ahead)
 		}
 		if st.inflight == 0 && st.resume == nil && st.limiter == nil && st.ahead == nil {
@@ -529,12 +566,13 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		at.Error = resp.Err.Error()
 	}
 	attemptDuration.Update(resp.Duration.Seconds())
-	switch Classify(resp.StatusCode, resp.Err) {
-	case Succeeded:
+	class := Classify(resp.StatusCode, resp.Err)
+	switch {
+	case class == Succeeded:
 		at.Status = storage.StatusSuccess
 		o.Final = storage.StatusSuccess
 		attemptsSucceeded.Inc()
-	case DisableEndpoint:
+	case class == DisableEndpoint:
 		at.Status = storage.StatusFail
 		o.Final = storage.StatusFail
 		o.DisableEndpoint = true
@@ -542,6 +580,15 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		deliveriesFailed.Inc()
 		endpointsDisabled.Inc()
 		d.log.Warn().Str("endpoint_id", ep.ID).Str("app_id", ep.AppID).Msg("endpoint answered 410 Gone: disabling it")
+	case e.Key.DueMs > start.UnixMilli():
+		// Sent ahead of its time by a catch-up, and failed: recorded, but
+		// it costs the delivery nothing. It keeps its attempt number and
+		// its place in the schedule, as if the catch-up had not come.
+		at.Status = storage.StatusFail
+		o.Final = storage.StatusFail
+		attemptsFailed.Inc()
+		o.AttemptNo = max(e.Due.Attempt, 1) - 1
+		o.NextDueMs = e.Key.DueMs
 	default:
 		at.Status = storage.StatusFail
 		o.Final = storage.StatusFail

@@ -186,7 +186,7 @@ const firstPage = 64
 // refill walks from a drained endpoint's first skipped key up to the sweep
 // position and dispatches that endpoint's keys until it is full again.
 func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs int64) {
-	d.scanFor(t, endpoint, from, limit, nowMs, func(k []byte, r offerResult) {
+	d.scanFor(t, endpoint, from, limit, nowMs, 0, func(k []byte, r offerResult) {
 		if r == offerQueueFull {
 			// Try again from here once a worker frees a slot.
 			d.mu.Lock()
@@ -199,10 +199,16 @@ func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs 
 // farFuture is a due time past every key's.
 const farFuture = math.MaxInt64 - 1
 
+// catchUpPages bounds the pages one catch-up pass reads before it lets the
+// scheduler loop go on (and queues itself again): the keys it walks past
+// belong to every endpoint, and due work must not wait behind them.
+const catchUpPages = 8
+
 // catchUp goes on with an endpoint's catch-up (see noteResult): it walks the
 // schedule from where the last pass stopped, due or not, and dispatches the
-// endpoint's keys until it is full again. The place is kept for the next
-// free slot; at the end of the schedule the catch-up is over.
+// endpoint's keys while its catch-up window has room. The place is kept for
+// the next free slot; at the end of the schedule (or on a read error) the
+// catch-up is over.
 func (d *Dispatcher) catchUp(t *term, endpoint string, from []byte) {
 	d.mu.Lock()
 	st := d.endpoints[endpoint]
@@ -211,7 +217,7 @@ func (d *Dispatcher) catchUp(t *term, endpoint string, from []byte) {
 	if !active {
 		return
 	}
-	done := d.scanFor(t, endpoint, from, nil, farFuture, func(k []byte, r offerResult) {
+	res, pos := d.scanFor(t, endpoint, from, nil, farFuture, catchUpPages, func(k []byte, r offerResult) {
 		d.mu.Lock()
 		if st.ahead != nil {
 			st.ahead = k
@@ -221,41 +227,61 @@ func (d *Dispatcher) catchUp(t *term, endpoint string, from []byte) {
 		}
 		d.mu.Unlock()
 	})
-	if done {
-		d.mu.Lock()
-		st.ahead = nil
-		d.mu.Unlock()
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch res {
+	case scanEnd, scanFailed:
+		d.endCatchUp(endpoint, st)
+	case scanPaused:
+		if st.ahead != nil {
+			st.ahead = pos
+			d.addCatchUp(endpoint, pos)
+			d.signal()
+		}
 	}
 }
 
+type scanResult int
+
+const (
+	scanEnd     scanResult = iota // walked to the end (or to the limit)
+	scanStopped                   // an offer found the queue or the endpoint full
+	scanPaused                    // read maxPages pages; go on from the position returned
+	scanFailed                    // the schedule could not be read
+)
+
 // scanFor walks the schedule from the key from (up to limit, nil = no
 // limit, and to keys due by uptoMs) and offers endpoint's keys. When an
-// offer finds the queue or the endpoint full it calls stopped with that key
-// and returns false; it returns true when it reached the end of the walk.
-func (d *Dispatcher) scanFor(t *term, endpoint string, from, limit []byte, uptoMs int64, stopped func(k []byte, r offerResult)) bool {
+// offer finds the queue or the endpoint full it calls stopped with that
+// key. After maxPages pages (0 = no bound) it returns where to go on.
+func (d *Dispatcher) scanFor(t *term, endpoint string, from, limit []byte, uptoMs int64, maxPages int,
+	stopped func(k []byte, r offerResult)) (scanResult, []byte) {
 	ahead := uptoMs == farFuture
 	pos, size := from, firstPage
-	for {
+	for pages := 1; ; pages++ {
 		entries, _, page, err := d.readDue(pos, uptoMs, size)
 		if err != nil {
 			d.log.Error().Err(err).Msg("schedule scan failed")
-			return false
+			return scanFailed, nil
 		}
 		for _, e := range entries {
 			k := e.Key.Bytes()
 			if limit != nil && bytes.Compare(k, limit) >= 0 {
-				return true
+				return scanEnd, nil
 			}
 			if e.Key.EndpointID == endpoint {
 				if r := d.offer(t, e, page, ahead); r == offerQueueFull || r == offerEndpointFull {
 					stopped(k, r)
-					return false
+					return scanStopped, nil
 				}
 			}
 			pos = successor(k)
 		}
 		if len(entries) < size {
-			return true
+			return scanEnd, nil
+		}
+		if maxPages > 0 && pages >= maxPages {
+			return scanPaused, pos
 		}
 		size = min(2*size, scanPage)
 	}

@@ -254,6 +254,24 @@ func (s *LogStore) StoreLogs(logs []*hraft.Log) error {
 // was opened.
 func (s *LogStore) Written() int64 { return s.written.Load() }
 
+// BytesAfter returns the stored size of the entries after index, counted
+// like Written (keys only are read).
+func (s *LogStore) BytesAfter(index uint64) (int64, error) {
+	var n int64
+	err := s.db.View(func(txn *badger.Txn) error {
+		opts := badger.DefaultIteratorOptions
+		opts.PrefetchValues = false
+		opts.Prefix = []byte(logKeyPrefix)
+		it := txn.NewIterator(opts)
+		defer it.Close()
+		for it.Seek(logKey(index + 1)); it.Valid(); it.Next() {
+			n += int64(logKeyLen) + it.Item().ValueSize()
+		}
+		return nil
+	})
+	return n, err
+}
+
 // commitLogs commits txn and widens the cached bounds to [lo, hi] only once
 // the entries are on disk. The caller holds writeMu.
 func (s *LogStore) commitLogs(txn *badger.Txn, lo, hi uint64) error {

@@ -623,3 +623,41 @@ func TestLogStoreUnderHashicorpRaft(t *testing.T) {
 		t.Fatalf("LastIndex after restart = %d, want > %d", last, lastBefore)
 	}
 }
+
+// TestLogStoreBytes checks the sizes the snapshot policy reads: Written
+// counts what was stored since open, BytesAfter what is kept after an
+// index, both at least the entries' data, and they agree.
+func TestLogStoreBytes(t *testing.T) {
+	s := openTestLogStore(t, t.TempDir())
+	var logs []*hraft.Log
+	for i := uint64(1); i <= 10; i++ {
+		logs = append(logs, &hraft.Log{Index: i, Term: 1, Type: hraft.LogCommand, Data: make([]byte, 1000*i)})
+	}
+	if err := s.StoreLogs(logs); err != nil {
+		t.Fatal(err)
+	}
+	dataAfter := func(i uint64) (n int64) {
+		for _, l := range logs[i:] {
+			n += int64(len(l.Data))
+		}
+		return n
+	}
+	written := s.Written()
+	all, err := s.BytesAfter(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if all < dataAfter(0) || written < all || written > all+int64(len(logs)*(logEntryOverhead+logKeyLen)) {
+		t.Errorf("Written %d, BytesAfter(0) %d, data %d: want data <= BytesAfter(0) <= Written, close", written, all, dataAfter(0))
+	}
+	after7, err := s.BytesAfter(7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after7 < dataAfter(7) || after7 > dataAfter(7)+3*int64(logEntryOverhead+logKeyLen) {
+		t.Errorf("BytesAfter(7) = %d, want about %d", after7, dataAfter(7))
+	}
+	if n, err := s.BytesAfter(10); err != nil || n != 0 {
+		t.Errorf("BytesAfter(last) = %d, %v; want 0", n, err)
+	}
+}

@@ -189,7 +189,15 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 func (n *Node) snapshotLoop(interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	base := n.logs.Written() // log bytes written when the last snapshot was taken
+	// base is what Written counted when the last snapshot was taken: at
+	// start, minus the log already kept since that snapshot, so a node
+	// restarted often still snapshots once its log is large enough.
+	base := n.logs.Written()
+	if metas, err := n.snapshots.List(); err == nil && len(metas) > 0 {
+		if kept, err := n.logs.BytesAfter(metas[0].Index); err == nil {
+			base -= kept
+		}
+	}
 	for {
 		select {
 		case <-n.stopWatch:

@@ -392,7 +392,11 @@ func (tx *Tx) RecordOutcome(o Outcome) {
 	}
 	switch {
 	case live && o.NextDueMs > 0:
-		tx.del(keyBytes)
+		// The next key is the same one when an attempt sent ahead of its
+		// time failed (it keeps its place): then it is only rewritten.
+		if o.NextDueMs != o.Key.DueMs {
+			tx.del(keyBytes)
+		}
 		next := ScheduleKey{DueMs: o.NextDueMs, MsgID: o.Key.MsgID, EndpointID: o.Key.EndpointID}
 		tx.schedule(next, Due{AppID: appID, Attempt: o.AttemptNo + 1})
 		dl.Status = StatusPending
