@@ -14,9 +14,10 @@
 //     pending: it stays in the in-flight set until the outcome is committed
 //     through Raft (or, if that fails, is released to be sent again).
 //   - A key may be sent before its due time only by a catch-up: after a
-//     retry to its endpoint succeeded, and only until an attempt to that
-//     endpoint fails. The due time is a "not before" of the retry policy,
-//     not of correctness; the attempt is recorded like any other.
+//     scheduled retry to its endpoint succeeded, and only until an attempt
+//     to that endpoint fails. The due time is a "not before" of the retry
+//     policy, not of correctness; the attempt is recorded like any other,
+//     and if it fails the key keeps its due time and attempt number.
 //   - Memory is bounded: the scheduler reads the index a page at a time and
 //     holds only the attempts in flight and the outcomes awaiting commit.
 //   - Every connection's address is checked after DNS resolution (Guard),
