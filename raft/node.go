@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -174,7 +175,7 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 	}
 	go n.watchLeadership()
 	go n.verifyLeadership()
-	go n.snapshotLoop(rc.SnapshotInterval)
+	go n.snapshotLoop(rc.SnapshotInterval, n.snapshotBase())
 	return n, nil
 }
 
@@ -186,18 +187,16 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 // state) rewrote it every minute, ten times the bytes of the log it let go;
 // with the size rule a snapshot never costs more than the log it replaces,
 // and the log kept on disk stays about the size of the state.
-func (n *Node) snapshotLoop(interval time.Duration) {
+func (n *Node) snapshotLoop(interval time.Duration, base int64) {
+	// A random first wait: nodes started together would otherwise check,
+	// and snapshot, at the same moments.
+	select {
+	case <-n.stopWatch:
+		return
+	case <-time.After(rand.N(interval)):
+	}
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	// base is what Written counted when the last snapshot was taken: at
-	// start, minus the log already kept since that snapshot, so a node
-	// restarted often still snapshots once its log is large enough.
-	base := n.logs.Written()
-	if metas, err := n.snapshots.List(); err == nil && len(metas) > 0 {
-		if kept, err := n.logs.BytesAfter(metas[0].Index); err == nil {
-			base -= kept
-		}
-	}
 	for {
 		select {
 		case <-n.stopWatch:
@@ -207,6 +206,19 @@ func (n *Node) snapshotLoop(interval time.Duration) {
 		n.maybeSnapshot(&base)
 		n.snapshotChecks.Add(1)
 	}
+}
+
+// snapshotBase is what the log store's Written count would have been when
+// the last snapshot was taken: minus the log kept since that snapshot, so a
+// node restarted often still snapshots once its log is large enough.
+func (n *Node) snapshotBase() int64 {
+	base := n.logs.Written()
+	if metas, err := n.snapshots.List(); err == nil && len(metas) > 0 {
+		if kept, err := n.logs.BytesAfter(metas[0].Index); err == nil {
+			base -= kept
+		}
+	}
+	return base
 }
 
 // maybeSnapshot takes a snapshot if the policy above says so; base is the
