@@ -360,7 +360,7 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 		return
 	}
 	if o.Attempt.Status != storage.StatusSuccess {
-		d.endCatchUp(e.Key.EndpointID, st)
+		d.endCatchUp(e.Key.EndpointID, st, "an attempt failed; the retry schedule applies again")
 		return
 	}
 	if st.ahead != nil {
@@ -389,12 +389,13 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 	// release, which follows, queues the scan.
 }
 
-// endCatchUp stops an endpoint's catch-up, if it has one. Called with d.mu
-// held.
-func (d *Dispatcher) endCatchUp(endpoint string, st *endpointState) {
+// endCatchUp stops an endpoint's catch-up, if it has one, saying why.
+// Called with d.mu held.
+func (d *Dispatcher) endCatchUp(endpoint string, st *endpointState, why string) {
 	if st.ahead == nil {
 		return
 	}
+	d.log.Info().Str("endpoint_id", endpoint).Str("reason", why).Msg("catch-up over")
 	st.ahead = nil
 	d.catching--
 	delete(d.catchUps, endpoint)

@@ -230,8 +230,10 @@ func (d *Dispatcher) catchUp(t *term, endpoint string, from []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	switch res {
-	case scanEnd, scanFailed:
-		d.endCatchUp(endpoint, st)
+	case scanEnd:
+		d.endCatchUp(endpoint, st, "every waiting delivery was sent")
+	case scanFailed:
+		d.endCatchUp(endpoint, st, "the schedule could not be read")
 	case scanPaused:
 		if st.ahead != nil {
 			st.ahead = pos
