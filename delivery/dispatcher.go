@@ -406,17 +406,19 @@ func (d *Dispatcher) endCatchUp(endpoint string, st *endpointState, why string) 
 
 // release frees the endpoint's slot once the request is over (answered,
 // failed or not made), before its outcome is recorded: the per-endpoint
-// limit is about load on the receiver, not on Raft. A drained endpoint with
-// skipped keys gets a refill pass.
+// limit is about load on the receiver, not on Raft. An endpoint with
+// skipped keys gets a refill pass once refillBatch of its slots are free
+// (a catch-up likewise, within its window).
 func (d *Dispatcher) release(e storage.ScheduleEntry) {
 	d.mu.Lock()
 	if st := d.endpoints[e.Key.EndpointID]; st != nil {
 		st.inflight--
-		if st.resume != nil && st.inflight < d.cfg.MaxInFlightPerEndpoint {
+		limit := d.cfg.MaxInFlightPerEndpoint
+		if st.resume != nil && limit-st.inflight >= refillBatch(limit) {
 			d.addRefill(e.Key.EndpointID, st.resume)
 			st.resume = nil
 		}
-		if st.ahead != nil && st.inflight < st.window {
+		if st.ahead != nil && st.window-st.inflight >= refillBatch(st.window) {
 			d.addCatchUp(e.Key.EndpointID, st.ahead)
 		}
 		if st.inflight == 0 && st.resume == nil && st.limiter == nil && st.ahead == nil {
@@ -426,6 +428,13 @@ func (d *Dispatcher) release(e storage.ScheduleEntry) {
 	d.mu.Unlock()
 	d.signal()
 }
+
+// refillBatch is how many of an endpoint's limit slots must be free before
+// a refill (or catch-up) pass runs for it: each pass is a read of the
+// schedule, and with one pass per freed slot the reads, not the receiver,
+// bounded a drain to one busy endpoint. An eighth of the limit keeps the
+// endpoint near its limit at an eighth of the reads.
+func refillBatch(limit int) int { return max(1, limit/8) }
 
 // finish forgets a dispatched key. When its outcome was not committed the
 // key is still due, so the scheduler is rewound to it.

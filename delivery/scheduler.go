@@ -68,6 +68,12 @@ func successor(k []byte) []byte { return append(bytes.Clone(k), 0) }
 func (d *Dispatcher) scheduleLoop(t *term) {
 	defer t.wg.Done()
 	var next []byte // first key not yet handled; nil = start of the index
+	// The sweep reads from next on. It runs when keys may have become due
+	// there: at the start, after a rewind, when the first key not yet due
+	// comes due (dueMs), or after it stopped on a full job queue. Most
+	// wakes are a worker freeing a slot, which needs only its refill.
+	sweepNeeded := true
+	var dueMs int64
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
@@ -79,6 +85,7 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 				next = d.rewindTo
 			}
 			d.rewindTo = nil
+			sweepNeeded = true
 		}
 		refills, catchUps := d.refills, d.catchUps
 		d.refills, d.catchUps = nil, nil
@@ -90,7 +97,11 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 			for ep, from := range refills {
 				d.refill(t, ep, from, next, now)
 			}
-			dueMs, _ := d.sweep(t, &next, now)
+			if sweepNeeded || (dueMs > 0 && dueMs <= now) {
+				var blocked bool
+				dueMs, blocked = d.sweep(t, &next, now)
+				sweepNeeded = blocked
+			}
 			// Due keys first: a catch-up takes only the slots they leave.
 			for ep, from := range catchUps {
 				d.catchUp(t, ep, from)
@@ -113,6 +124,7 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 			}
 			d.mu.Unlock()
 			wait = leaseRecheck
+			sweepNeeded = true
 		}
 		resetTimer(timer, wait)
 		select {

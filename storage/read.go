@@ -186,7 +186,10 @@ type ScheduleEntry struct {
 func (r *Reader) DueEntries(from []byte, uptoMs int64, limit int) (entries []ScheduleEntry, nextMs int64, err error) {
 	opts := badger.DefaultIteratorOptions
 	opts.Prefix = []byte(pSchedule)
-	opts.PrefetchSize = min(limit, 100)
+	// The values are a few bytes, always in the tree: Badger's prefetch
+	// would start a goroutine per key to copy each, and the scheduler
+	// waited for them to be scheduled (on a busy node, most of its time).
+	opts.PrefetchValues = false
 	it := r.txn.NewIterator(opts)
 	defer it.Close()
 	end := scheduleUpTo(uptoMs)
