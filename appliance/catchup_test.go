@@ -13,21 +13,38 @@ import (
 )
 
 // switchReceiver answers 503 while down, and to the webhook ids in failing
-// even when up.
+// even when up. A gate, when set, answers first: it gets the webhook id and
+// how many requests for it arrived so far, and returns a status (0 = go on).
 type switchReceiver struct {
 	*receiver
 	mu      sync.Mutex
 	up      bool
 	failing map[string]bool
+	gate    func(id string, nth int) int
 }
 
 func newSwitchReceiver(t *testing.T) *switchReceiver {
 	s := &switchReceiver{failing: map[string]bool{}}
 	s.receiver = newScriptedReceiver(t, func(n int) reply {
-		wh := s.webhooks()[n-1]
+		got := s.webhooks()
+		id := got[n-1].Header.Get("webhook-id")
+		s.mu.Lock()
+		gate := s.gate
+		s.mu.Unlock()
+		if gate != nil {
+			nth := 0
+			for _, wh := range got[:n] {
+				if wh.Header.Get("webhook-id") == id {
+					nth++
+				}
+			}
+			if status := gate(id, nth); status != 0 {
+				return reply{Status: status, Body: "gate"}
+			}
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if !s.up || s.failing[wh.Header.Get("webhook-id")] {
+		if !s.up || s.failing[id] {
 			return reply{Status: http.StatusServiceUnavailable, Body: "down"}
 		}
 		return reply{Status: http.StatusOK, Body: "ok"}
@@ -145,5 +162,76 @@ func TestCatchUpStopsOnFailure(t *testing.T) {
 	}
 	if got, want := rc.count(), 2*len(backlog)+3+1; got != want {
 		t.Errorf("receiver got %d requests, want %d (one backlog message sent ahead, then the catch-up stopped)", got, want)
+	}
+}
+
+// TestCatchUpOutlivesEarlierFailures: attempts in flight when the receiver
+// came back may still fail after the first success; they do not stop the
+// catch-up, only a failure of an attempt started since it began does.
+func TestCatchUpOutlivesEarlierFailures(t *testing.T) {
+	t.Parallel()
+	f, rc, backlog, last := catchUpFixture(t, 6, func(*config.Config) {})
+	wait := func(ch chan struct{}) {
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+		}
+	}
+	var (
+		mu              sync.Mutex
+		held, second    string
+		heldRetry       = make(chan struct{})
+		sentAhead       = make(chan struct{})
+		onceHeld, onceA sync.Once
+	)
+	// The receiver stays down for the first attempts of the two messages
+	// sent below; the gate decides their retries and the fixture's last.
+	rc.mu.Lock()
+	rc.gate = func(id string, nth int) int {
+		mu.Lock()
+		h, s := held, second
+		mu.Unlock()
+		switch {
+		case id == h && nth == 2:
+			// In flight before the catch-up starts; fails once an
+			// attempt ahead of its time shows it is running.
+			onceHeld.Do(func() { close(heldRetry) })
+			wait(sentAhead)
+			return http.StatusServiceUnavailable
+		case (id == last || id == s) && nth == 2:
+			// The successes that start the catch-up and widen its
+			// window past the held attempt.
+			wait(heldRetry)
+			return http.StatusOK
+		case nth == 3:
+			onceA.Do(func() { close(sentAhead) })
+		}
+		return 0
+	}
+	rc.mu.Unlock()
+	h := f.send(t, "job.completed", map[string]any{"job": "held"}).Id
+	mu.Lock()
+	held = h
+	mu.Unlock()
+	s := f.send(t, "job.completed", map[string]any{"job": "second"}).Id
+	mu.Lock()
+	second = s
+	mu.Unlock()
+	rc.set(true)
+	for _, id := range append([]string{last, s}, backlog...) {
+		if d := f.waitFinal(t, id); d.Status != models.MESSAGESTATUS_SUCCESS {
+			t.Errorf("message %s: status %d, want success", id, d.Status)
+		}
+	}
+	// The held retry failed and was recorded as such (whether the
+	// catch-up then sent it ahead depends on where its scan was).
+	failed := 0
+	for _, at := range f.attempts(t, h) {
+		if at.Status == models.MESSAGESTATUS_FAIL {
+			failed++
+		}
+	}
+	if failed != 2 {
+		t.Errorf("held message: %d failed attempts, want 2 (the first and the held retry)", failed)
 	}
 }

@@ -93,6 +93,10 @@ type endpointState struct {
 	// attempt, not a full in-flight limit of them.
 	ahead  []byte
 	window int
+	// aheadSince is when the catch-up started (Unix ns): attempts started
+	// before then were in flight as the receiver came back, and their
+	// failures do not stop it.
+	aheadSince int64
 }
 
 // skipped remembers k if it is the earliest key skipped so far.
@@ -346,9 +350,9 @@ const maxCatchingUp = 8
 // noteResult starts or stops an endpoint's catch-up after an attempt to it:
 // a scheduled retry that succeeded means the endpoint is back, and its
 // deliveries waiting for their next retry are sent now instead of over the
-// hours of the retry schedule; any failure stops that at once, so a
-// receiver that is still failing keeps the schedule's back-off. Called
-// before release.
+// hours of the retry schedule; a failure of any attempt started since then
+// stops that at once, so a receiver that is still failing keeps the
+// schedule's back-off. Called before release.
 func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 	if !d.cfg.CatchUp || o.Attempt.ID == "" {
 		return
@@ -360,6 +364,11 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 		return
 	}
 	if o.Attempt.Status != storage.StatusSuccess {
+		if st.ahead != nil && o.Attempt.Timestamp < st.aheadSince {
+			// Sent before the success that started the catch-up: it
+			// failed against the receiver as it was, not as it is.
+			return
+		}
 		d.endCatchUp(e.Key.EndpointID, st, "an attempt failed; the retry schedule applies again")
 		return
 	}
@@ -384,6 +393,7 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 	// Keys due by now are the sweep's; the catch-up starts after them.
 	st.ahead = storage.ScheduleKey{DueMs: now.UnixMilli() + 1}.Bytes()
 	st.window = 1
+	st.aheadSince = now.UnixNano()
 	catchUpsStarted.Inc()
 	d.log.Info().Str("endpoint_id", e.Key.EndpointID).Msg("retry succeeded: sending the endpoint's waiting retries now")
 	// release, which follows, queues the scan.

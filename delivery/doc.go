@@ -15,7 +15,7 @@
 //     through Raft (or, if that fails, is released to be sent again).
 //   - A key may be sent before its due time only by a catch-up: after a
 //     scheduled retry to its endpoint succeeded, and only until an attempt
-//     to that endpoint fails. The due time is a "not before" of the retry
+//     to that endpoint started since then fails. The due time is a "not before" of the retry
 //     policy, not of correctness; the attempt is recorded like any other,
 //     and if it fails the key keeps its due time and attempt number.
 //   - Memory is bounded: the scheduler reads the index a page at a time and
