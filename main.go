@@ -63,6 +63,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	log := newLogger(cfg.Log, stderr)
+	tuneProcs(cfg.ProcsPerCPU, log)
 	appliance.Version = version
 	log.Info().Str("version", version).Str("data_dir", cfg.DataDir).Msg("starting")
 

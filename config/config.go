@@ -41,6 +41,10 @@ type Config struct {
 	// resident before Herald has the kernel reclaim their pages, in MiB;
 	// 0 = never.
 	MappedMemoryLimit int `toml:"mapped_memory_limit_mib"`
+	// ProcsPerCPU is GOMAXPROCS, per CPU the process may use, while the
+	// node takes many major page faults (0 or 1 = always Go's default);
+	// the GOMAXPROCS environment variable, when set, wins.
+	ProcsPerCPU int `toml:"procs_per_cpu"`
 	// DebugAddr serves Go's pprof profiles (/debug/pprof/) when set; keep it on loopback.
 	DebugAddr string `toml:"debug_addr"`
 	// SecretsKey is the main key (base64 of 32 bytes) sealing endpoint secrets at rest; empty means the key file.
@@ -153,6 +157,7 @@ func Default() Config {
 	return Config{
 		MemoryLimit:       384,
 		MappedMemoryLimit: 96,
+		ProcsPerCPU:       3,
 		DataDir:           "./herald-data",
 		HTTPAddr:          "127.0.0.1:8484",
 		RaftAddr:          "127.0.0.1:8485",

@@ -40,6 +40,7 @@ func TestDefault(t *testing.T) {
 		{"https_only", c.HTTPSOnly, false},
 		{"memory_limit_mib", c.MemoryLimit, 384},
 		{"mapped_memory_limit_mib", c.MappedMemoryLimit, 96},
+		{"procs_per_cpu", c.ProcsPerCPU, 3},
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "json"},
 		{"api.max_payload_bytes", c.API.MaxPayloadBytes, 1048576},

@@ -36,6 +36,7 @@ func (c Config) Validate() error {
 
 	v.check(c.DataDir != "", "data_dir", "must not be empty")
 	v.check(c.MappedMemoryLimit >= 0, "mapped_memory_limit_mib", "must be 0 (never trim) or more, got %d", c.MappedMemoryLimit)
+	v.check(c.ProcsPerCPU >= 0 && c.ProcsPerCPU <= 16, "procs_per_cpu", "must be 0 (Go's default) to 16, got %d", c.ProcsPerCPU)
 	v.check(c.MemoryLimit == 0 || c.MemoryLimit >= 64, "memory_limit_mib", "must be 0 (no limit) or at least 64, got %d", c.MemoryLimit)
 	if c.DebugAddr != "" {
 		v.listenAddr("debug_addr", c.DebugAddr)

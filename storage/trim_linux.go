@@ -77,6 +77,16 @@ func sharedFileMapping(line []byte) (start, end uintptr, path string, ok bool) {
 	return uintptr(s), uintptr(e), string(line[i:]), true
 }
 
+// MajorFaults returns how many page faults of this process had to wait for
+// a read from disk so far.
+func MajorFaults() (int64, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, err
+	}
+	return ru.Majflt, nil
+}
+
 // MappedFileRSS returns the process's resident memory in file-backed
 // mappings (RssFile in /proc/self/status), in bytes.
 func MappedFileRSS() (int64, error) {
