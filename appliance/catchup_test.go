@@ -66,6 +66,15 @@ func (s *switchReceiver) set(up bool, failing ...string) {
 // failed: its retry, 100ms later, is the one that finds the receiver back.
 func catchUpFixture(t *testing.T, backlog int, mutate func(*config.Config)) (*deliveryFixture, *switchReceiver, []string, string) {
 	t.Helper()
+	f, rc, ids := catchUpBacklog(t, backlog, mutate)
+	last := f.send(t, "job.completed", map[string]any{"job": "last"}).Id
+	f.waitAttempts(t, last, 1)
+	return f, rc, ids, last
+}
+
+// catchUpBacklog builds the backlog of catchUpFixture alone.
+func catchUpBacklog(t *testing.T, backlog int, mutate func(*config.Config)) (*deliveryFixture, *switchReceiver, []string) {
+	t.Helper()
 	n := startNode(t, func(c *config.Config) {
 		c.Delivery.RetrySchedule = []config.Duration{{Duration: 100 * time.Millisecond}, {Duration: time.Hour}}
 		mutate(c)
@@ -79,9 +88,7 @@ func catchUpFixture(t *testing.T, backlog int, mutate func(*config.Config)) (*de
 	for _, id := range ids {
 		f.waitAttempts(t, id, 2)
 	}
-	last := f.send(t, "job.completed", map[string]any{"job": "last"}).Id
-	f.waitAttempts(t, last, 1)
-	return f, rc, ids, last
+	return f, rc, ids
 }
 
 // waitingHour checks that a delivery still waits for the retry an hour away.
@@ -170,7 +177,7 @@ func TestCatchUpStopsOnFailure(t *testing.T) {
 // catch-up, only a failure of an attempt started since it began does.
 func TestCatchUpOutlivesEarlierFailures(t *testing.T) {
 	t.Parallel()
-	f, rc, backlog, last := catchUpFixture(t, 6, func(*config.Config) {})
+	f, rc, backlog := catchUpBacklog(t, 6, func(*config.Config) {})
 	wait := func(ch chan struct{}) {
 		select {
 		case <-ch:
@@ -178,47 +185,52 @@ func TestCatchUpOutlivesEarlierFailures(t *testing.T) {
 		}
 	}
 	var (
-		mu              sync.Mutex
-		held, second    string
-		heldRetry       = make(chan struct{})
-		sentAhead       = make(chan struct{})
-		onceHeld, onceA sync.Once
+		mu                   sync.Mutex
+		last, held, second   string
+		heldRetry, sentAhead = make(chan struct{}), make(chan struct{})
+		onceHeld, onceAhead  sync.Once
 	)
-	// The receiver stays down for the first attempts of the two messages
-	// sent below; the gate decides their retries and the fixture's last.
+	// The backlog's failures left the endpoint one attempt in flight
+	// (see TestFailingEndpointBackoff): successes of new messages widen it
+	// again, so that three retries can be in flight together below.
+	rc.set(true)
+	for i := range 8 {
+		f.waitFinal(t, f.send(t, "job.completed", map[string]any{"warm": i}).Id)
+	}
 	rc.mu.Lock()
 	rc.gate = func(id string, nth int) int {
 		mu.Lock()
-		h, s := held, second
+		l, h, s := last, held, second
 		mu.Unlock()
 		switch {
+		case (id == l || id == h || id == s) && nth == 1:
+			return http.StatusServiceUnavailable
 		case id == h && nth == 2:
 			// In flight before the catch-up starts; fails once an
 			// attempt ahead of its time shows it is running.
 			onceHeld.Do(func() { close(heldRetry) })
 			wait(sentAhead)
 			return http.StatusServiceUnavailable
-		case (id == last || id == s) && nth == 2:
+		case (id == l || id == s) && nth == 2:
 			// The successes that start the catch-up and widen its
 			// window past the held attempt.
 			wait(heldRetry)
 			return http.StatusOK
 		case nth == 3:
-			onceA.Do(func() { close(sentAhead) })
+			onceAhead.Do(func() { close(sentAhead) })
 		}
 		return 0
 	}
 	rc.mu.Unlock()
-	h := f.send(t, "job.completed", map[string]any{"job": "held"}).Id
+	// Ids are known only once sent; the gate must know them by their
+	// first attempt, so each message's first attempt is put off until
+	// its id is set (the gate answers 503 to it either way).
 	mu.Lock()
-	held = h
+	last = f.send(t, "job.completed", map[string]any{"job": "last"}).Id
+	held = f.send(t, "job.completed", map[string]any{"job": "held"}).Id
+	second = f.send(t, "job.completed", map[string]any{"job": "second"}).Id
 	mu.Unlock()
-	s := f.send(t, "job.completed", map[string]any{"job": "second"}).Id
-	mu.Lock()
-	second = s
-	mu.Unlock()
-	rc.set(true)
-	for _, id := range append([]string{last, s}, backlog...) {
+	for _, id := range append([]string{last, second}, backlog...) {
 		if d := f.waitFinal(t, id); d.Status != models.MESSAGESTATUS_SUCCESS {
 			t.Errorf("message %s: status %d, want success", id, d.Status)
 		}
@@ -226,7 +238,7 @@ func TestCatchUpOutlivesEarlierFailures(t *testing.T) {
 	// The held retry failed and was recorded as such (whether the
 	// catch-up then sent it ahead depends on where its scan was).
 	failed := 0
-	for _, at := range f.attempts(t, h) {
+	for _, at := range f.attempts(t, held) {
 		if at.Status == models.MESSAGESTATUS_FAIL {
 			failed++
 		}

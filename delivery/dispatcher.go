@@ -97,6 +97,21 @@ type endpointState struct {
 	// before then were in flight as the receiver came back, and their
 	// failures do not stop it.
 	aheadSince int64
+	// backoff bounds the attempts in flight to an endpoint that fails
+	// (0 = not failing: MaxInFlightPerEndpoint applies). Each failed
+	// attempt halves it, each success doubles it: an endpoint that is down
+	// gets one attempt at a time instead of its full limit of retries, so
+	// its due retries do not take the node's capacity from the work that
+	// can succeed, and a receiver coming back is not hit by a wall of them.
+	backoff int
+}
+
+// limit is how many attempts the endpoint may have in flight now.
+func (d *Dispatcher) limit(st *endpointState) int {
+	if st.backoff > 0 {
+		return st.backoff
+	}
+	return d.cfg.MaxInFlightPerEndpoint
 }
 
 // skipped remembers k if it is the earliest key skipped so far.
@@ -217,7 +232,7 @@ func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64, ahead 
 		// The catch-up ended, or waits for its window to widen.
 		return offerEndpointFull
 	}
-	if st.inflight >= d.cfg.MaxInFlightPerEndpoint {
+	if st.inflight >= d.limit(st) {
 		if !ahead {
 			st.skipped([]byte(k))
 		}
@@ -310,10 +325,33 @@ func (d *Dispatcher) wakeAfter(endpoint string, st *endpointState, wait time.Dur
 func (d *Dispatcher) endpointState(id string) *endpointState {
 	st := d.endpoints[id]
 	if st == nil {
+		if len(d.endpoints) >= maxEndpointStates {
+			// Idle endpoints kept only for their backoff are forgotten
+			// first: they start again from the full limit.
+			for k, s := range d.endpoints {
+				if s.idle() && s.limiter == nil {
+					delete(d.endpoints, k)
+				}
+			}
+		}
 		st = &endpointState{}
 		d.endpoints[id] = st
 	}
 	return st
+}
+
+// maxEndpointStates is the size from which idle endpoint states are pruned.
+const maxEndpointStates = 4096
+
+// idle reports a state with nothing in flight or waiting; it is kept only
+// for its limiter or backoff.
+func (s *endpointState) idle() bool {
+	return s.inflight == 0 && s.resume == nil && s.ahead == nil
+}
+
+// forgettable reports a state that holds nothing worth keeping.
+func (s *endpointState) forgettable() bool {
+	return s.idle() && s.limiter == nil && s.backoff == 0
 }
 
 func (d *Dispatcher) addRefill(endpoint string, k []byte) {
@@ -347,15 +385,16 @@ const maxCaughtUp = 1024
 // each walk it. The others follow their retry schedule.
 const maxCatchingUp = 8
 
-// noteResult starts or stops an endpoint's catch-up after an attempt to it:
-// a scheduled retry that succeeded means the endpoint is back, and its
+// noteResult adjusts an endpoint's backoff after an attempt to it, and
+// starts or stops its catch-up: a scheduled retry that succeeded means the
+// endpoint is back, and its
 // deliveries waiting for their next retry are sent now instead of over the
 // hours of the retry schedule; a failure of any attempt started since then
 // stops that at once, so a receiver that is still failing keeps the
 // schedule's back-off. Called before release.
 func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
-	if !d.cfg.CatchUp || o.Attempt.ID == "" {
-		return
+	if o.Attempt.ID == "" {
+		return // nothing was sent
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -364,12 +403,24 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 		return
 	}
 	if o.Attempt.Status != storage.StatusSuccess {
-		if st.ahead != nil && o.Attempt.Timestamp < st.aheadSince {
+		st.backoff = max(1, d.limit(st)/2)
+		if st.ahead == nil {
+			return
+		}
+		if o.Attempt.Timestamp < st.aheadSince {
 			// Sent before the success that started the catch-up: it
 			// failed against the receiver as it was, not as it is.
 			return
 		}
 		d.endCatchUp(e.Key.EndpointID, st, "an attempt failed; the retry schedule applies again")
+		return
+	}
+	if st.backoff > 0 {
+		if st.backoff *= 2; st.backoff >= d.cfg.MaxInFlightPerEndpoint {
+			st.backoff = 0
+		}
+	}
+	if !d.cfg.CatchUp {
 		return
 	}
 	if st.ahead != nil {
@@ -409,7 +460,7 @@ func (d *Dispatcher) endCatchUp(endpoint string, st *endpointState, why string) 
 	st.ahead = nil
 	d.catching--
 	delete(d.catchUps, endpoint)
-	if st.inflight == 0 && st.resume == nil && st.limiter == nil && d.endpoints[endpoint] == st {
+	if st.forgettable() && d.endpoints[endpoint] == st {
 		delete(d.endpoints, endpoint)
 	}
 }
@@ -423,7 +474,7 @@ func (d *Dispatcher) release(e storage.ScheduleEntry) {
 	d.mu.Lock()
 	if st := d.endpoints[e.Key.EndpointID]; st != nil {
 		st.inflight--
-		limit := d.cfg.MaxInFlightPerEndpoint
+		limit := d.limit(st)
 		if st.resume != nil && limit-st.inflight >= refillBatch(limit) {
 			d.addRefill(e.Key.EndpointID, st.resume)
 			st.resume = nil
@@ -431,7 +482,7 @@ func (d *Dispatcher) release(e storage.ScheduleEntry) {
 		if st.ahead != nil && st.window-st.inflight >= refillBatch(st.window) {
 			d.addCatchUp(e.Key.EndpointID, st.ahead)
 		}
-		if st.inflight == 0 && st.resume == nil && st.limiter == nil && st.ahead == nil {
+		if st.forgettable() {
 			delete(d.endpoints, e.Key.EndpointID)
 		}
 	}

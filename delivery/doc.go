@@ -18,6 +18,9 @@
 //     to that endpoint started since then fails. The due time is a "not before" of the retry
 //     policy, not of correctness; the attempt is recorded like any other,
 //     and if it fails the key keeps its due time and attempt number.
+//   - An endpoint's attempts in flight are bounded by its limit, halved by
+//     each failed attempt (down to one) and doubled by each success, so a
+//     receiver that is down is retried one attempt at a time.
 //   - Memory is bounded: the scheduler reads the index a page at a time and
 //     holds only the attempts in flight and the outcomes awaiting commit.
 //   - Every connection's address is checked after DNS resolution (Guard),
