@@ -20,24 +20,31 @@ import (
 // (docs/BENCHMARKS.md). So GOMAXPROCS is raised only while major page
 // faults are frequent.
 
-// procsTuner decides GOMAXPROCS from the rate of major page faults.
+// procsTuner decides from the rate of major page faults when GOMAXPROCS
+// is raised and when it returns to Go's default.
 type procsTuner struct {
-	base, high int
-	raiseAt    float64       // faults per second from which high applies
-	lowerAt    float64       // faults per second below which base may return
+	raiseAt    float64       // faults per second from which it is raised
+	lowerAt    float64       // faults per second below which it may return
 	hold       time.Duration // how long the rate stays below lowerAt first
 	raised     bool
 	quietSince time.Time
 }
 
-// observe takes one measured rate and returns the GOMAXPROCS to set, if it
-// changes.
-func (t *procsTuner) observe(rate float64, now time.Time) (procs int, change bool) {
+type procsChange int
+
+const (
+	procsKeep procsChange = iota
+	procsRaise
+	procsLower
+)
+
+// observe takes one measured rate and says what to do.
+func (t *procsTuner) observe(rate float64, now time.Time) procsChange {
 	switch {
 	case !t.raised:
 		if rate >= t.raiseAt {
 			t.raised, t.quietSince = true, time.Time{}
-			return t.high, true
+			return procsRaise
 		}
 	case rate >= t.lowerAt:
 		t.quietSince = time.Time{}
@@ -45,9 +52,9 @@ func (t *procsTuner) observe(rate float64, now time.Time) (procs int, change boo
 		t.quietSince = now
 	case now.Sub(t.quietSince) >= t.hold:
 		t.raised = false
-		return t.base, true
+		return procsLower
 	}
-	return 0, false
+	return procsKeep
 }
 
 // faultCheck is how often the fault rate is measured.
@@ -55,34 +62,40 @@ const faultCheck = 250 * time.Millisecond
 
 // tuneProcs runs the tuner for the life of the process: GOMAXPROCS goes to
 // perCPU times Go's default (the CPUs the process may use) while the node
-// takes 200 or more major page faults a second, and back once it has taken
-// fewer than 50 a second for 2 s. It does nothing when perCPU is 1 or less,
-// or when the GOMAXPROCS environment variable chose the value.
+// takes 200 or more major page faults a second, and back to the default
+// (which Go then keeps following, cgroup limits included) once it has
+// taken fewer than 50 a second for 2 s. It does nothing when perCPU is 1
+// or less, or when the GOMAXPROCS environment variable is set.
 func tuneProcs(perCPU int, log zerolog.Logger) {
 	if perCPU <= 1 || os.Getenv("GOMAXPROCS") != "" {
 		return
 	}
-	base := runtime.GOMAXPROCS(0)
-	t := &procsTuner{base: base, high: perCPU * base, raiseAt: 200, lowerAt: 50, hold: 2 * time.Second}
+	t := &procsTuner{raiseAt: 200, lowerAt: 50, hold: 2 * time.Second}
 	last, err := storage.MajorFaults()
 	if err != nil {
 		log.Warn().Err(err).Msg("page faults cannot be counted: GOMAXPROCS stays at its default")
 		return
 	}
+	at := time.Now()
 	go func() {
-		at := time.Now()
 		for range time.Tick(faultCheck) {
 			n, err := storage.MajorFaults()
 			if err != nil {
+				runtime.SetDefaultGOMAXPROCS()
 				return
 			}
 			now := time.Now()
 			rate := float64(n-last) / now.Sub(at).Seconds()
 			last, at = n, now
-			if procs, ok := t.observe(rate, now); ok {
-				runtime.GOMAXPROCS(procs)
-				log.Info().Int("gomaxprocs", procs).Float64("major_faults_per_s", rate).Msg("GOMAXPROCS changed")
+			switch t.observe(rate, now) {
+			case procsRaise:
+				runtime.GOMAXPROCS(perCPU * runtime.GOMAXPROCS(0))
+			case procsLower:
+				runtime.SetDefaultGOMAXPROCS()
+			default:
+				continue
 			}
+			log.Info().Int("gomaxprocs", runtime.GOMAXPROCS(0)).Float64("major_faults_per_s", rate).Msg("GOMAXPROCS changed")
 		}
 	}()
 }

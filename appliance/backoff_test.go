@@ -1,6 +1,7 @@
 package appliance_test
 
 import (
+	"cmp"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -12,12 +13,14 @@ import (
 	"github.com/herald-webhooks/herald/config"
 )
 
-// concurrencyReceiver answers after a short delay, 503 while down, and
-// keeps the most requests it had open at once, per attempt number.
+// concurrencyReceiver answers after a short delay, down (503, or another
+// status) while down, and keeps the most requests it had open at once,
+// per attempt number.
 type concurrencyReceiver struct {
 	srv    *httptest.Server
 	mu     sync.Mutex
 	up     bool
+	down   int            // status while down; 0 = 503
 	seen   map[string]int // webhook-id: requests so far
 	open   map[int]int    // attempt number: requests open now
 	most   map[int]int    // attempt number: most open at once
@@ -32,7 +35,7 @@ func newConcurrencyReceiver(t *testing.T) *concurrencyReceiver {
 		nth := rc.seen[r.Header.Get("webhook-id")]
 		rc.open[nth]++
 		rc.most[nth] = max(rc.most[nth], rc.open[nth])
-		up := rc.up
+		up, down := rc.up, rc.down
 		rc.mu.Unlock()
 		select {
 		case <-time.After(rc.handle):
@@ -42,7 +45,7 @@ func newConcurrencyReceiver(t *testing.T) *concurrencyReceiver {
 		rc.open[nth]--
 		rc.mu.Unlock()
 		if !up {
-			w.WriteHeader(http.StatusServiceUnavailable)
+			w.WriteHeader(cmp.Or(down, http.StatusServiceUnavailable))
 		}
 	}))
 	t.Cleanup(rc.srv.Close)
@@ -91,5 +94,28 @@ func TestFailingEndpointBackoff(t *testing.T) {
 	}
 	if got := rc.mostOpen(1); got < 4 {
 		t.Errorf("attempts once the endpoint answers: at most %d in flight at once, want the limit to grow back (4 or more)", got)
+	}
+}
+
+// TestRejectionsDoNotBackOff: a receiver refusing messages (400) is not
+// failing as an endpoint; its limit stays, and the retries go out together.
+func TestRejectionsDoNotBackOff(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(c *config.Config) {
+		c.Delivery.RetrySchedule = []config.Duration{{Duration: 100 * time.Millisecond}, {Duration: time.Hour}}
+	})
+	rc := newConcurrencyReceiver(t)
+	rc.down = http.StatusBadRequest
+	rc.handle = 100 * time.Millisecond
+	f := newDeliveryFixture(t, n, nil, models.EndpointIn{Url: rc.srv.URL + "/webhook"})
+	var ids []string
+	for i := range 12 {
+		ids = append(ids, f.send(t, "job.failed", map[string]any{"job": i}).Id)
+	}
+	for _, id := range ids {
+		f.waitAttempts(t, id, 2)
+	}
+	if got := rc.mostOpen(2); got < 2 {
+		t.Errorf("retries after 400s: at most %d in flight at once, want several (no backoff)", got)
 	}
 }

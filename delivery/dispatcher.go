@@ -64,6 +64,7 @@ type Dispatcher struct {
 	// list the key, so offers from it are ignored (see readDue).
 	finished map[string]uint64
 	pageSeq  uint64
+	pruneAt  int  // size of endpoints at which idle states are pruned
 	draining bool // Close was called: start nothing new
 	closed   bool
 }
@@ -181,6 +182,7 @@ func (d *Dispatcher) setLeader(leader bool) {
 	d.inflight = make(map[string]struct{})
 	d.finished = make(map[string]uint64)
 	d.endpoints = make(map[string]*endpointState)
+	d.pruneAt = maxEndpointStates
 	d.refills = nil
 	d.catchUps = nil
 	d.caughtUp = make(map[string]time.Time)
@@ -230,6 +232,12 @@ func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64, ahead 
 	st := d.endpointState(e.Key.EndpointID)
 	if ahead && (st.ahead == nil || st.inflight >= st.window) {
 		// The catch-up ended, or waits for its window to widen.
+		return offerEndpointFull
+	}
+	if st.resume != nil && (ahead || k > string(st.resume)) {
+		// The endpoint's keys skipped earlier go first, by their refill
+		// pass: a newer key (or one sent ahead) taking a freed slot
+		// could otherwise hold them back for as long as new keys come.
 		return offerEndpointFull
 	}
 	if st.inflight >= d.limit(st) {
@@ -325,14 +333,17 @@ func (d *Dispatcher) wakeAfter(endpoint string, st *endpointState, wait time.Dur
 func (d *Dispatcher) endpointState(id string) *endpointState {
 	st := d.endpoints[id]
 	if st == nil {
-		if len(d.endpoints) >= maxEndpointStates {
+		if len(d.endpoints) >= d.pruneAt {
 			// Idle endpoints kept only for their backoff are forgotten
-			// first: they start again from the full limit.
+			// (they start again from the full limit); the next prune
+			// waits until the map has doubled, so states that cannot be
+			// pruned (throttled endpoints) do not make each one a scan.
 			for k, s := range d.endpoints {
 				if s.idle() && s.limiter == nil {
 					delete(d.endpoints, k)
 				}
 			}
+			d.pruneAt = max(maxEndpointStates, 2*len(d.endpoints))
 		}
 		st = &endpointState{}
 		d.endpoints[id] = st
@@ -403,7 +414,11 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 		return
 	}
 	if o.Attempt.Status != storage.StatusSuccess {
-		st.backoff = max(1, d.limit(st)/2)
+		if code := o.Attempt.StatusCode; code == 0 || code == 429 || code >= 500 {
+			// The endpoint itself is failing (no answer, overloaded,
+			// broken), not refusing one message: back off.
+			st.backoff = max(1, d.limit(st)/2)
+		}
 		if st.ahead == nil {
 			return
 		}
@@ -479,7 +494,7 @@ func (d *Dispatcher) release(e storage.ScheduleEntry) {
 			d.addRefill(e.Key.EndpointID, st.resume)
 			st.resume = nil
 		}
-		if st.ahead != nil && st.window-st.inflight >= refillBatch(st.window) {
+		if w := min(st.window, limit); st.ahead != nil && w-st.inflight >= refillBatch(w) {
 			d.addCatchUp(e.Key.EndpointID, st.ahead)
 		}
 		if st.forgettable() {

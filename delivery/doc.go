@@ -19,8 +19,10 @@
 //     policy, not of correctness; the attempt is recorded like any other,
 //     and if it fails the key keeps its due time and attempt number.
 //   - An endpoint's attempts in flight are bounded by its limit, halved by
-//     each failed attempt (down to one) and doubled by each success, so a
-//     receiver that is down is retried one attempt at a time.
+//     each attempt that got no answer, a 429 or a 5xx (down to one) and
+//     doubled by each success, so a receiver that is down is retried one
+//     attempt at a time. Its keys skipped while it was full go before its
+//     newer ones.
 //   - Memory is bounded: the scheduler reads the index a page at a time and
 //     holds only the attempts in flight and the outcomes awaiting commit.
 //   - Every connection's address is checked after DNS resolution (Guard),

@@ -26,6 +26,9 @@ import (
 
 const scanPage = 512
 
+// scanRetry is how soon a schedule read that failed is tried again.
+const scanRetry = time.Second
+
 // leaseRecheck is how often a leader whose lease lapsed looks again.
 const leaseRecheck = 50 * time.Millisecond
 
@@ -94,13 +97,15 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 		wait := time.Hour
 		if d.node.HasLease() {
 			now := d.now().UnixMilli()
+			failed := false
 			for ep, from := range refills {
-				d.refill(t, ep, from, next, now)
+				failed = d.refill(t, ep, from, next, now) || failed
 			}
 			if sweepNeeded || (dueMs > 0 && dueMs <= now) {
-				var blocked bool
-				dueMs, blocked = d.sweep(t, &next, now)
-				sweepNeeded = blocked
+				var blocked, sweepFailed bool
+				dueMs, blocked, sweepFailed = d.sweep(t, &next, now)
+				sweepNeeded = blocked || sweepFailed
+				failed = failed || sweepFailed
 			}
 			// Due keys first: a catch-up takes only the slots they leave.
 			for ep, from := range catchUps {
@@ -108,6 +113,9 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 			}
 			if dueMs > 0 {
 				wait = max(time.Duration(dueMs-d.now().UnixMilli())*time.Millisecond, 0)
+			}
+			if failed {
+				wait = min(wait, scanRetry)
 			}
 		} else {
 			// Leader without a fresh quorum confirmation: start nothing
@@ -169,23 +177,24 @@ func resetTimer(t *time.Timer, d time.Duration) {
 
 // sweep dispatches due keys from *next on until nothing more is due or the
 // job queue is full, advancing *next past every key it handled. It returns
-// the due time of the first key not yet due (0 = none known) and whether it
-// stopped on a full queue (a finishing worker wakes the loop then).
-func (d *Dispatcher) sweep(t *term, next *[]byte, nowMs int64) (dueMs int64, blocked bool) {
+// the due time of the first key not yet due (0 = none known), whether it
+// stopped on a full queue (a finishing worker wakes the loop then), and
+// whether the schedule could not be read (the loop tries again shortly).
+func (d *Dispatcher) sweep(t *term, next *[]byte, nowMs int64) (dueMs int64, blocked, failed bool) {
 	for {
 		entries, dueMs, page, err := d.readDue(*next, nowMs, scanPage)
 		if err != nil {
 			d.log.Error().Err(err).Msg("schedule scan failed")
-			return 0, false
+			return 0, false, true
 		}
 		for _, e := range entries {
 			if d.offer(t, e, page, false) == offerQueueFull {
-				return 0, true
+				return 0, true, false
 			}
 			*next = successor(e.Key.Bytes())
 		}
 		if len(entries) < scanPage {
-			return dueMs, false
+			return dueMs, false, false
 		}
 	}
 }
@@ -196,9 +205,10 @@ func (d *Dispatcher) sweep(t *term, next *[]byte, nowMs int64) (dueMs int64, blo
 const firstPage = 64
 
 // refill walks from a drained endpoint's first skipped key up to the sweep
-// position and dispatches that endpoint's keys until it is full again.
-func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs int64) {
-	d.scanFor(t, endpoint, from, limit, nowMs, 0, func(k []byte, r offerResult) {
+// position and dispatches that endpoint's keys until it is full again. It
+// reports a failed read; the pass is then queued again from the start.
+func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs int64) (failed bool) {
+	res, _ := d.scanFor(t, endpoint, from, limit, nowMs, 0, func(k []byte, r offerResult) {
 		if r == offerQueueFull {
 			// Try again from here once a worker frees a slot.
 			d.mu.Lock()
@@ -206,6 +216,13 @@ func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs 
 			d.mu.Unlock()
 		}
 	})
+	if res != scanFailed {
+		return false
+	}
+	d.mu.Lock()
+	d.addRefill(endpoint, from)
+	d.mu.Unlock()
+	return true
 }
 
 // farFuture is a due time past every key's.
