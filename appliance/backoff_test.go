@@ -27,8 +27,8 @@ type concurrencyReceiver struct {
 	handle time.Duration
 }
 
-func newConcurrencyReceiver(t *testing.T) *concurrencyReceiver {
-	rc := &concurrencyReceiver{seen: map[string]int{}, open: map[int]int{}, most: map[int]int{}, handle: 30 * time.Millisecond}
+func newConcurrencyReceiver(t *testing.T, down int, handle time.Duration) *concurrencyReceiver {
+	rc := &concurrencyReceiver{seen: map[string]int{}, open: map[int]int{}, most: map[int]int{}, down: down, handle: handle}
 	rc.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc.mu.Lock()
 		rc.seen[r.Header.Get("webhook-id")]++
@@ -58,24 +58,33 @@ func (rc *concurrencyReceiver) mostOpen(nth int) int {
 	return rc.most[nth]
 }
 
+// failedTwice sends n messages to an endpoint on rc, with one retry 100ms
+// after the first attempt and the next an hour away, and waits until each
+// has had both attempts.
+func failedTwice(t *testing.T, rc *concurrencyReceiver, n int) *deliveryFixture {
+	t.Helper()
+	node := startNode(t, func(c *config.Config) {
+		c.Delivery.RetrySchedule = []config.Duration{{Duration: 100 * time.Millisecond}, {Duration: time.Hour}}
+	})
+	f := newDeliveryFixture(t, node, nil, models.EndpointIn{Url: rc.srv.URL + "/webhook"})
+	var ids []string
+	for i := range n {
+		ids = append(ids, f.send(t, "job.failed", map[string]any{"job": i}).Id)
+	}
+	for _, id := range ids {
+		f.waitAttempts(t, id, 2)
+	}
+	return f
+}
+
 // TestFailingEndpointBackoff: an endpoint that fails gets fewer attempts
 // in flight (each failure halves its limit, each success doubles it), so
 // the retries of a receiver that is down go one at a time; once it answers
 // again, its limit grows back.
 func TestFailingEndpointBackoff(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, func(c *config.Config) {
-		c.Delivery.RetrySchedule = []config.Duration{{Duration: 100 * time.Millisecond}, {Duration: time.Hour}}
-	})
-	rc := newConcurrencyReceiver(t)
-	f := newDeliveryFixture(t, n, nil, models.EndpointIn{Url: rc.srv.URL + "/webhook"})
-	var down []string
-	for i := range 12 {
-		down = append(down, f.send(t, "job.failed", map[string]any{"job": i}).Id)
-	}
-	for _, id := range down {
-		f.waitAttempts(t, id, 2)
-	}
+	rc := newConcurrencyReceiver(t, 0, 30*time.Millisecond)
+	f := failedTwice(t, rc, 12)
 	if got := rc.mostOpen(2); got != 1 {
 		t.Errorf("retries to the failing endpoint: %d in flight at once, want 1", got)
 	}
@@ -101,20 +110,8 @@ func TestFailingEndpointBackoff(t *testing.T) {
 // failing as an endpoint; its limit stays, and the retries go out together.
 func TestRejectionsDoNotBackOff(t *testing.T) {
 	t.Parallel()
-	n := startNode(t, func(c *config.Config) {
-		c.Delivery.RetrySchedule = []config.Duration{{Duration: 100 * time.Millisecond}, {Duration: time.Hour}}
-	})
-	rc := newConcurrencyReceiver(t)
-	rc.down = http.StatusBadRequest
-	rc.handle = 100 * time.Millisecond
-	f := newDeliveryFixture(t, n, nil, models.EndpointIn{Url: rc.srv.URL + "/webhook"})
-	var ids []string
-	for i := range 12 {
-		ids = append(ids, f.send(t, "job.failed", map[string]any{"job": i}).Id)
-	}
-	for _, id := range ids {
-		f.waitAttempts(t, id, 2)
-	}
+	rc := newConcurrencyReceiver(t, http.StatusBadRequest, 100*time.Millisecond)
+	failedTwice(t, rc, 12)
 	if got := rc.mostOpen(2); got < 2 {
 		t.Errorf("retries after 400s: at most %d in flight at once, want several (no backoff)", got)
 	}
