@@ -15,9 +15,10 @@
 //     through Raft (or, if that fails, is released to be sent again).
 //   - A key may be sent before its due time only by a catch-up: after a
 //     scheduled retry to its endpoint succeeded, and only until an attempt
-//     to that endpoint started since then fails. The due time is a "not before" of the retry
-//     policy, not of correctness; the attempt is recorded like any other,
-//     and if it fails the key keeps its due time and attempt number.
+//     to that endpoint started since then fails. The due time is a "not
+//     before" of the retry policy, not of correctness; the attempt is
+//     recorded like any other, and if it fails the key keeps its due time
+//     and attempt number.
 //   - An endpoint's attempts in flight are bounded by its limit, halved by
 //     each attempt that got no answer, a 429 or a 5xx (down to one) and
 //     doubled by each success, so a receiver that is down is retried one
