@@ -417,6 +417,10 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 		if code := o.Attempt.StatusCode; code == 0 || code == 429 || code >= 500 {
 			// The endpoint itself is failing (no answer, overloaded,
 			// broken), not refusing one message: back off.
+			if st.backoff == 0 {
+				d.log.Info().Str("endpoint_id", e.Key.EndpointID).Int("status", code).
+					Msg("endpoint failing: fewer attempts in flight to it until it answers again")
+			}
 			st.backoff = max(1, d.limit(st)/2)
 		}
 		if st.ahead == nil {
@@ -433,6 +437,7 @@ func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 	if st.backoff > 0 {
 		if st.backoff *= 2; st.backoff >= d.cfg.MaxInFlightPerEndpoint {
 			st.backoff = 0
+			d.log.Info().Str("endpoint_id", e.Key.EndpointID).Msg("endpoint answers again: back to its full in-flight limit")
 		}
 	}
 	if !d.cfg.CatchUp {
