@@ -25,6 +25,7 @@ var version = "dev"
 const usage = `usage:
   herald serve [flags]    run a node (herald serve -h lists the flags)
   herald cluster ...      cluster status and node removal (herald cluster for help)
+  herald listen [flags]   a local webhook receiver that prints and verifies deliveries
   herald version          print the version
 `
 
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "cluster":
 		return clusterCmd(args[1:], stdout, stderr)
+	case "listen":
+		return listenCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

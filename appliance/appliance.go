@@ -396,6 +396,7 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 		return existing != nil
 	}
 	if recorded() {
+		a.remindAdminToken(out)
 		return nil
 	}
 	deadline := time.Now().Add(a.cfg.Raft.ApplyTimeout.Duration + 10*time.Second)
@@ -415,6 +416,7 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 		return fmt.Errorf("wait for raft: %w", err)
 	}
 	if recorded() {
+		a.remindAdminToken(out)
 		return nil
 	}
 	raw := make([]byte, 32)
@@ -431,6 +433,25 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 	}
 	a.log.Info().Str("component", "api").Msg("admin token generated and shown once on the terminal; only its hash is stored")
 	return nil
+}
+
+// adminTokenReminder is shown at each start of a node that uses the
+// generated token, whose value is nowhere to be read again.
+const adminTokenReminder = `
+Herald's admin token was generated on this cluster's first start and shown
+once; only its hash is kept. To use a token of your own instead (or if that
+one is lost), start with HERALD_ADMIN_TOKEN=<token> (or --admin-token):
+it is accepted beside the generated one.
+
+`
+
+// remindAdminToken says, on a start without a configured token where the
+// cluster already has a generated one, that it exists and how to set one.
+func (a *Appliance) remindAdminToken(out io.Writer) {
+	if out != nil {
+		fmt.Fprint(out, adminTokenReminder)
+	}
+	a.log.Info().Str("component", "api").Msg("admin token: the generated one is in use (only its hash is stored); set HERALD_ADMIN_TOKEN to use a token of your own")
 }
 
 // expire deletes what has expired, 10,000 records per Raft entry, as many
