@@ -134,7 +134,19 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 		s.writeError(c, errorf(http.StatusInternalServerError, "internal_error", "Internal error."))
 	}
 	s.routes(r)
-	return r.Handler
+	return apiTrailingSlash(r.Handler)
+}
+
+// apiTrailingSlash serves every API path with or without a trailing slash,
+// as Svix does (its docs write `POST /api/v1/app/`), without a redirect:
+// a client would re-send a write to the Location only sometimes.
+func apiTrailingSlash(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	return func(c *fasthttp.RequestCtx) {
+		if p := c.Path(); len(p) > len("/api/") && p[len(p)-1] == '/' && bytes.HasPrefix(p, []byte("/api/")) {
+			c.URI().SetPath(string(p[:len(p)-1]))
+		}
+		h(c)
+	}
 }
 
 // Serve answers requests on ln until Shutdown.
