@@ -33,6 +33,8 @@ func (s *Server) routes(r *router.Router) {
 	r.PUT("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.updateEndpointHeaders))
 	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.patchEndpointHeaders))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg", s.authed(s.listEndpointMessages))
+	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation", s.authed(s.getTransformation))
+	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation", s.write(s.patchTransformation))
 
 	r.GET("/api/v1/event-type", s.authed(s.listEventTypes))
 	r.POST("/api/v1/event-type", s.write(s.createEventType))
@@ -43,6 +45,7 @@ func (s *Server) routes(r *router.Router) {
 
 	r.GET("/api/v1/app/{app_id}/msg", s.authed(s.listMessages))
 	r.POST("/api/v1/app/{app_id}/msg", s.write(s.createMessage))
+	r.POST("/api/v1/app/{app_id}/msg/precheck/active", s.authed(s.precheckMessage))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}", s.authed(s.getMessage))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", s.authed(s.listMessageEndpoints))
 	r.POST("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", s.write(s.resendMessage))
