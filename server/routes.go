@@ -29,6 +29,7 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", s.authed(s.getEndpointSecret))
 	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", s.write(s.rotateEndpointSecret))
 	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", s.write(s.recoverEndpoint))
+	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing", s.write(s.replayMissing))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.authed(s.getEndpointHeaders))
 	r.PUT("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.updateEndpointHeaders))
 	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.patchEndpointHeaders))
@@ -58,6 +59,11 @@ func (s *Server) routes(r *router.Router) {
 	r.POST("/api/v1/auth/dashboard-access/{app_id}", s.write(s.appPortalAccess))
 	r.POST("/api/v1/auth/app/{app_id}/expire-all", s.write(s.expireAll))
 	r.POST("/api/v1/auth/logout", s.write(s.logout))
+
+	r.GET("/api/v1/background-task", s.authed(s.listBackgroundTasks))
+	r.GET("/api/v1/background-task/{task_id}", s.authed(s.getBackgroundTask))
+	r.POST("/api/v1/stats/usage/app", s.write(s.appUsageStats))
+	r.PUT("/api/v1/stats/usage/event-types", s.write(s.aggregateEventTypes))
 
 	// Herald additions.
 	r.GET("/metrics", s.authed(s.serveMetrics))

@@ -144,6 +144,12 @@ var goldenRecords = []struct {
 		empty:  func() record { return &AppToken{} },
 	},
 	{
+		name:   "Task",
+		value:  &Task{ID: "qtask_1", Kind: "endpoint.recover", Status: TaskFailed, AppID: "app_1", EndpointID: "ep_1", Data: []byte(`{"a":1}`), CreatedAt: 1, UpdatedAt: 2},
+		golden: "01" + "07717461736b5f31" + "10656e64706f696e742e7265636f766572" + "02" + "056170705f31" + "0465705f31" + "077b2261223a317d" + "02" + "04",
+		empty:  func() record { return &Task{} },
+	},
+	{
 		name:   "zero App",
 		value:  &App{},
 		golden: "0100000000000000",
