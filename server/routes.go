@@ -39,6 +39,7 @@ func (s *Server) routes(r *router.Router) {
 
 	r.GET("/api/v1/event-type", s.authed(s.listEventTypes))
 	r.POST("/api/v1/event-type", s.write(s.createEventType))
+	r.POST("/api/v1/event-type/import/openapi", s.write(s.importOpenAPI))
 	r.GET("/api/v1/event-type/{event_type_name}", s.authed(s.getEventType))
 	r.PUT("/api/v1/event-type/{event_type_name}", s.write(s.updateEventType))
 	r.PATCH("/api/v1/event-type/{event_type_name}", s.write(s.patchEventType))
