@@ -12,6 +12,7 @@ import (
 // routes registers every path, Svix's v1 layout.
 func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/health", s.health)
+	r.GET("/api/v1/openapi.json", s.serveOpenAPI)
 
 	r.GET("/api/v1/app", s.authed(s.listApps))
 	r.POST("/api/v1/app", s.write(s.createApp))
