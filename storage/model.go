@@ -181,6 +181,11 @@ type AppToken struct {
 	FeatureFlags []string
 	CreatedAt    int64
 	ExpiresAt    int64 // unix nanoseconds; revocation moves it earlier
+	// Capabilities restrict what the token may do (Svix's app portal
+	// capability names); empty means the default set: ViewBase alone when
+	// ReadOnly, every capability otherwise. Appended field: written only
+	// when set, so tokens without it keep their encoding.
+	Capabilities []string
 }
 
 // Encode appends t's encoding.
@@ -193,6 +198,9 @@ func (t *AppToken) Encode(e *Encoder) {
 	e.Strings(t.FeatureFlags)
 	e.Varint(t.CreatedAt)
 	e.Varint(t.ExpiresAt)
+	if len(t.Capabilities) > 0 {
+		e.Strings(t.Capabilities)
+	}
 }
 
 // Decode reads what Encode wrote.
@@ -205,6 +213,11 @@ func (t *AppToken) Decode(d *Decoder) {
 	t.FeatureFlags = d.Strings()
 	t.CreatedAt = d.Varint()
 	t.ExpiresAt = d.Varint()
+	if d.Remaining() > 0 {
+		if t.Capabilities = d.Strings(); len(t.Capabilities) == 0 {
+			d.fail() // never written empty: a stray byte, not a field
+		}
+	}
 }
 
 // IdempotentResponse is the first response to a request that carried an

@@ -150,6 +150,13 @@ var goldenRecords = []struct {
 		empty:  func() record { return &Task{} },
 	},
 	{
+		// A token with restricted capabilities: the appended field follows.
+		name:   "AppTokenRestricted",
+		value:  &AppToken{Hash: []byte{0xab}, AppID: "app_1", CreatedAt: 1, ExpiresAt: 2, Capabilities: []string{"ViewBase", "CreateAttempts"}},
+		golden: "01" + "01ab" + "056170705f31" + "00" + "00" + "00" + "02" + "04" + "02" + "085669657742617365" + "0e437265617465417474656d707473",
+		empty:  func() record { return &AppToken{} },
+	},
+	{
 		name:   "zero App",
 		value:  &App{},
 		golden: "0100000000000000",
@@ -237,6 +244,11 @@ func TestRecordDecodeRejectsDamage(t *testing.T) {
 			if ep, ok := tc.value.(*Endpoint); ok && len(ep.PrevSecrets) > 0 {
 				c := *ep
 				c.PrevSecrets = nil
+				older[len(encodeRecord(&c))] = true
+			}
+			if tok, ok := tc.value.(*AppToken); ok && len(tok.Capabilities) > 0 {
+				c := *tok
+				c.Capabilities = nil
 				older[len(encodeRecord(&c))] = true
 			}
 			for n := range len(b) {
