@@ -277,6 +277,20 @@ func TestSDKConformance(t *testing.T) {
 	must("Authentication.AppPortalAccess", err)
 	scoped, err := svix.New(portal.Token, &svix.SvixOptions{ServerUrl: n.baseURL(), HTTPClient: hc})
 	must("svix.New", err)
+	// Herald's session route, for both kinds of token (no SDK call).
+	for _, token := range []string{adminToken, portal.Token} {
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/auth/session", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Errorf("GET /api/v1/auth/session: %v", err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("GET /api/v1/auth/session: %d", resp.StatusCode)
+		}
+	}
 	call("Authentication.Logout", scoped.Authentication.Logout(ctx, nil))
 	call("Authentication.ExpireAll", sdk.Authentication.ExpireAll(ctx, app.Id, models.ApplicationTokenExpireIn{}, nil))
 

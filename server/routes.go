@@ -68,6 +68,7 @@ func (s *Server) routes(r *router.Router) {
 	r.PUT("/api/v1/stats/usage/event-types", s.write(s.aggregateEventTypes))
 
 	// Herald additions.
+	r.GET("/api/v1/auth/session", s.authed(s.session))
 	r.GET("/metrics", s.authed(s.serveMetrics))
 	r.GET("/api/v1/cluster", s.authed(s.clusterView))
 	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))

@@ -124,6 +124,8 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 func (s *Server) Handler() fasthttp.RequestHandler {
 	r := router.New()
 	r.RedirectTrailingSlash = false
+	// authorize looks the matched route up in routeAccess.
+	r.SaveMatchedRoutePath = true
 	r.HandleMethodNotAllowed = true
 	r.NotFound = func(c *fasthttp.RequestCtx) { s.writeError(c, notFound("Route")) }
 	r.MethodNotAllowed = func(c *fasthttp.RequestCtx) {
