@@ -147,6 +147,7 @@ func TestCheckCapabilities(t *testing.T) {
 		{[]string{"viewbase"}, false, 0, true},                      // names are exact
 		{[]string{"ManageEndpoint"}, false, 0, true},                // ViewBase is required
 		{[]string{}, false, 0, true},                                // empty is not "all"
+		{slices.Repeat([]string{"ViewBase"}, 13), false, 0, true},   // bounded
 		{[]string{"ViewBase", "ViewEndpointSecret"}, true, 0, true}, // read-only is ViewBase only
 	}
 	for _, tc := range cases {

@@ -97,6 +97,10 @@ func checkCapabilities(v *violations, list []string, readOnly bool) capability {
 		}
 		return allCapabilities
 	}
+	if len(list) > 2*len(capabilityNames) {
+		v.add("at most 12 entries", "capabilities")
+		return 0
+	}
 	var set capability
 	for i, name := range list {
 		c, ok := parseCapability(name)
@@ -106,7 +110,6 @@ func checkCapabilities(v *violations, list []string, readOnly bool) capability {
 		}
 		set |= c
 	}
-	v.check(len(list) <= len(capabilityNames)*2, "at most 12 entries", "capabilities")
 	v.check(set&capViewBase != 0 || len(list) == 0, "must include ViewBase, which every token needs", "capabilities")
 	v.check(len(list) > 0, "must not be empty; omit it for every capability", "capabilities")
 	if readOnly && set&^capViewBase != 0 {
