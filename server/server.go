@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -55,7 +56,10 @@ type Config struct {
 	MaxHeaderBytes int
 	MaxHeaders     int
 	MaxJSONDepth   int
-	Now            func() time.Time
+	// PeerTLS, when set, is the TLS client configuration for calls to
+	// other members (forwarded writes, status), which then use https.
+	PeerTLS *tls.Config
+	Now     func() time.Time
 }
 
 // Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.
@@ -82,7 +86,8 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 		cfg.Now = time.Now
 	}
 	s := &Server{limits: newRateLimits(cfg.AdminRateLimit, cfg.AppRateLimit), cfg: cfg, node: node, store: store, guard: guard, log: log, now: cfg.Now,
-		forwarder: &fasthttp.Client{Name: "herald-forward", MaxConnsPerHost: 512, ReadTimeout: forwardTimeout, WriteTimeout: forwardTimeout}}
+		forwarder: &fasthttp.Client{Name: "herald-forward", MaxConnsPerHost: 512, ReadTimeout: forwardTimeout, WriteTimeout: forwardTimeout,
+			TLSConfig: cfg.PeerTLS}}
 	s.messages = raft.NewBatcher(node, raft.BatcherConfig{
 		// 1 MiB entries: a lagging follower is sent max_append_entries of
 		// them at once, so their size bounds its catch-up memory.
@@ -254,6 +259,15 @@ type fasthttpLogger struct{ log zerolog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug().Msgf(format, args...)
+}
+
+// peerURL is the URL of uri (path and query) on another member's API at
+// addr (host:port): https when members talk TLS.
+func (s *Server) peerURL(addr, uri string) string {
+	if s.cfg.PeerTLS != nil {
+		return "https://" + addr + uri
+	}
+	return "http://" + addr + uri
 }
 
 // validHostPort reports whether s is host:port with a numeric port.
