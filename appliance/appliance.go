@@ -201,6 +201,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		MaxHeaders:          cfg.API.MaxHeaders,
 		MaxJSONDepth:        cfg.API.MaxJSONDepth,
 		PeerTLS:             a.peerTLS(),
+		RequireNodeCert:     a.tls != nil && a.tls.CAs != nil,
 		Now:                 opts.Now,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 

@@ -145,6 +145,16 @@ func TestClusterTLS(t *testing.T) {
 			}
 		})
 	}
+	// The admin token and the CA (which is public) are not enough to join
+	// without a node certificate, through a follower or the leader.
+	for _, via := range []*member{follower, leader} {
+		r := via.node().do(http.MethodPost, "/api/v1/cluster/join", map[string]string{
+			"nodeId": "intruder", "raftAddr": reserveRaftAddr(t), "httpAddr": "127.0.0.1:1", "keyId": "any",
+		})
+		if r.status != http.StatusForbidden || !strings.Contains(string(r.body), "node_certificate_required") {
+			t.Errorf("join without a node certificate through %s: %d %s", via.id, r.status, r.body)
+		}
+	}
 	if members, err := leader.node().Node().Members(); err != nil || len(members) != 3 {
 		t.Errorf("members after the intruders: %d (%v), want 3", len(members), err)
 	}

@@ -15,7 +15,8 @@
 //     and then the Raft transport requires a client certificate it signed
 //     (mutual TLS). The API port asks for one but does not require it, as
 //     the platform's own clients authenticate with tokens; a certificate
-//     that does not chain to the CA is refused there too.
+//     that does not chain to the CA is refused there too, and the join
+//     route requires one (server.Config.RequireNodeCert).
 //   - The CA bundle is read once, at start; changing it needs a restart.
 //   - Nothing here reads or logs key bytes.
 package certs

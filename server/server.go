@@ -59,7 +59,10 @@ type Config struct {
 	// PeerTLS, when set, is the TLS client configuration for calls to
 	// other members (forwarded writes, status), which then use https.
 	PeerTLS *tls.Config
-	Now     func() time.Time
+	// RequireNodeCert refuses joins from clients without a certificate
+	// the API listener verified (mutual TLS between nodes is on).
+	RequireNodeCert bool
+	Now             func() time.Time
 }
 
 // Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.
@@ -268,6 +271,25 @@ func (s *Server) peerURL(addr, uri string) string {
 		return "https://" + addr + uri
 	}
 	return "http://" + addr + uri
+}
+
+// nodeOnly lets through only clients that presented a certificate the
+// listener verified against the cluster's CA, when RequireNodeCert is
+// set: joining makes the caller a voter, which the admin token alone must
+// not do when nodes are meant to prove they belong. (The API port cannot
+// require certificates of every client: the platform's have none.)
+func (s *Server) nodeOnly(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	if !s.cfg.RequireNodeCert {
+		return h
+	}
+	return func(c *fasthttp.RequestCtx) {
+		if st := c.TLSConnectionState(); st == nil || len(st.VerifiedChains) == 0 {
+			s.writeError(c, errorf(http.StatusForbidden, "node_certificate_required",
+				"Joining needs a node certificate signed by the cluster's CA (tls.ca_file)."))
+			return
+		}
+		h(c)
+	}
 }
 
 // validHostPort reports whether s is host:port with a numeric port.
