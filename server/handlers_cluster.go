@@ -145,7 +145,7 @@ func (s *Server) fetchStatus(addr string, auth []byte) (*raft.Status, error) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://" + addr + "/api/v1/cluster/node")
+	req.SetRequestURI(s.peerURL(addr, "/api/v1/cluster/node"))
 	req.Header.SetBytesV("Authorization", auth)
 	if err := s.forwarder.DoTimeout(req, resp, 2*time.Second); err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -55,7 +56,13 @@ type Config struct {
 	MaxHeaderBytes int
 	MaxHeaders     int
 	MaxJSONDepth   int
-	Now            func() time.Time
+	// PeerTLS, when set, is the TLS client configuration for calls to
+	// other members (forwarded writes, status), which then use https.
+	PeerTLS *tls.Config
+	// RequireNodeCert refuses joins from clients without a certificate
+	// the API listener verified (mutual TLS between nodes is on).
+	RequireNodeCert bool
+	Now             func() time.Time
 }
 
 // Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.
@@ -82,7 +89,8 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 		cfg.Now = time.Now
 	}
 	s := &Server{limits: newRateLimits(cfg.AdminRateLimit, cfg.AppRateLimit), cfg: cfg, node: node, store: store, guard: guard, log: log, now: cfg.Now,
-		forwarder: &fasthttp.Client{Name: "herald-forward", MaxConnsPerHost: 512, ReadTimeout: forwardTimeout, WriteTimeout: forwardTimeout}}
+		forwarder: &fasthttp.Client{Name: "herald-forward", MaxConnsPerHost: 512, ReadTimeout: forwardTimeout, WriteTimeout: forwardTimeout,
+			TLSConfig: cfg.PeerTLS}}
 	s.messages = raft.NewBatcher(node, raft.BatcherConfig{
 		// 1 MiB entries: a lagging follower is sent max_append_entries of
 		// them at once, so their size bounds its catch-up memory.
@@ -268,6 +276,34 @@ type fasthttpLogger struct{ log zerolog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug().Msgf(format, args...)
+}
+
+// peerURL is the URL of uri (path and query) on another member's API at
+// addr (host:port): https when members talk TLS.
+func (s *Server) peerURL(addr, uri string) string {
+	if s.cfg.PeerTLS != nil {
+		return "https://" + addr + uri
+	}
+	return "http://" + addr + uri
+}
+
+// nodeOnly lets through only clients that presented a certificate the
+// listener verified against the cluster's CA, when RequireNodeCert is
+// set: joining makes the caller a voter, which the admin token alone must
+// not do when nodes are meant to prove they belong. (The API port cannot
+// require certificates of every client: the platform's have none.)
+func (s *Server) nodeOnly(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	if !s.cfg.RequireNodeCert {
+		return h
+	}
+	return func(c *fasthttp.RequestCtx) {
+		if st := c.TLSConnectionState(); st == nil || len(st.VerifiedChains) == 0 {
+			s.writeError(c, errorf(http.StatusForbidden, "node_certificate_required",
+				"Joining needs a node certificate signed by the cluster's CA (tls.ca_file)."))
+			return
+		}
+		h(c)
+	}
 }
 
 // validHostPort reports whether s is host:port with a numeric port.
