@@ -36,6 +36,7 @@ var (
 	errBodyTooLarge    = errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.")
 	errHeadersTooLarge = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request line and headers are too large.")
 	errTooManyHeaders  = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request has too many headers.")
+	errRequestTimeout  = errorf(http.StatusRequestTimeout, "request_timeout", "The request did not arrive in full within the read timeout.")
 )
 
 func notFound(what string) *apiError {
