@@ -138,8 +138,10 @@ func TestStrictInputKeepsLeniency(t *testing.T) {
 		{"message unknown fields (transformationsParams)", "POST", appP + "/msg",
 			`{"eventType":"job.completed","payload":{"k":1},"transformationsParams":{"x":1},"futureField":[1]}`, nil, http.StatusAccepted},
 		{"app unknown field", "POST", "/api/v1/app", `{"name":"x","futureField":{"y":true}}`, nil, http.StatusCreated},
-		{"event type featureFlag (SDK field Herald ignores)", "POST", "/api/v1/event-type",
-			`{"name":"job.completed","description":"d","featureFlag":"beta"}`, nil, http.StatusCreated},
+		{"event type unknown field", "POST", "/api/v1/event-type",
+			`{"name":"job.completed","description":"d","futureField":"beta"}`, nil, http.StatusCreated},
+		{"endpoint unknown field", "POST", appP + "/endpoint",
+			`{"url":"https://example.com/hook","futureField":{"a":[1]}}`, nil, http.StatusCreated},
 		{"field names in another case", "POST", appP + "/msg", `{"EventType":"job.completed","PAYLOAD":{"k":1}}`, nil, http.StatusAccepted},
 	}
 	for _, tc := range cases {

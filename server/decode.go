@@ -206,10 +206,10 @@ func truncate(s string, n int) string {
 //
 // The leniencies kept, each because Svix's clients rely on it:
 //   - Unknown fields on Svix's objects are ignored, as the Svix server
-//     does: the Svix SDKs (Go v1.99.1, JavaScript) send fields Herald does
-//     not implement (MessageIn.transformationsParams, EventTypeIn and
-//     EventTypePatch featureFlag), and newer SDK versions add fields, which
-//     must not break every request of an older Herald.
+//     does: the Svix SDKs (Go and JavaScript v1.99.1) send a field Herald
+//     does not implement (MessageIn.transformationsParams), and each SDK
+//     release adds fields, which must not break every request of an older
+//     Herald.
 //   - The Content-Type is not checked: `curl -d` and some HTTP libraries
 //     label JSON as a form or as text.
 //   - Field names match case-insensitively, as in encoding/json (Herald has
