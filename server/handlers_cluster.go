@@ -22,6 +22,11 @@ type joinIn struct {
 	KeyID string `json:"keyId"`
 }
 
+// closedObject: a join comes from another Herald node, and a field this
+// node does not know means the nodes run versions that should not be
+// joined silently.
+func (joinIn) closedObject() {}
+
 // joinCluster adds the calling node as a voter (on the leader; followers
 // forward it). Joining again with the same id and address changes nothing.
 func (s *Server) joinCluster(c *fasthttp.RequestCtx, p principal) error {

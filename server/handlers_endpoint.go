@@ -130,7 +130,7 @@ func (in *endpointIn) validate(s *Server) error {
 		checkUID(&v, *in.UID, storage.PrefixEndpoint)
 	}
 	if in.Version != nil {
-		v.check(*in.Version >= 1, "must be at least 1", "version")
+		v.check(*in.Version >= 1, "must be a whole number between 1 and 65535", "version")
 	}
 	if in.Description != nil {
 		v.check(len(*in.Description) <= 1024, "must be at most 1024 characters", "description")
@@ -336,7 +336,7 @@ func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		}
 	}
 	if in.Version != nil {
-		v.check(*in.Version >= 1, "must be at least 1", "version")
+		v.check(*in.Version >= 1, "must be a whole number between 1 and 65535", "version")
 		ep.Version = *in.Version
 	}
 	if in.Disabled != nil {

@@ -81,6 +81,12 @@ type Server struct {
 	limits    *rateLimits
 	tasks     sync.WaitGroup // background work started by requests (recover)
 	taskMu    sync.Mutex     // orders tasks.Add before Shutdown's Wait
+	// headersIn holds the request header of each connection whose
+	// current request's headers have arrived and that has not reached a
+	// handler yet, so transportError can tell a body that stopped
+	// arriving from a connection that never sent a byte (see
+	// transportError).
+	headersIn sync.Map // *fasthttp.RequestHeader -> struct{}
 }
 
 // New builds the API over a node and its state.
@@ -123,6 +129,7 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 		NoDefaultServerHeader: false,
 		NoDefaultDate:         false,
 		ErrorHandler:          s.transportError,
+		HeaderReceived:        s.headerReceived,
 		Logger:                fasthttpLogger{log},
 	}
 	return s
@@ -190,6 +197,7 @@ const maxDrain = 16 << 20
 func (s *Server) limitBody(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	limit := s.cfg.MaxRequestBodyBytes
 	return func(c *fasthttp.RequestCtx) {
+		s.headersIn.Delete(&c.Request.Header)
 		if s.cfg.MaxHeaders > 0 && c.Request.Header.Len() > s.cfg.MaxHeaders {
 			c.SetConnectionClose()
 			s.writeError(c, errTooManyHeaders)
@@ -207,6 +215,11 @@ func (s *Server) limitBody(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			return
 		case cl == -1 && stream != nil:
 			body, err := io.ReadAll(io.LimitReader(stream, int64(limit)+1))
+			if isTimeout(err) {
+				c.SetConnectionClose()
+				s.writeError(c, errRequestTimeout)
+				return
+			}
 			if err != nil || len(body) > limit {
 				c.SetConnectionClose()
 				s.writeError(c, errBodyTooLarge)
@@ -258,9 +271,35 @@ func jsonTooDeep(body []byte, limit int) bool {
 	return false
 }
 
+// headerReceived notes that a request's headers arrived (see headersIn).
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	s.headersIn.Store(h, struct{}{})
+	return fasthttp.RequestConfig{} // the server's own limits
+}
+
 // transportError answers errors fasthttp hits before a handler runs, most
 // importantly a body over the size limit.
+//
+// A read timeout is answered by what the client did. A connection on which
+// nothing arrived is closed without a word: it is idle, and any answer
+// would be read as the reply to a request the client sends at that
+// moment, which would then be lost. fasthttp (v1.74) already closes
+// keep-alive connections idle since their last response that way; a new
+// connection's silence reaches this handler as the bare read error.
+// A request whose headers or body started but did not finish is answered
+// 408, which clients treat as "the server closed; retry".
 func (s *Server) transportError(c *fasthttp.RequestCtx, err error) {
+	_, headersIn := s.headersIn.LoadAndDelete(&c.Request.Header)
+	if isTimeout(err) {
+		var bare net.Error
+		if nothingRead := errors.As(err, &bare) && error(bare) == err && !headersIn; nothingRead {
+			// The response fasthttp writes after this goes nowhere.
+			_ = c.Conn().Close()
+			return
+		}
+		s.writeError(c, errRequestTimeout)
+		return
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		s.writeError(c, errBodyTooLarge)
 		return
@@ -270,6 +309,12 @@ func (s *Server) transportError(c *fasthttp.RequestCtx, err error) {
 		return
 	}
 	s.writeError(c, errorf(http.StatusBadRequest, "bad_request", "The request could not be read."))
+}
+
+// isTimeout reports whether err is a read deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 type fasthttpLogger struct{ log zerolog.Logger }
