@@ -24,7 +24,17 @@ import (
 // follower then gets heartbeats but no entries (so no election heals it)
 // and raft.Shutdown on the leader never returns. Without the pipeline the
 // replication loop has no such channel handoff. What it costs is measured
-// in docs/BENCHMARKS.md.
+// in docs/BENCHMARKS.md: nothing that stood out from the noise of a
+// shared machine, because with group commit each AppendEntries carries
+// everything queued while the previous one was out, and a follower
+// handles one connection's RPCs in order anyway.
+//
+// The alternative, keeping the pipeline behind a wrapper that always
+// drains its response channel, also removes this deadlock (it passes the
+// same test), but its correctness rests on how raft's replication loop and
+// the network transport hand futures between their goroutines, which a
+// library upgrade may change; with no pipeline there is nothing of the
+// sort to get right.
 func WithoutPipelining(t hraft.Transport) hraft.Transport {
 	base := noPipeline{t}
 	pv, hasPreVote := t.(hraft.WithPreVote)
