@@ -97,7 +97,10 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	s := <-sig
 	log.Info().Str("signal", s.String()).Msg("shutting down")
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Delivery.DrainTimeout.Duration+15*time.Second)
+	// The exit is bounded whatever the peers do: past the drain timeout
+	// plus shutdownMargin, Close abandons what is left (logging it) and
+	// the process exits 1.
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Delivery.DrainTimeout.Duration+shutdownMargin)
 	defer cancel()
 	if err := app.Close(ctx); err != nil {
 		log.Error().Err(err).Msg("shutdown failed")
@@ -105,6 +108,13 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	}
 	return 0
 }
+
+// shutdownMargin is how long shutdown may take beyond the drain timeout:
+// the leadership handover, the API's requests in progress, Raft and the
+// stores. A Raft shutdown can wait on peers that stopped answering (each
+// RPC in flight up to the transport's 10 s timeout), so the margin is
+// generous, but fixed.
+const shutdownMargin = 15 * time.Second
 
 // newLogger builds the root logger; each component adds its own
 // component field.

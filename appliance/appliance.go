@@ -59,6 +59,13 @@ type Appliance struct {
 	tasksDone  sync.WaitGroup
 	closeOnce  sync.Once
 	apiOnce    sync.Once
+
+	// step is the shutdown step running now (shutdown.go);
+	// shutdownDone is closed once every step has finished, and closeErr
+	// is their outcome.
+	step         atomic.Int32
+	shutdownDone chan struct{}
+	closeErr     error
 }
 
 // Options are things the caller provides that are not configuration.
@@ -81,7 +88,7 @@ type Options struct {
 // fresh one-node cluster it also waits for leadership so the first admin
 // token can be generated and recorded.
 func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, error) {
-	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{})}
+	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{}), shutdownDone: make(chan struct{})}
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
 	}
@@ -503,34 +510,65 @@ func (a *Appliance) Store() *storage.Store { return a.store }
 
 // Close shuts the node down in order: let deliveries in flight finish (up
 // to the drain timeout) and hand leadership over, stop taking requests,
-// then close Raft and storage.
+// then close Raft and storage. It returns when that is done or when ctx
+// ends, whichever comes first: a step still running then (a Raft shutdown
+// waiting on peers that stopped answering) is abandoned, not waited for.
+// Close logs what it abandoned and returns ErrShutdownAbandoned; the steps
+// go on in the background (ShutdownDone), and the process should exit.
 func (a *Appliance) Close(ctx context.Context) error {
-	var err error
 	a.closeOnce.Do(func() {
-		close(a.stopTasks)
-		a.tasksDone.Wait()
-		if a.debug != nil {
-			_ = a.debug.Close()
-		}
-		if a.cfg.Raft.LeaveOnShutdown {
-			a.leave(a.cluster)
-		}
-		// In a cluster, deliveries drain and a leader hands over while the
-		// API still serves: a leader that shut its API first left the whole
-		// cluster refusing writes until it had drained (up to the drain
-		// timeout) and stepped down; after the handover this node forwards
-		// writes. Alone, the node stops its intake first, then drains.
-		if !a.hasPeers() {
-			a.stopAPI(ctx, &err)
-		}
-		a.dispatcher.Close()
-		a.stepDown()
-		a.stopAPI(ctx, &err)
-		if cerr := a.closeBelowAPI(); cerr != nil && err == nil {
-			err = cerr
-		}
-		a.log.Info().Msg("shutdown complete")
+		go func() {
+			defer close(a.shutdownDone)
+			a.closeErr = a.shutdown(ctx)
+		}()
 	})
+	select {
+	case <-a.shutdownDone:
+		return a.closeErr
+	case <-ctx.Done():
+	}
+	select {
+	case <-a.shutdownDone:
+		return a.closeErr
+	default:
+	}
+	left := a.stepsLeft()
+	a.log.Error().Str("step", left[0]).Strs("abandoned", left).Msg("shutdown abandoned: a step did not finish in time")
+	return fmt.Errorf("%w: %s did not finish in time", ErrShutdownAbandoned, left[0])
+}
+
+// shutdown runs Close's steps in order.
+func (a *Appliance) shutdown(ctx context.Context) error {
+	var err error
+	a.setStep(stepTasks)
+	close(a.stopTasks)
+	a.tasksDone.Wait()
+	if a.debug != nil {
+		_ = a.debug.Close()
+	}
+	if a.cfg.Raft.LeaveOnShutdown {
+		a.setStep(stepLeave)
+		a.leave(a.cluster)
+	}
+	// In a cluster, deliveries drain and a leader hands over while the
+	// API still serves: a leader that shut its API first left the whole
+	// cluster refusing writes until it had drained (up to the drain
+	// timeout) and stepped down; after the handover this node forwards
+	// writes. Alone, the node stops its intake first, then drains.
+	a.setStep(stepAPI)
+	if !a.hasPeers() {
+		a.stopAPI(ctx, &err)
+	}
+	a.setStep(stepDrain)
+	a.dispatcher.Close()
+	a.setStep(stepHandOver)
+	a.stepDown()
+	a.setStep(stepAPI)
+	a.stopAPI(ctx, &err)
+	if cerr := a.closeBelowAPI(); cerr != nil && err == nil {
+		err = cerr
+	}
+	a.log.Info().Msg("shutdown complete")
 	return err
 }
 
@@ -570,13 +608,17 @@ func (a *Appliance) stepDown() {
 }
 
 func (a *Appliance) closeBelowAPI() error {
+	a.setStep(stepDrain)
 	a.dispatcher.Close() // a no-op when Close drained it already
 	a.sender.Close()
+	a.setStep(stepHandOver)
 	a.stepDown()
 	var err error
+	a.setStep(stepRaft)
 	if nerr := a.node.Close(); nerr != nil {
 		err = nerr
 	}
+	a.setStep(stepStore)
 	if serr := a.store.Close(); serr != nil && err == nil {
 		err = fmt.Errorf("close state store: %w", serr)
 	}

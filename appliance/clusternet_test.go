@@ -26,6 +26,10 @@ type faultLink struct {
 	mu    sync.Mutex
 	down  bool
 	conns map[*linkConn]struct{}
+	// stalled, while not nil, holds every read on the node's Raft
+	// connections until it is closed: the node stops answering, as a
+	// process stopped with SIGSTOP, while its connections stay open.
+	stalled chan struct{}
 }
 
 var errLinkCut = errors.New("raft link cut by the test")
@@ -56,6 +60,35 @@ func (l *faultLink) heal() {
 	l.mu.Unlock()
 }
 
+// stall makes the node stop reading its Raft traffic until resume.
+func (l *faultLink) stall() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stalled == nil {
+		l.stalled = make(chan struct{})
+	}
+}
+
+// resume lets the node read its Raft traffic again.
+func (l *faultLink) resume() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stalled != nil {
+		close(l.stalled)
+		l.stalled = nil
+	}
+}
+
+// waitStalled returns once the link is not stalled.
+func (l *faultLink) waitStalled() {
+	l.mu.Lock()
+	stalled := l.stalled
+	l.mu.Unlock()
+	if stalled != nil {
+		<-stalled
+	}
+}
+
 func (l *faultLink) isCut() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -79,6 +112,15 @@ func (l *faultLink) admit(c net.Conn) (net.Conn, bool) {
 type linkConn struct {
 	net.Conn
 	link *faultLink
+}
+
+// Read holds the data back while the link is stalled, also what a read
+// already in progress when the stall began receives.
+func (c *linkConn) Read(p []byte) (int, error) {
+	c.link.waitStalled()
+	n, err := c.Conn.Read(p)
+	c.link.waitStalled()
+	return n, err
 }
 
 func (c *linkConn) Close() error {

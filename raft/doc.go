@@ -17,4 +17,10 @@
 //     state's applied index (see storage).
 //   - Clients get an answer only after their command is applied locally on
 //     the leader, which happens after a quorum has stored it.
+//   - Raft never replicates through a pipeline (WithoutPipelining wraps
+//     the transport): hashicorp/raft's pipeline deadlocks after a follower
+//     rejects an append (hashicorp/raft#612), leaving that follower with
+//     heartbeats but no entries and the leader unable to shut down. One
+//     AppendEntries round trip at a time per follower, each carrying
+//     everything queued meanwhile, is the price (docs/BENCHMARKS.md).
 package raft

@@ -57,6 +57,10 @@ type Config struct {
 	// WrapStream, when set, wraps the TCP stream layer raft talks over:
 	// tests use it to cut and heal a node's Raft traffic.
 	WrapStream func(hraft.StreamLayer) hraft.StreamLayer
+
+	// wrapLogs, when set, wraps the log store raft writes entries to:
+	// tests use it to make a node's log writes fail.
+	wrapLogs func(hraft.LogStore) hraft.LogStore
 }
 
 // Node is this process's Raft member: the log store, transport, snapshot
@@ -173,7 +177,11 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 		}
 		log.Info().Str("node_id", cfg.NodeID).Str("raft_addr", string(n.transport.LocalAddr())).Msg("bootstrapped one-node cluster")
 	}
-	if n.raft, err = hraft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snapshots, n.transport); err != nil {
+	var logs hraft.LogStore = n.logs
+	if cfg.wrapLogs != nil {
+		logs = cfg.wrapLogs(logs)
+	}
+	if n.raft, err = hraft.NewRaft(rc, n.fsm, logs, n.logs, n.snapshots, WithoutPipelining(n.transport)); err != nil {
 		return fail(fmt.Errorf("start raft: %w", err))
 	}
 	go n.watchLeadership()
