@@ -82,19 +82,35 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
 	}
+	// Both ports are bound before anything touches the data directory: a
+	// port in use fails the start with nothing written, rather than after
+	// a first start has created a key, a node id and empty stores.
+	apiLn, raftLn, err := listen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	a.listener = apiLn
+	closeListeners := func() {
+		_ = apiLn.Close()
+		_ = raftLn.Close()
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		closeListeners()
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	nodeID, err := a.nodeID()
 	if err != nil {
+		closeListeners()
 		return nil, err
 	}
 	keys, err := loadKeyring(cfg, log)
 	if err != nil {
+		closeListeners()
 		return nil, err
 	}
 	a.keys = keys
 	if a.store, err = storage.Open(filepath.Join(cfg.DataDir, "state"), log.With().Str("component", "storage").Logger()); err != nil {
+		closeListeners()
 		return nil, err
 	}
 
@@ -122,6 +138,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		SnapshotThreshold: uint64(cfg.Raft.SnapshotThreshold), SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
 		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
 		WrapStream:   opts.WrapRaftStream,
+		Listener:     raftLn,
 	}
 	// A node listed in its own --join (one list for every node) ignores
 	// itself; with nothing left to join, it bootstraps.
@@ -134,6 +151,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	a.cfg.Join = joinAddrs
 	bootstrap := len(joinAddrs) == 0
 	if a.node, err = raft.Open(rcfg, a.store, hooks, bootstrap, log.With().Str("component", "raft").Logger()); err != nil {
+		_ = apiLn.Close() // raft.Open closed its own
 		_ = a.store.Close()
 		return nil, err
 	}
@@ -189,10 +207,6 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		Now:                 opts.Now,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 
-	if a.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		a.closeBelowAPI()
-		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
-	}
 	a.serveDone = make(chan error, 1)
 	go func() { a.serveDone <- a.api.Serve(a.listener) }()
 	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Msg("API listening")
@@ -238,6 +252,18 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		go a.every(100*time.Millisecond, func() { a.trimMappedMemory(limit) })
 	}
 	return a, nil
+}
+
+// listen binds the API and Raft ports.
+func listen(cfg config.Config) (api, rft net.Listener, err error) {
+	if api, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
+	}
+	if rft, err = net.Listen("tcp", cfg.RaftAddr); err != nil {
+		_ = api.Close()
+		return nil, nil, fmt.Errorf("listen for Raft on %s: %w", cfg.RaftAddr, err)
+	}
+	return api, rft, nil
 }
 
 // every runs fn at each tick of interval until the node closes. The caller

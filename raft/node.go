@@ -40,6 +40,11 @@ type Config struct {
 	BindAddr      string // host:port the transport listens on
 	AdvertiseAddr string // host:port other nodes dial; empty = the bound address
 	Dir           string // data directory; raft/ and snapshots/ live under it
+	// Listener, when set, is the transport's listener, bound by the caller
+	// on BindAddr (so a busy port fails a start before anything is
+	// written); the node owns it from Open on, and Open closes it on
+	// failure. Nil: Open listens on BindAddr itself.
+	Listener net.Listener
 
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -89,11 +94,16 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 	n := &Node{cfg: cfg, store: store, log: log, stopWatch: make(chan struct{}), watchDone: make(chan struct{}), down: make(chan struct{})}
 	var err error
 	if n.logs, err = OpenLogStore(filepath.Join(cfg.Dir, "raft"), log.With().Str("store", "raft-log").Logger()); err != nil {
+		if cfg.Listener != nil {
+			_ = cfg.Listener.Close()
+		}
 		return nil, err
 	}
 	fail := func(err error) (*Node, error) {
 		if n.transport != nil {
 			_ = n.transport.Close()
+		} else if cfg.Listener != nil {
+			_ = cfg.Listener.Close()
 		}
 		_ = n.logs.Close()
 		return nil, err
@@ -112,7 +122,7 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 			return fail(fmt.Errorf("raft advertise address: %w", err))
 		}
 	}
-	stream, err := listenTCP(cfg.BindAddr, advertise)
+	stream, err := listenTCP(cfg.BindAddr, cfg.Listener, advertise)
 	if err != nil {
 		return fail(fmt.Errorf("raft transport on %s: %w", cfg.BindAddr, err))
 	}
