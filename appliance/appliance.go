@@ -223,7 +223,9 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		// reconnects by itself, and keepRegistered refreshes its API
 		// address through the leader. Insisting on the join would keep it
 		// from starting whenever the members it names are down.
-		if a.node.IsVoter() {
+		// A node whose state holds its own removal joins again, to learn
+		// from the leader whether an operator allowed it back.
+		if a.node.IsVoter() && !a.node.Removed() {
 			log.Info().Str("component", "raft").Msg("already a voter of the cluster: join skipped")
 		} else if err := a.join(a.cluster); err != nil {
 			_ = a.Close(context.Background())

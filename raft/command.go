@@ -32,6 +32,8 @@ const (
 	CmdPutAppToken     CommandType = 17
 	CmdRevokeAppTokens CommandType = 18
 	CmdRecover         CommandType = 19
+	CmdRemoveNode      CommandType = 20
+	CmdAllowRejoin     CommandType = 21
 )
 
 // Command is one replicated state change.
@@ -187,6 +189,18 @@ type DeleteNode struct {
 	ID string
 }
 
+// RemoveNode removes a cluster member from the registry and records a
+// tombstone, so that the node cannot join again by itself.
+type RemoveNode struct {
+	ID string
+	At int64 // unix ns, stamped by the leader
+}
+
+// AllowRejoin drops a removed node's tombstone: it may join again.
+type AllowRejoin struct {
+	ID string
+}
+
 // PutAppToken stores an application-scoped token (its hash).
 type PutAppToken struct {
 	Meta
@@ -238,6 +252,18 @@ func (c *Recover) decode(d *storage.Decoder) {
 	c.After = d.String()
 	c.Limit = d.Uint32()
 }
+
+// Type implements Command.
+func (*RemoveNode) Type() CommandType { return CmdRemoveNode }
+
+// Type implements Command.
+func (*AllowRejoin) Type() CommandType { return CmdAllowRejoin }
+
+func (c *RemoveNode) encode(e *storage.Encoder) { e.String(c.ID); e.Varint(c.At) }
+func (c *RemoveNode) decode(d *storage.Decoder) { c.ID = d.String(); c.At = d.Varint() }
+
+func (c *AllowRejoin) encode(e *storage.Encoder) { e.String(c.ID) }
+func (c *AllowRejoin) decode(d *storage.Decoder) { c.ID = d.String() }
 
 // Type implements Command.
 func (*PutAppToken) Type() CommandType { return CmdPutAppToken }
@@ -470,6 +496,10 @@ func newCommand(t CommandType) Command {
 		return &RevokeAppTokens{}
 	case CmdRecover:
 		return &Recover{}
+	case CmdRemoveNode:
+		return &RemoveNode{}
+	case CmdAllowRejoin:
+		return &AllowRejoin{}
 	}
 	return nil
 }

@@ -104,6 +104,10 @@ var commandCases = []struct {
 		"12" + bareMetaHex + "056170705f31" + "01cd" + "010173" + "06"},
 	{"Recover", &Recover{Meta: bareMeta, AppID: "app_1", EndpointID: "ep_1", Since: 1, Until: -2, After: "m", Limit: 300},
 		"13" + bareMetaHex + "056170705f31" + "0465705f31" + "02" + "03" + "016d" + "ac02"},
+	{"RemoveNode", &RemoveNode{ID: "n1", At: 3},
+		"14" + "026e31" + "06"},
+	{"AllowRejoin", &AllowRejoin{ID: "n1"},
+		"15" + "026e31"},
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -134,6 +138,8 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdPutAppToken, 17, &PutAppToken{}, "PutAppToken"},
 		{CmdRevokeAppTokens, 18, &RevokeAppTokens{}, "RevokeAppTokens"},
 		{CmdRecover, 19, &Recover{}, "Recover"},
+		{CmdRemoveNode, 20, &RemoveNode{}, "RemoveNode"},
+		{CmdAllowRejoin, 21, &AllowRejoin{}, "AllowRejoin"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -147,7 +153,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 20, 100, 255} {
+	for _, unknown := range []CommandType{0, 22, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}
@@ -218,6 +224,9 @@ func TestCommandRoundTrip(t *testing.T) {
 		&SetAdminHash{},
 		&PutNode{},
 		&DeleteNode{},
+		&RemoveNode{},
+		&RemoveNode{ID: "n", At: -1},
+		&AllowRejoin{},
 	}
 	for _, c := range others {
 		t.Run(reflect.TypeOf(c).Elem().Name(), func(t *testing.T) { roundTrip(t, c) })
@@ -300,7 +309,7 @@ func TestDecodeGarbageNeverPanics(t *testing.T) {
 		for i := range n {
 			buf[i] = byte(rng.Uint32())
 		}
-		buf[0] = byte(1 + rng.IntN(18))
+		buf[0] = byte(1 + rng.IntN(int(CmdAllowRejoin)))
 		_, _ = Decode(buf[:n])
 	}
 }

@@ -29,6 +29,9 @@ var (
 	ErrUnknownOutcome = errors.New("outcome unknown: leadership lost")
 	// ErrShutdown means the node is closing.
 	ErrShutdown = errors.New("raft node shut down")
+	// ErrNodeRemoved refuses a join from a node an operator removed: it
+	// may join again only once an operator allows it (AllowRejoin).
+	ErrNodeRemoved = errors.New("node was removed from the cluster")
 	// errNotAdvertisable means the Raft address is a wildcard and no
 	// advertise address was given, so other nodes could not dial it.
 	errNotAdvertisable = errors.New("raft address is not advertisable: set raft_advertise")

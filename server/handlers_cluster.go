@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
 )
 
 // Herald additions: cluster membership under /api/v1/cluster (admin only).
@@ -54,7 +56,10 @@ func (s *Server) joinCluster(c *fasthttp.RequestCtx, p principal) error {
 	return s.clusterView(c, p)
 }
 
-// removeNode takes a node out of the cluster.
+// removeNode takes a node out of the cluster. The node is tombstoned: it
+// cannot join again (a running one would otherwise add itself back at
+// once) until allowRejoin. ?leave=true is a node leaving on its own
+// shutdown (leave_on_shutdown): no tombstone, it may come back by itself.
 func (s *Server) removeNode(c *fasthttp.RequestCtx, p principal) error {
 	if err := p.requireAdmin(); err != nil {
 		return err
@@ -71,7 +76,23 @@ func (s *Server) removeNode(c *fasthttp.RequestCtx, p principal) error {
 	if !found {
 		return notFound("Node")
 	}
-	if err := s.node.Remove(id); err != nil {
+	leaving := string(c.QueryArgs().Peek("leave")) == "true"
+	if err := s.node.Remove(id, leaving, s.now()); err != nil {
+		return err
+	}
+	c.SetStatusCode(http.StatusNoContent)
+	return nil
+}
+
+// allowRejoin lets a removed node join the cluster again.
+func (s *Server) allowRejoin(c *fasthttp.RequestCtx, p principal) error {
+	if err := p.requireAdmin(); err != nil {
+		return err
+	}
+	if err := s.node.AllowRejoin(pathParam(c, "node_id")); err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return notFound("Removed node")
+		}
 		return err
 	}
 	c.SetStatusCode(http.StatusNoContent)
@@ -96,6 +117,14 @@ type clusterNodeOut struct {
 type clusterOut struct {
 	Leader string           `json:"leader"`
 	Nodes  []clusterNodeOut `json:"nodes"`
+	// Removed lists the nodes removed by an operator, which may not
+	// re-join until allowed.
+	Removed []removedNodeOut `json:"removed"`
+}
+
+type removedNodeOut struct {
+	ID        string    `json:"id"`
+	RemovedAt time.Time `json:"removedAt"`
 }
 
 // clusterView lists the members with each one's own report of its Raft
@@ -109,8 +138,17 @@ func (s *Server) clusterView(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
-	out := clusterOut{Nodes: make([]clusterNodeOut, len(members))}
+	out := clusterOut{Nodes: make([]clusterNodeOut, len(members)), Removed: []removedNodeOut{}}
 	_, out.Leader = s.node.Leader()
+	if err := s.store.View(func(r *storage.Reader) error {
+		removed, err := r.RemovedNodes()
+		for _, n := range removed {
+			out.Removed = append(out.Removed, removedNodeOut{ID: n.ID, RemovedAt: time.Unix(0, n.At).UTC()})
+		}
+		return err
+	}); err != nil {
+		return err
+	}
 	auth := c.Request.Header.Peek("Authorization")
 	var wg sync.WaitGroup
 	for i, m := range members {
