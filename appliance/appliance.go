@@ -82,6 +82,22 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
 	}
+	// A node listed in its own --join (one list for every node) ignores
+	// itself; with nothing left to join, it bootstraps.
+	var joinAddrs []string
+	for _, addr := range cfg.Join {
+		if addr != cfg.HTTPAddr && addr != cfg.HTTPAdvertise {
+			joinAddrs = append(joinAddrs, addr)
+		}
+	}
+	a.cfg.Join = joinAddrs
+	joining := len(joinAddrs) > 0
+	if joining && cfg.AdminToken == "" {
+		return nil, errors.New("joining a cluster needs its admin token: set admin_token or " + config.AdminTokenEnv)
+	}
+	if cfg.AdminToken != "" {
+		a.cluster = newClusterClient(cfg.AdminToken)
+	}
 	// Both ports are bound before anything touches the data directory: a
 	// port in use fails the start with nothing written, rather than after
 	// a first start has created a key, a node id and empty stores.
@@ -103,12 +119,13 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		closeListeners()
 		return nil, err
 	}
-	keys, err := loadKeyring(cfg, log)
+	// A joining node without a key of its own gets the cluster's keyring
+	// when it joins (keys stays nil until then): it never makes its own.
+	keys, err := loadKeyring(cfg, joining, log)
 	if err != nil {
 		closeListeners()
 		return nil, err
 	}
-	a.keys = keys
 	if a.store, err = storage.Open(filepath.Join(cfg.DataDir, "state"), log.With().Str("component", "storage").Logger()); err != nil {
 		closeListeners()
 		return nil, err
@@ -140,21 +157,30 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		WrapStream:   opts.WrapRaftStream,
 		Listener:     raftLn,
 	}
-	// A node listed in its own --join (one list for every node) ignores
-	// itself; with nothing left to join, it bootstraps.
-	var joinAddrs []string
-	for _, addr := range cfg.Join {
-		if addr != cfg.HTTPAddr && addr != cfg.HTTPAdvertise {
-			joinAddrs = append(joinAddrs, addr)
-		}
-	}
-	a.cfg.Join = joinAddrs
-	bootstrap := len(joinAddrs) == 0
+	bootstrap := !joining
 	if a.node, err = raft.Open(rcfg, a.store, hooks, bootstrap, log.With().Str("component", "raft").Logger()); err != nil {
 		_ = apiLn.Close() // raft.Open closed its own
 		_ = a.store.Close()
 		return nil, err
 	}
+	// Without a key, the join comes first, before the API serves: the
+	// keyring it brings seals and opens every endpoint secret. (The API
+	// port is bound, so requests meanwhile wait rather than fail.)
+	joined := false
+	if keys == nil {
+		material, err := a.join(a.cluster, true)
+		if err == nil {
+			keys, err = installKeyring(cfg, material, log)
+		}
+		if err != nil {
+			_ = a.node.Close()
+			_ = a.store.Close()
+			_ = apiLn.Close()
+			return nil, err
+		}
+		joined = true
+	}
+	a.keys = keys
 
 	guard := delivery.NewGuard(cfg.AllowPrivatePrefixes(), cfg.HTTPSOnly)
 	a.sender = delivery.NewSender(delivery.SenderConfig{
@@ -211,14 +237,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	go func() { a.serveDone <- a.api.Serve(a.listener) }()
 	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Msg("API listening")
 
-	if cfg.AdminToken != "" {
-		a.cluster = newClusterClient(cfg.AdminToken)
-	}
-	if len(joinAddrs) > 0 {
-		if a.cluster == nil {
-			_ = a.Close(context.Background())
-			return nil, errors.New("joining a cluster needs its admin token: set admin_token or " + config.AdminTokenEnv)
-		}
+	if joining && !joined {
 		// A member restarting with its --join kept needs no join: Raft
 		// reconnects by itself, and keepRegistered refreshes its API
 		// address through the leader. Insisting on the join would keep it
@@ -227,7 +246,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		// from the leader whether an operator allowed it back.
 		if a.node.IsVoter() && !a.node.Removed() {
 			log.Info().Str("component", "raft").Msg("already a voter of the cluster: join skipped")
-		} else if err := a.join(a.cluster); err != nil {
+		} else if _, err := a.join(a.cluster, false); err != nil {
 			_ = a.Close(context.Background())
 			return nil, err
 		}
@@ -332,10 +351,13 @@ func (a *Appliance) nodeMetrics() *metrics.Set {
 
 // loadKeyring builds the keyring that seals endpoint secrets: the main key
 // from the config or its key file (created, mode 0600, on first start),
-// plus former keys still needed to open older secrets.
-func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error) {
+// plus former keys still needed to open older secrets (from the config,
+// and those received from the cluster on joining). A joining node with
+// no key file gets nil: its keyring comes from the cluster.
+func loadKeyring(cfg config.Config, joining bool, log zerolog.Logger) (*keyring.Keyring, error) {
 	var (
 		current []byte
+		old     [][]byte
 		err     error
 	)
 	if cfg.SecretsKey != "" {
@@ -343,9 +365,13 @@ func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error
 			return nil, fmt.Errorf("secrets_key: %w", err)
 		}
 	} else {
-		path := cfg.SecretsKeyFile
-		if path == "" {
-			path = filepath.Join(cfg.DataDir, "secrets.key")
+		path := keyFilePath(cfg)
+		if _, err := os.Lstat(path); joining && errors.Is(err, os.ErrNotExist) {
+			log.Info().Str("file", path).Msg("no secrets key yet: the cluster's keyring comes with the join")
+			return nil, nil
+		}
+		if old, err = keyring.LoadOldKeysFile(keyring.OldKeysFile(path)); err != nil {
+			return nil, fmt.Errorf("secrets key: %w", err)
 		}
 		var created bool
 		if current, created, err = keyring.LoadOrCreateKeyFile(path); err != nil {
@@ -355,7 +381,6 @@ func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error
 			log.Warn().Str("file", path).Msg("created the main key sealing endpoint secrets; back it up, and copy it to every node that joins this cluster")
 		}
 	}
-	var old [][]byte
 	for i, s := range cfg.SecretsOldKeys {
 		k, err := keyring.ParseKey(s)
 		if err != nil {
@@ -368,6 +393,47 @@ func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error
 		return nil, fmt.Errorf("secrets key: %w", err)
 	}
 	log.Info().Str("key_id", keys.ID()).Int("old_keys", len(old)).Msg("secrets keyring loaded")
+	return keys, nil
+}
+
+// keyFilePath is where the main key is kept when the config does not hold it.
+func keyFilePath(cfg config.Config) string {
+	if cfg.SecretsKeyFile != "" {
+		return cfg.SecretsKeyFile
+	}
+	return filepath.Join(cfg.DataDir, "secrets.key")
+}
+
+// installKeyring keeps the keyring a joining node received from the
+// cluster: the main key in the key file, former keys beside it, so a
+// restart needs no second transfer.
+func installKeyring(cfg config.Config, m *keyring.Material, log zerolog.Logger) (*keyring.Keyring, error) {
+	current, old, err := m.Keys()
+	if err != nil {
+		return nil, fmt.Errorf("keyring received from the cluster: %w", err)
+	}
+	path := keyFilePath(cfg)
+	if err := keyring.InstallKeyFile(path, current); err != nil {
+		return nil, fmt.Errorf("install the cluster's secrets key: %w", err)
+	}
+	if len(old) > 0 {
+		if err := keyring.InstallOldKeysFile(keyring.OldKeysFile(path), old); err != nil {
+			return nil, fmt.Errorf("install the cluster's former secrets keys: %w", err)
+		}
+	}
+	for i, s := range cfg.SecretsOldKeys {
+		k, err := keyring.ParseKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("secrets_old_keys entry %d: %w", i, err)
+		}
+		old = append(old, k)
+	}
+	keys, err := keyring.New(current, old...)
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	log.Info().Str("key_id", keys.ID()).Int("old_keys", len(old)).Str("file", path).
+		Msg("secrets keyring received from the cluster and saved")
 	return keys, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/storage"
 )
 
@@ -101,44 +102,56 @@ const (
 )
 
 type joinRequest struct {
-	NodeID   string `json:"nodeId"`
-	RaftAddr string `json:"raftAddr"`
-	HTTPAddr string `json:"httpAddr"`
-	KeyID    string `json:"keyId"`
+	NodeID      string `json:"nodeId"`
+	RaftAddr    string `json:"raftAddr"`
+	HTTPAddr    string `json:"httpAddr"`
+	KeyID       string `json:"keyId,omitempty"`
+	WantKeyring bool   `json:"wantKeyring,omitempty"`
+}
+
+// joinAnswer is what the joining node reads of the answer.
+type joinAnswer struct {
+	Keyring *keyring.Material `json:"keyring"`
 }
 
 // join asks the members in cfg.Join to add this node, trying each in turn
 // until one accepts or the join timeout passes. Any member will do: a
 // follower forwards the request to the leader. Joining again is a no-op,
-// so a restarted node may keep its --join flag.
-func (a *Appliance) join(client *clusterClient) error {
-	req := joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.cfg.HTTPAdvertiseAddr(), KeyID: a.keys.ID()}
-	if a.cfg.HTTPAdvertise == "" {
-		req.HTTPAddr = a.HTTPAddr()
+// so a restarted node may keep its --join flag. With wantKeyring (the node
+// has no secrets key yet) it returns the cluster's keyring.
+func (a *Appliance) join(client *clusterClient, wantKeyring bool) (*keyring.Material, error) {
+	req := joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.advertisedHTTP(), WantKeyring: wantKeyring}
+	if a.keys != nil {
+		req.KeyID = a.keys.ID()
 	}
 	deadline := time.Now().Add(a.cfg.Raft.JoinTimeout.Duration)
 	var last error
 	for {
 		for _, addr := range a.cfg.Join {
-			err := client.do(http.MethodPost, addr, "/api/v1/cluster/join", req, nil)
+			var answer joinAnswer
+			err := client.do(http.MethodPost, addr, "/api/v1/cluster/join", req, &answer)
+			if err == nil && wantKeyring && answer.Keyring == nil {
+				// Only a cluster without keys answers so; never invent one.
+				return nil, fmt.Errorf("join through %s: the cluster sent no secrets keyring", addr)
+			}
 			if err == nil {
 				a.log.Info().Str("component", "raft").Str("via", addr).Msg("joined cluster")
-				return nil
+				return answer.Keyring, nil
 			}
 			switch peerCode(err) {
 			case codeNodeRemoved, codeKeyMismatch:
 				// Final answers: trying again, or elsewhere, changes nothing.
-				return err
+				return nil, err
 			}
 			last = err
 			a.log.Warn().Err(err).Str("component", "raft").Str("via", addr).Msg("join attempt failed")
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("join cluster through %v: %w", a.cfg.Join, last)
+			return nil, fmt.Errorf("join cluster through %v: %w", a.cfg.Join, last)
 		}
 		select {
 		case <-a.stopTasks:
-			return errors.New("join interrupted by shutdown")
+			return nil, errors.New("join interrupted by shutdown")
 		case <-time.After(a.cfg.Raft.JoinInterval.Duration):
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/raft"
 	"github.com/herald-webhooks/herald/storage"
 )
@@ -22,10 +23,26 @@ type joinIn struct {
 	// KeyID is the id of the joining node's secrets key: it must be the
 	// cluster's, or the node could not sign deliveries as leader.
 	KeyID string `json:"keyId"`
+	// WantKeyring, from a node that has no key yet (KeyID empty), asks
+	// for the cluster's keyring in the answer.
+	WantKeyring bool `json:"wantKeyring"`
+}
+
+// joinOut answers a join: the members (without each one's status: the
+// joining node may not serve its API yet), and the keyring if asked for.
+type joinOut struct {
+	Leader  string            `json:"leader"`
+	Nodes   []raft.Member     `json:"nodes"`
+	Keyring *keyring.Material `json:"keyring,omitempty"`
 }
 
 // joinCluster adds the calling node as a voter (on the leader; followers
 // forward it). Joining again with the same id and address changes nothing.
+// A node without a secrets key asks for the cluster's keyring, which the
+// answer then carries: the caller holds the admin token, which grants
+// everything the keyring protects anyway, and the keys travel only once
+// the join has succeeded (a removed node gets none). On a network others
+// can read, node-to-node TLS keeps them off the wire.
 func (s *Server) joinCluster(c *fasthttp.RequestCtx, p principal) error {
 	if err := p.requireAdmin(); err != nil {
 		return err
@@ -41,19 +58,32 @@ func (s *Server) joinCluster(c *fasthttp.RequestCtx, p principal) error {
 	if err := v.err(); err != nil {
 		return err
 	}
-	v.check(in.KeyID != "", "field required: the id of the joining node's secrets key", "keyId")
+	v.check(in.KeyID != "" || in.WantKeyring, "field required: the id of the joining node's secrets key (or wantKeyring)", "keyId")
 	if err := v.err(); err != nil {
 		return err
 	}
-	if s.cfg.Keys != nil && in.KeyID != s.cfg.Keys.ID() {
+	if s.cfg.Keys != nil && in.KeyID != "" && in.KeyID != s.cfg.Keys.ID() {
 		return errorf(http.StatusConflict, "secrets_key_mismatch",
 			"The joining node's secrets key (id "+in.KeyID+") is not the cluster's (id "+s.cfg.Keys.ID()+
-				"): copy secrets.key from a member (or set the same secrets_key) and start it again.")
+				"): start it without a key of its own (no secrets_key, no secrets.key file) to receive the cluster's when it joins, or give it the cluster's key.")
 	}
 	if err := s.node.Join(in.NodeID, in.RaftAddr, in.HTTPAddr); err != nil {
 		return err
 	}
-	return s.clusterView(c, p)
+	members, err := s.node.Members()
+	if err != nil {
+		return err
+	}
+	out := joinOut{Nodes: members}
+	_, out.Leader = s.node.Leader()
+	if in.WantKeyring && s.cfg.Keys != nil {
+		m := s.cfg.Keys.Export()
+		out.Keyring = &m
+		c.Response.Header.Set("Cache-Control", "no-store")
+		s.log.Info().Str("node_id", in.NodeID).Str("key_id", s.cfg.Keys.ID()).Msg("secrets keyring sent to a joining node")
+	}
+	writeJSON(c, http.StatusOK, out)
+	return nil
 }
 
 // removeNode takes a node out of the cluster. The node is tombstoned: it
