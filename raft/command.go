@@ -32,8 +32,8 @@ const (
 	CmdPutAppToken     CommandType = 17
 	CmdRevokeAppTokens CommandType = 18
 	CmdRecover         CommandType = 19
-	CmdRemoveNode      CommandType = 20
-	CmdAllowRejoin     CommandType = 21
+	CmdRemoveNode      CommandType = 22
+	CmdAllowRejoin     CommandType = 23
 )
 
 // Command is one replicated state change.

@@ -105,9 +105,9 @@ var commandCases = []struct {
 	{"Recover", &Recover{Meta: bareMeta, AppID: "app_1", EndpointID: "ep_1", Since: 1, Until: -2, After: "m", Limit: 300},
 		"13" + bareMetaHex + "056170705f31" + "0465705f31" + "02" + "03" + "016d" + "ac02"},
 	{"RemoveNode", &RemoveNode{ID: "n1", At: 3},
-		"14" + "026e31" + "06"},
+		"16" + "026e31" + "06"},
 	{"AllowRejoin", &AllowRejoin{ID: "n1"},
-		"15" + "026e31"},
+		"17" + "026e31"},
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -138,8 +138,8 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdPutAppToken, 17, &PutAppToken{}, "PutAppToken"},
 		{CmdRevokeAppTokens, 18, &RevokeAppTokens{}, "RevokeAppTokens"},
 		{CmdRecover, 19, &Recover{}, "Recover"},
-		{CmdRemoveNode, 20, &RemoveNode{}, "RemoveNode"},
-		{CmdAllowRejoin, 21, &AllowRejoin{}, "AllowRejoin"},
+		{CmdRemoveNode, 22, &RemoveNode{}, "RemoveNode"},
+		{CmdAllowRejoin, 23, &AllowRejoin{}, "AllowRejoin"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -153,7 +153,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 22, 100, 255} {
+	for _, unknown := range []CommandType{0, 20, 21, 24, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}
