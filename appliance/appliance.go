@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	hraft "github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
+	"github.com/herald-webhooks/herald/certs"
 	"github.com/herald-webhooks/herald/config"
 	"github.com/herald-webhooks/herald/delivery"
 	"github.com/herald-webhooks/herald/keyring"
@@ -50,6 +52,7 @@ type Appliance struct {
 	listener   net.Listener
 	serveDone  chan error
 	cluster    *clusterClient // nil without an admin token
+	tls        *certs.Node    // nil without TLS
 	keys       *keyring.Keyring
 	debug      *http.Server
 	stopTasks  chan struct{}
@@ -95,8 +98,16 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	if joining && cfg.AdminToken == "" {
 		return nil, errors.New("joining a cluster needs its admin token: set admin_token or " + config.AdminTokenEnv)
 	}
+	// TLS files are read first: a bad one fails the start before
+	// anything is written.
+	if cfg.TLS.Enabled() {
+		var err error
+		if a.tls, err = certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile, log.With().Str("component", "tls").Logger()); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.AdminToken != "" {
-		a.cluster = newClusterClient(cfg.AdminToken)
+		a.cluster = newClusterClient(cfg.AdminToken, a.peerTLS())
 	}
 	// Both ports are bound before anything touches the data directory: a
 	// port in use fails the start with nothing written, rather than after
@@ -104,6 +115,9 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	apiLn, raftLn, err := listen(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if a.tls != nil {
+		apiLn = tls.NewListener(apiLn, a.tls.API())
 	}
 	a.listener = apiLn
 	closeListeners := func() {
@@ -156,6 +170,9 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
 		WrapStream:   opts.WrapRaftStream,
 		Listener:     raftLn,
+	}
+	if a.tls != nil {
+		rcfg.TLS = &raft.TLS{Server: a.tls.PeerServer(), Client: a.tls.PeerClient()}
 	}
 	bootstrap := !joining
 	if a.node, err = raft.Open(rcfg, a.store, hooks, bootstrap, log.With().Str("component", "raft").Logger()); err != nil {
@@ -221,7 +238,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		IdempotencyTTL:      cfg.API.IdempotencyTTL.Duration,
 		EventIDTTL:          cfg.API.EventIDTTL.Duration,
 		AdminTokenHashes:    hashes,
-		PublicURL:           "http://" + cfg.HTTPAdvertiseAddr(),
+		PublicURL:           cfg.APIScheme() + "://" + cfg.HTTPAdvertiseAddr(),
 		NodeMetrics:         a.nodeMetrics().WritePrometheus,
 		Keys:                keys,
 		AdminRateLimit:      cfg.API.AdminRateLimit,
@@ -230,12 +247,14 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		MaxHeaderBytes:      cfg.API.MaxHeaderBytes,
 		MaxHeaders:          cfg.API.MaxHeaders,
 		MaxJSONDepth:        cfg.API.MaxJSONDepth,
+		PeerTLS:             a.peerTLS(),
+		RequireNodeCert:     a.tls != nil && a.tls.CAs != nil,
 		Now:                 opts.Now,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 
 	a.serveDone = make(chan error, 1)
 	go func() { a.serveDone <- a.api.Serve(a.listener) }()
-	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Msg("API listening")
+	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Bool("tls", a.tls != nil).Msg("API listening")
 
 	if joining && !joined {
 		// A member restarting with its --join kept needs no join: Raft
@@ -490,6 +509,7 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 		return existing != nil
 	}
 	if recorded() {
+		a.remindAdminToken(out)
 		return nil
 	}
 	deadline := time.Now().Add(a.cfg.Raft.ApplyTimeout.Duration + 10*time.Second)
@@ -509,6 +529,7 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 		return fmt.Errorf("wait for raft: %w", err)
 	}
 	if recorded() {
+		a.remindAdminToken(out)
 		return nil
 	}
 	raw := make([]byte, 32)
@@ -525,6 +546,25 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 	}
 	a.log.Info().Str("component", "api").Msg("admin token generated and shown once on the terminal; only its hash is stored")
 	return nil
+}
+
+// adminTokenReminder is shown at each start of a node that uses the
+// generated token, whose value is nowhere to be read again.
+const adminTokenReminder = `
+Herald's admin token was generated on this cluster's first start and shown
+once; only its hash is kept. To use a token of your own instead (or if that
+one is lost), start with HERALD_ADMIN_TOKEN=<token> (or --admin-token):
+it is accepted beside the generated one.
+
+`
+
+// remindAdminToken says, on a start without a configured token where the
+// cluster already has a generated one, that it exists and how to set one.
+func (a *Appliance) remindAdminToken(out io.Writer) {
+	if out != nil {
+		fmt.Fprint(out, adminTokenReminder)
+	}
+	a.log.Info().Str("component", "api").Msg("admin token: the generated one is in use (only its hash is stored); set HERALD_ADMIN_TOKEN to use a token of your own")
 }
 
 // expire deletes what has expired, 10,000 records per Raft entry, as many

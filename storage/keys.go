@@ -30,6 +30,7 @@ const (
 	pRemoved   = "removed-node/"   // removed-node/<nodeID> -> RemovedNode: may not re-join
 	pToken     = "tok/"            // tok/<sha256 hex> -> AppToken
 	pAppToken  = "tok-app/"        // tok-app/<appID>/<sha256 hex> -> empty
+	pTask      = "task/"           // task/<taskID> -> Task
 )
 
 func key(parts ...string) []byte {
