@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -17,8 +18,14 @@ import (
 )
 
 const clusterUsage = `usage:
-  herald cluster status [flags]            members, leader and each node's Raft state
-  herald cluster remove [flags] NODE_ID    remove a node from the cluster
+  herald cluster status [flags]                  members, leader, removed nodes, each node's Raft state
+  herald cluster remove [flags] NODE_ID          remove a node from the cluster for good
+  herald cluster allow-rejoin [flags] NODE_ID    let a removed node join again
+
+A removed node stays removed: its joins are refused, and if it is still
+running it logs that it was removed and stops trying. Stop it (and, to
+reuse the machine, wipe its data directory). To bring the same node id
+back, run allow-rejoin first, then start it with --join.
 
 flags:
   --addr HOST:PORT or URL     any member's API (default 127.0.0.1:8484)
@@ -59,7 +66,9 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 	case args[0] == "status" && fs.NArg() == 0:
 		method, path = http.MethodGet, "/api/v1/cluster"
 	case args[0] == "remove" && fs.NArg() == 1:
-		method, path = http.MethodDelete, "/api/v1/cluster/node/"+fs.Arg(0)
+		method, path = http.MethodDelete, "/api/v1/cluster/node/"+url.PathEscape(fs.Arg(0))
+	case args[0] == "allow-rejoin" && fs.NArg() == 1:
+		method, path = http.MethodPost, "/api/v1/cluster/node/"+url.PathEscape(fs.Arg(0))+"/allow-rejoin"
 	default:
 		fmt.Fprint(stderr, clusterUsage)
 		return 2
@@ -82,7 +91,11 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if len(body) == 0 {
-		fmt.Fprintf(stdout, "node %s removed\n", fs.Arg(0))
+		if args[0] == "remove" {
+			fmt.Fprintf(stdout, "node %s removed; it may not re-join until allowed (herald cluster allow-rejoin %s).\nStop it now: a node still running only logs that it was removed.\n", fs.Arg(0), fs.Arg(0))
+		} else {
+			fmt.Fprintf(stdout, "node %s may join again: start it with --join\n", fs.Arg(0))
+		}
 		return 0
 	}
 	var pretty bytes.Buffer

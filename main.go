@@ -24,7 +24,7 @@ var version = "dev"
 
 const usage = `usage:
   herald serve [flags]    run a node (herald serve -h lists the flags)
-  herald cluster ...      cluster status and node removal (herald cluster for help)
+  herald cluster ...      cluster status, node removal and re-admission (herald cluster for help)
   herald listen [flags]   a local webhook receiver that prints and verifies deliveries
   herald version          print the version
 `

@@ -92,6 +92,19 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
 	}
+	// A node listed in its own --join (one list for every node) ignores
+	// itself; with nothing left to join, it bootstraps.
+	var joinAddrs []string
+	for _, addr := range cfg.Join {
+		if addr != cfg.HTTPAddr && addr != cfg.HTTPAdvertise {
+			joinAddrs = append(joinAddrs, addr)
+		}
+	}
+	a.cfg.Join = joinAddrs
+	joining := len(joinAddrs) > 0
+	if joining && cfg.AdminToken == "" {
+		return nil, errors.New("joining a cluster needs its admin token: set admin_token or " + config.AdminTokenEnv)
+	}
 	// TLS files are read first: a bad one fails the start before
 	// anything is written.
 	if cfg.TLS.Enabled() {
@@ -100,19 +113,42 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 			return nil, err
 		}
 	}
+	if cfg.AdminToken != "" {
+		a.cluster = newClusterClient(cfg.AdminToken, a.peerTLS())
+	}
+	// Both ports are bound before anything touches the data directory: a
+	// port in use fails the start with nothing written, rather than after
+	// a first start has created a key, a node id and empty stores.
+	apiLn, raftLn, err := listen(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a.tls != nil {
+		apiLn = tls.NewListener(apiLn, a.tls.API())
+	}
+	a.listener = apiLn
+	closeListeners := func() {
+		_ = apiLn.Close()
+		_ = raftLn.Close()
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		closeListeners()
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	nodeID, err := a.nodeID()
 	if err != nil {
+		closeListeners()
 		return nil, err
 	}
-	keys, err := loadKeyring(cfg, log)
+	// A joining node without a key of its own gets the cluster's keyring
+	// when it joins (keys stays nil until then): it never makes its own.
+	keys, err := loadKeyring(cfg, joining, log)
 	if err != nil {
+		closeListeners()
 		return nil, err
 	}
-	a.keys = keys
 	if a.store, err = storage.Open(filepath.Join(cfg.DataDir, "state"), log.With().Str("component", "storage").Logger()); err != nil {
+		closeListeners()
 		return nil, err
 	}
 
@@ -140,24 +176,35 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		SnapshotThreshold: uint64(cfg.Raft.SnapshotThreshold), SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
 		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
 		WrapStream:   opts.WrapRaftStream,
+		Listener:     raftLn,
 	}
 	if a.tls != nil {
 		rcfg.TLS = &raft.TLS{Server: a.tls.PeerServer(), Client: a.tls.PeerClient()}
 	}
-	// A node listed in its own --join (one list for every node) ignores
-	// itself; with nothing left to join, it bootstraps.
-	var joinAddrs []string
-	for _, addr := range cfg.Join {
-		if addr != cfg.HTTPAddr && addr != cfg.HTTPAdvertise {
-			joinAddrs = append(joinAddrs, addr)
-		}
-	}
-	a.cfg.Join = joinAddrs
-	bootstrap := len(joinAddrs) == 0
+	bootstrap := !joining
 	if a.node, err = raft.Open(rcfg, a.store, hooks, bootstrap, log.With().Str("component", "raft").Logger()); err != nil {
+		_ = apiLn.Close() // raft.Open closed its own
 		_ = a.store.Close()
 		return nil, err
 	}
+	// Without a key, the join comes first, before the API serves: the
+	// keyring it brings seals and opens every endpoint secret. (The API
+	// port is bound, so requests meanwhile wait rather than fail.)
+	joined := false
+	if keys == nil {
+		material, err := a.join(a.cluster, true)
+		if err == nil {
+			keys, err = installKeyring(cfg, material, log)
+		}
+		if err != nil {
+			_ = a.node.Close()
+			_ = a.store.Close()
+			_ = apiLn.Close()
+			return nil, err
+		}
+		joined = true
+	}
+	a.keys = keys
 
 	guard := delivery.NewGuard(cfg.AllowPrivatePrefixes(), cfg.HTTPSOnly)
 	a.sender = delivery.NewSender(delivery.SenderConfig{
@@ -212,32 +259,20 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		Now:                 opts.Now,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 
-	if a.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
-		a.closeBelowAPI()
-		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
-	}
-	if a.tls != nil {
-		a.listener = tls.NewListener(a.listener, a.tls.API())
-	}
 	a.serveDone = make(chan error, 1)
 	go func() { a.serveDone <- a.api.Serve(a.listener) }()
 	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Bool("tls", a.tls != nil).Msg("API listening")
 
-	if cfg.AdminToken != "" {
-		a.cluster = newClusterClient(cfg.AdminToken, a.peerTLS())
-	}
-	if len(joinAddrs) > 0 {
-		if a.cluster == nil {
-			_ = a.Close(context.Background())
-			return nil, errors.New("joining a cluster needs its admin token: set admin_token or " + config.AdminTokenEnv)
-		}
+	if joining && !joined {
 		// A member restarting with its --join kept needs no join: Raft
 		// reconnects by itself, and keepRegistered refreshes its API
 		// address through the leader. Insisting on the join would keep it
 		// from starting whenever the members it names are down.
-		if a.node.IsVoter() {
+		// A node whose state holds its own removal joins again, to learn
+		// from the leader whether an operator allowed it back.
+		if a.node.IsVoter() && !a.node.Removed() {
 			log.Info().Str("component", "raft").Msg("already a voter of the cluster: join skipped")
-		} else if err := a.join(a.cluster); err != nil {
+		} else if _, err := a.join(a.cluster, false); err != nil {
 			_ = a.Close(context.Background())
 			return nil, err
 		}
@@ -264,6 +299,18 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		go a.every(100*time.Millisecond, func() { a.trimMappedMemory(limit) })
 	}
 	return a, nil
+}
+
+// listen binds the API and Raft ports.
+func listen(cfg config.Config) (api, rft net.Listener, err error) {
+	if api, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		return nil, nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
+	}
+	if rft, err = net.Listen("tcp", cfg.RaftAddr); err != nil {
+		_ = api.Close()
+		return nil, nil, fmt.Errorf("listen for Raft on %s: %w", cfg.RaftAddr, err)
+	}
+	return api, rft, nil
 }
 
 // every runs fn at each tick of interval until the node closes. The caller
@@ -330,10 +377,13 @@ func (a *Appliance) nodeMetrics() *metrics.Set {
 
 // loadKeyring builds the keyring that seals endpoint secrets: the main key
 // from the config or its key file (created, mode 0600, on first start),
-// plus former keys still needed to open older secrets.
-func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error) {
+// plus former keys still needed to open older secrets (from the config,
+// and those received from the cluster on joining). A joining node with
+// no key file gets nil: its keyring comes from the cluster.
+func loadKeyring(cfg config.Config, joining bool, log zerolog.Logger) (*keyring.Keyring, error) {
 	var (
 		current []byte
+		old     [][]byte
 		err     error
 	)
 	if cfg.SecretsKey != "" {
@@ -341,9 +391,13 @@ func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error
 			return nil, fmt.Errorf("secrets_key: %w", err)
 		}
 	} else {
-		path := cfg.SecretsKeyFile
-		if path == "" {
-			path = filepath.Join(cfg.DataDir, "secrets.key")
+		path := keyFilePath(cfg)
+		if _, err := os.Lstat(path); joining && errors.Is(err, os.ErrNotExist) {
+			log.Info().Str("file", path).Msg("no secrets key yet: the cluster's keyring comes with the join")
+			return nil, nil
+		}
+		if old, err = keyring.LoadOldKeysFile(keyring.OldKeysFile(path)); err != nil {
+			return nil, fmt.Errorf("secrets key: %w", err)
 		}
 		var created bool
 		if current, created, err = keyring.LoadOrCreateKeyFile(path); err != nil {
@@ -353,7 +407,6 @@ func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error
 			log.Warn().Str("file", path).Msg("created the main key sealing endpoint secrets; back it up, and copy it to every node that joins this cluster")
 		}
 	}
-	var old [][]byte
 	for i, s := range cfg.SecretsOldKeys {
 		k, err := keyring.ParseKey(s)
 		if err != nil {
@@ -366,6 +419,47 @@ func loadKeyring(cfg config.Config, log zerolog.Logger) (*keyring.Keyring, error
 		return nil, fmt.Errorf("secrets key: %w", err)
 	}
 	log.Info().Str("key_id", keys.ID()).Int("old_keys", len(old)).Msg("secrets keyring loaded")
+	return keys, nil
+}
+
+// keyFilePath is where the main key is kept when the config does not hold it.
+func keyFilePath(cfg config.Config) string {
+	if cfg.SecretsKeyFile != "" {
+		return cfg.SecretsKeyFile
+	}
+	return filepath.Join(cfg.DataDir, "secrets.key")
+}
+
+// installKeyring keeps the keyring a joining node received from the
+// cluster: the main key in the key file, former keys beside it, so a
+// restart needs no second transfer.
+func installKeyring(cfg config.Config, m *keyring.Material, log zerolog.Logger) (*keyring.Keyring, error) {
+	current, old, err := m.Keys()
+	if err != nil {
+		return nil, fmt.Errorf("keyring received from the cluster: %w", err)
+	}
+	path := keyFilePath(cfg)
+	if err := keyring.InstallKeyFile(path, current); err != nil {
+		return nil, fmt.Errorf("install the cluster's secrets key: %w", err)
+	}
+	if len(old) > 0 {
+		if err := keyring.InstallOldKeysFile(keyring.OldKeysFile(path), old); err != nil {
+			return nil, fmt.Errorf("install the cluster's former secrets keys: %w", err)
+		}
+	}
+	for i, s := range cfg.SecretsOldKeys {
+		k, err := keyring.ParseKey(s)
+		if err != nil {
+			return nil, fmt.Errorf("secrets_old_keys entry %d: %w", i, err)
+		}
+		old = append(old, k)
+	}
+	keys, err := keyring.New(current, old...)
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	log.Info().Str("key_id", keys.ID()).Int("old_keys", len(old)).Str("file", path).
+		Msg("secrets keyring received from the cluster and saved")
 	return keys, nil
 }
 

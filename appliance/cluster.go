@@ -8,9 +8,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"time"
 
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/storage"
 )
 
@@ -34,7 +34,32 @@ func newClusterClient(token string, peerTLS *tls.Config) *clusterClient {
 	return c
 }
 
-func (c *clusterClient) do(method, addr, path string, body any) error {
+// peerError is another member's error answer, decoded so callers can act
+// on its code ("node_removed", "secrets_key_mismatch") without matching
+// text.
+type peerError struct {
+	Method, Path, Addr string
+	Status             int
+	Code               string
+	Detail             string
+}
+
+func (e *peerError) Error() string {
+	return fmt.Sprintf("%s %s on %s: %d %s: %s", e.Method, e.Path, e.Addr, e.Status, e.Code, e.Detail)
+}
+
+// peerCode returns the error code of a peer's answer in err, or "".
+func peerCode(err error) string {
+	var pe *peerError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// do sends body (JSON, if not nil) and decodes a 2xx answer into out (if
+// not nil); any other answer is a *peerError.
+func (c *clusterClient) do(method, addr, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, _ := json.Marshal(body)
@@ -51,50 +76,93 @@ func (c *clusterClient) do(method, addr, path string, body any) error {
 		return err
 	}
 	defer resp.Body.Close()
-	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s on %s: %d %s", method, path, addr, resp.StatusCode, bytes.TrimSpace(msg))
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		pe := &peerError{Method: method, Path: path, Addr: addr, Status: resp.StatusCode}
+		var answer struct {
+			Code   string `json:"code"`
+			Detail any    `json:"detail"`
+		}
+		if json.Unmarshal(msg, &answer) == nil && answer.Code != "" {
+			pe.Code = answer.Code
+			if d, ok := answer.Detail.(string); ok {
+				pe.Detail = d
+			} else {
+				d, _ := json.Marshal(answer.Detail)
+				pe.Detail = string(d)
+			}
+		} else {
+			pe.Detail = string(bytes.TrimSpace(msg))
+		}
+		return pe
+	}
+	if out == nil {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+		return nil
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(out); err != nil {
+		return fmt.Errorf("%s %s on %s: decode the answer: %w", method, path, addr, err)
 	}
 	return nil
 }
 
+// Error codes of the join route the joining side acts on.
+const (
+	codeNodeRemoved = "node_removed"
+	codeKeyMismatch = "secrets_key_mismatch"
+)
+
 type joinRequest struct {
-	NodeID   string `json:"nodeId"`
-	RaftAddr string `json:"raftAddr"`
-	HTTPAddr string `json:"httpAddr"`
-	KeyID    string `json:"keyId"`
+	NodeID      string `json:"nodeId"`
+	RaftAddr    string `json:"raftAddr"`
+	HTTPAddr    string `json:"httpAddr"`
+	KeyID       string `json:"keyId,omitempty"`
+	WantKeyring bool   `json:"wantKeyring,omitempty"`
+}
+
+// joinAnswer is what the joining node reads of the answer.
+type joinAnswer struct {
+	Keyring *keyring.Material `json:"keyring"`
 }
 
 // join asks the members in cfg.Join to add this node, trying each in turn
 // until one accepts or the join timeout passes. Any member will do: a
 // follower forwards the request to the leader. Joining again is a no-op,
-// so a restarted node may keep its --join flag.
-func (a *Appliance) join(client *clusterClient) error {
-	req := joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.cfg.HTTPAdvertiseAddr(), KeyID: a.keys.ID()}
-	if a.cfg.HTTPAdvertise == "" {
-		req.HTTPAddr = a.HTTPAddr()
+// so a restarted node may keep its --join flag. With wantKeyring (the node
+// has no secrets key yet) it returns the cluster's keyring.
+func (a *Appliance) join(client *clusterClient, wantKeyring bool) (*keyring.Material, error) {
+	req := joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.advertisedHTTP(), WantKeyring: wantKeyring}
+	if a.keys != nil {
+		req.KeyID = a.keys.ID()
 	}
 	deadline := time.Now().Add(a.cfg.Raft.JoinTimeout.Duration)
 	var last error
 	for {
 		for _, addr := range a.cfg.Join {
-			err := client.do(http.MethodPost, addr, "/api/v1/cluster/join", req)
+			var answer joinAnswer
+			err := client.do(http.MethodPost, addr, "/api/v1/cluster/join", req, &answer)
+			if err == nil && wantKeyring && answer.Keyring == nil {
+				// Only a cluster without keys answers so; never invent one.
+				return nil, fmt.Errorf("join through %s: the cluster sent no secrets keyring", addr)
+			}
 			if err == nil {
 				a.log.Info().Str("component", "raft").Str("via", addr).Msg("joined cluster")
-				return nil
+				return answer.Keyring, nil
 			}
-			if strings.Contains(err.Error(), "secrets_key_mismatch") {
-				return err
+			switch peerCode(err) {
+			case codeNodeRemoved, codeKeyMismatch:
+				// Final answers: trying again, or elsewhere, changes nothing.
+				return nil, err
 			}
 			last = err
 			a.log.Warn().Err(err).Str("component", "raft").Str("via", addr).Msg("join attempt failed")
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("join cluster through %v: %w", a.cfg.Join, last)
+			return nil, fmt.Errorf("join cluster through %v: %w", a.cfg.Join, last)
 		}
 		select {
 		case <-a.stopTasks:
-			return errors.New("join interrupted by shutdown")
+			return nil, errors.New("join interrupted by shutdown")
 		case <-time.After(a.cfg.Raft.JoinInterval.Duration):
 		}
 	}
@@ -104,6 +172,8 @@ func (a *Appliance) join(client *clusterClient) error {
 // address, so the others can forward writes and report its status: the
 // leader records itself; a follower whose entry is missing or stale joins
 // again through the leader (a no-op for Raft, an update for the registry).
+// A node an operator removed is refused that join: it says so once and
+// stops trying, rather than add itself back.
 func (a *Appliance) keepRegistered(client *clusterClient) {
 	defer a.tasksDone.Done()
 	// Checked at once, on every change of leadership (a new leader records
@@ -135,19 +205,52 @@ func (a *Appliance) keepRegistered(client *clusterClient) {
 		case a.node.IsLeader():
 			err = a.node.Register(a.advertisedHTTP())
 		case client != nil:
-			leader := a.node.LeaderHTTPAddr()
-			if leader == "" {
+			addrs := a.registrationAddrs()
+			if len(addrs) == 0 {
 				continue
 			}
-			err = client.do(http.MethodPost, leader, "/api/v1/cluster/join",
-				joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.advertisedHTTP(), KeyID: a.keys.ID()})
+			req := joinRequest{NodeID: a.node.ID(), RaftAddr: a.node.RaftAddr(), HTTPAddr: a.advertisedHTTP(), KeyID: a.keys.ID()}
+			for _, addr := range addrs {
+				if err = client.do(http.MethodPost, addr, "/api/v1/cluster/join", req, nil); err == nil {
+					break
+				}
+			}
 		default:
 			continue
+		}
+		if peerCode(err) == codeNodeRemoved {
+			a.log.Error().Str("component", "raft").Str("node_id", a.node.ID()).
+				Msg("this node was removed from the cluster and will not re-join: stop it (an operator can allow it back with herald cluster allow-rejoin)")
+			return
 		}
 		if err != nil {
 			a.log.Warn().Err(err).Str("component", "raft").Msg("register in the node registry failed")
 		}
 	}
+}
+
+// registrationAddrs are the API addresses a follower re-registers through:
+// the leader's. A node whose own state says it was removed no longer hears
+// from a leader, so it asks the members it knows instead (any of them
+// forwards to the leader), to learn whether the removal stands.
+func (a *Appliance) registrationAddrs() []string {
+	if leader := a.node.LeaderHTTPAddr(); leader != "" {
+		return []string{leader}
+	}
+	if !a.node.Removed() {
+		return nil
+	}
+	addrs := append([]string(nil), a.cfg.Join...)
+	_ = a.store.View(func(r *storage.Reader) error {
+		nodes, err := r.Nodes()
+		for _, n := range nodes {
+			if n.ID != a.node.ID() && n.HTTPAddr != "" {
+				addrs = append(addrs, n.HTTPAddr)
+			}
+		}
+		return err
+	})
+	return addrs
 }
 
 func (a *Appliance) advertisedHTTP() string {
@@ -186,7 +289,9 @@ func (a *Appliance) leave(client *clusterClient) {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if leader := a.node.LeaderHTTPAddr(); leader != "" && !a.node.IsLeader() {
-			err := client.do(http.MethodDelete, leader, "/api/v1/cluster/node/"+a.node.ID(), nil)
+			// leave=true: a node leaving of its own accord is not
+			// tombstoned, so it may join again when it is started again.
+			err := client.do(http.MethodDelete, leader, "/api/v1/cluster/node/"+a.node.ID()+"?leave=true", nil, nil)
 			if err == nil {
 				a.log.Info().Str("component", "raft").Msg("left the cluster")
 				return

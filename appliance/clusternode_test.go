@@ -28,13 +28,14 @@ import (
 // fault link on its Raft traffic, a captured log and a record of the
 // delivery attempts its dispatcher started.
 
-// nodeLog captures one node's log: it counts every message and passes
-// warnings and errors to the test log until stopped.
+// nodeLog captures one node's log: it counts every message, keeps the
+// text, and passes warnings and errors to the test log until stopped.
 type nodeLog struct {
 	mu      sync.Mutex
 	t       testing.TB
 	id      string
 	counts  map[string]int
+	text    bytes.Buffer
 	stopped bool
 }
 
@@ -48,6 +49,7 @@ func (l *nodeLog) WriteLevel(level zerolog.Level, p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.counts[line.Message]++
+	l.text.Write(p)
 	if level >= zerolog.WarnLevel && level != zerolog.NoLevel && !l.stopped {
 		l.t.Logf("%s: %s", l.id, bytes.TrimRight(p, "\n"))
 	}
@@ -59,6 +61,13 @@ func (l *nodeLog) seen(msg string) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.counts[msg]
+}
+
+// contains reports whether any line logged so far contains s.
+func (l *nodeLog) contains(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Contains(l.text.Bytes(), []byte(s))
 }
 
 func (l *nodeLog) stop() {
@@ -119,6 +128,7 @@ type member struct {
 	link     *faultLink
 	log      *nodeLog
 	attempts *attemptLog
+	mutate   func(*config.Config) // this member's own settings, after the cluster's
 
 	mu  sync.Mutex
 	cur *testNode // nil while stopped
@@ -131,11 +141,7 @@ func newCluster(t *testing.T, size int, mutate ...func(*config.Config)) *cluster
 	t.Helper()
 	c := &cluster{t: t, mutate: mutate}
 	for i := range size {
-		id := fmt.Sprintf("node%d", i+1)
-		c.members = append(c.members, &member{
-			c: c, id: id, dir: t.TempDir(), raftAddr: reserveRaftAddr(t), link: newFaultLink(),
-			log: &nodeLog{t: t, id: id, counts: map[string]int{}}, attempts: &attemptLog{},
-		})
+		c.add(fmt.Sprintf("node%d", i+1), nil)
 	}
 	// Registered first, so it runs after the nodes are closed: nothing
 	// logs through t once the test is over.
@@ -158,6 +164,17 @@ func newCluster(t *testing.T, size int, mutate ...func(*config.Config)) *cluster
 	}
 	c.waitReady(size)
 	return c
+}
+
+// add makes a member that is not started yet; mutate (may be nil) adjusts
+// its configuration after the cluster's settings.
+func (c *cluster) add(id string, mutate func(*config.Config)) *member {
+	m := &member{
+		c: c, id: id, dir: c.t.TempDir(), raftAddr: reserveRaftAddr(c.t), link: newFaultLink(),
+		log: &nodeLog{t: c.t, id: id, counts: map[string]int{}}, attempts: &attemptLog{}, mutate: mutate,
+	}
+	c.members = append(c.members, m)
+	return m
 }
 
 // config is m's configuration: short Raft timings so that failover takes
@@ -183,6 +200,9 @@ func (c *cluster) config(m *member, join []string) config.Config {
 	cfg.Raft.JoinTimeout = config.Duration{Duration: 30 * time.Second}
 	for _, fn := range c.mutate {
 		fn(&cfg)
+	}
+	if m.mutate != nil {
+		m.mutate(&cfg)
 	}
 	if err := cfg.Validate(); err != nil {
 		c.t.Fatalf("cluster test config invalid: %v", err)

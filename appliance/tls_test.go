@@ -85,11 +85,23 @@ func (p *testPKI) servedSerial(n *testNode) (*big.Int, error) {
 // certificate from another CA, cannot join, nor get a Raft RPC through.
 func TestClusterTLS(t *testing.T) {
 	pki := newTestPKI(t, "node1", "node2", "node3")
-	c := newCluster(t, 3, pki.mutual)
+	// The joining nodes have no secrets key: the keyring comes with the
+	// join, over mutual TLS, as docs/CLUSTER.md recommends.
+	joinersWithoutKey := func(cfg *config.Config) {
+		if cfg.NodeID != "node1" {
+			cfg.SecretsKey = ""
+		}
+	}
+	c := newCluster(t, 3, pki.mutual, joinersWithoutKey)
 	for _, m := range c.members {
 		pki.useHTTPS(t, m.node())
 	}
 	leader := c.waitReady(3)
+	for _, m := range c.members[1:] {
+		if m.log.seen("secrets keyring received from the cluster and saved") != 1 {
+			t.Errorf("%s did not receive the keyring with its join", m.id)
+		}
+	}
 	for _, m := range c.members {
 		// Each node's status comes from the others over TLS.
 		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error { return c.checkView(m) })

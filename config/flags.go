@@ -71,7 +71,7 @@ var serveFlags = []flagSpec{
 		func(c *Config) *string { return &c.RaftAdvertise }),
 	stringFlag("node-id", "ID", "node_id", "node id (default: generated on first start, kept in the data dir)",
 		func(c *Config) *string { return &c.NodeID }),
-	listFlag("join", "HTTPADDR", "join", "API address of an existing member to join",
+	listFlag("join", "HTTPADDR", "join", "API address of an existing member to join (a node without a secrets key receives the cluster's with the join)",
 		func(c *Config) *[]string { return &c.Join }),
 	stringFlag("admin-token", "TOKEN", "admin_token", "admin bearer token; prefer "+AdminTokenEnv+", which the process list does not show",
 		func(c *Config) *string { return &c.AdminToken }),

@@ -26,9 +26,11 @@ import (
 )
 
 // Three real herald processes on loopback: node1 bootstraps, node2 and
-// node3 join through it. They share the admin token and the secrets key
-// (endpoint secrets are sealed with it, so any leader can sign), and run
-// with short Raft timings so a failover takes about a second.
+// node3 join through it. They share the admin token; node1 has the
+// secrets key in its config, and the others, started with --join and the
+// token alone, receive it when they join (endpoint secrets are sealed with
+// it, so any leader can sign). They run with short Raft timings so a
+// failover takes about a second.
 
 // Raft timings for the cluster tests, written into the shared config file
 // (defaults: 1 s, 1 s, 500 ms). A follower checks on the leader at random
@@ -52,15 +54,19 @@ type cluster struct {
 	nodes []*node
 }
 
-// writeClusterConfig writes the TOML file all three nodes start with.
-func writeClusterConfig(t *testing.T, logLevel string) string {
+// writeClusterConfig writes the TOML file the nodes start with; withKey
+// puts a fresh secrets key in it.
+func writeClusterConfig(t *testing.T, logLevel string, withKey bool) string {
 	t.Helper()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		t.Fatal(err)
+	toml := ""
+	if withKey {
+		key := make([]byte, 32)
+		if _, err := rand.Read(key); err != nil {
+			t.Fatal(err)
+		}
+		toml = fmt.Sprintf("secrets_key = %q\n", base64.StdEncoding.EncodeToString(key))
 	}
-	toml := fmt.Sprintf(`secrets_key = %q
-
+	toml += fmt.Sprintf(`
 [log]
 level = %q
 
@@ -71,7 +77,7 @@ retry_schedule = ["200ms", "500ms", "1s", "2s", "5s"]
 heartbeat_timeout = %q
 election_timeout = %q
 leader_lease_timeout = %q
-`, base64.StdEncoding.EncodeToString(key), logLevel, heartbeatTimeout, electionTimeout, leaseTimeout)
+`, logLevel, heartbeatTimeout, electionTimeout, leaseTimeout)
 	path := filepath.Join(t.TempDir(), "herald.toml")
 	if err := os.WriteFile(path, []byte(toml), 0o600); err != nil {
 		t.Fatal(err)
@@ -86,9 +92,13 @@ leader_lease_timeout = %q
 // test that reads the attempts uses it.
 func startCluster(t *testing.T, logLevel string) *cluster {
 	t.Helper()
-	cfg := writeClusterConfig(t, logLevel)
+	first, joiner := writeClusterConfig(t, logLevel, true), writeClusterConfig(t, logLevel, false)
 	c := &cluster{t: t}
 	for i := 1; i <= 3; i++ {
+		cfg := first
+		if i > 1 {
+			cfg = joiner
+		}
 		n := newNode(t, "--config", cfg)
 		n.id = fmt.Sprintf("node%d", i)
 		if i > 1 {
@@ -100,6 +110,11 @@ func startCluster(t *testing.T, logLevel string) *cluster {
 		n.start()
 	}
 	c.waitMembers(30 * time.Second)
+	for _, n := range c.nodes[1:] {
+		if !strings.Contains(n.logs.String(), "secrets keyring received from the cluster and saved") {
+			t.Fatalf("%s did not receive the secrets keyring with its join:\n%s", n.id, n.logs)
+		}
+	}
 	return c
 }
 

@@ -6,7 +6,10 @@
 // Invariants:
 //
 //   - Nothing secret leaves the package: no error, String method or log line
-//     carries a key, a plaintext or bytes derived from either. Key ids are
+//     carries a key, a plaintext or bytes derived from either. The one
+//     exception is explicit: Export hands the keys to a node joining the
+//     cluster (over the admin-authenticated join call), and Material,
+//     what it returns, prints as key ids only. Key ids are
 //     the first 8 bytes of SHA-256 of the key; they are not secret, and a
 //     sealed value names its key so rotation needs no trial decryption.
 //   - Every Seal draws a fresh 24-byte random nonce. XChaCha20's nonce is
@@ -80,6 +83,8 @@ type Keyring struct {
 	currentID string
 	current   cipher.AEAD
 	byID      map[string]cipher.AEAD
+	// raw keeps the keys themselves, current first, for Export.
+	raw [][]byte
 }
 
 // New returns a Keyring sealing under current and also opening values sealed under old.
@@ -88,7 +93,7 @@ func New(current []byte, old ...[]byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("current key: %w", err)
 	}
-	k := &Keyring{currentID: id, current: aead, byID: map[string]cipher.AEAD{id: aead}}
+	k := &Keyring{currentID: id, current: aead, byID: map[string]cipher.AEAD{id: aead}, raw: [][]byte{bytes.Clone(current)}}
 	for i, key := range old {
 		aead, id, err := newAEAD(key)
 		if err != nil {
@@ -96,10 +101,60 @@ func New(current []byte, old ...[]byte) (*Keyring, error) {
 		}
 		if _, dup := k.byID[id]; !dup {
 			k.byID[id] = aead
+			k.raw = append(k.raw, bytes.Clone(key))
 		}
 	}
 	return k, nil
 }
+
+// Material is a keyring's keys in transferable form: standard base64, as
+// in the config. It prints (String, GoString, %v) as key ids only; only
+// its JSON encoding carries the keys.
+type Material struct {
+	Current string   `json:"current"`
+	Old     []string `json:"old,omitempty"`
+}
+
+// Export returns the keyring's keys, for a node joining the cluster. The
+// caller must hand them only to an authenticated peer.
+func (k *Keyring) Export() Material {
+	m := Material{Current: base64.StdEncoding.EncodeToString(k.raw[0])}
+	for _, key := range k.raw[1:] {
+		m.Old = append(m.Old, base64.StdEncoding.EncodeToString(key))
+	}
+	return m
+}
+
+// Keys decodes the material into the current key and the old keys.
+func (m Material) Keys() (current []byte, old [][]byte, err error) {
+	if current, err = ParseKey(m.Current); err != nil {
+		return nil, nil, fmt.Errorf("current key: %w", err)
+	}
+	for i, s := range m.Old {
+		key, err := ParseKey(s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("old key %d: %w", i+1, err)
+		}
+		old = append(old, key)
+	}
+	return current, old, nil
+}
+
+// String names the material's keys by id, never by value.
+func (m Material) String() string {
+	current, old, err := m.Keys()
+	if err != nil {
+		return "keyring material (invalid)"
+	}
+	ids := make([]string, len(old))
+	for i, k := range old {
+		ids[i] = keyID(k)
+	}
+	return fmt.Sprintf("keyring material(current=%s, old=%v)", keyID(current), ids)
+}
+
+// GoString is String, so %#v does not print the keys either.
+func (m Material) GoString() string { return m.String() }
 
 func newAEAD(key []byte) (cipher.AEAD, string, error) {
 	if len(key) != KeySize {
@@ -300,13 +355,81 @@ func readKeyFile(path string) ([]byte, error) {
 func createKeyFile(path string) ([]byte, error) {
 	key := make([]byte, KeySize)
 	_, _ = rand.Read(key) // never fails; see Seal
-	contents := base64.StdEncoding.AppendEncode(nil, key)
-	contents = append(contents, '\n')
+	return key, writeKeysFile(path, [][]byte{key})
+}
 
+// InstallKeyFile writes key, received from the cluster, to path the way a
+// created key file is written. A key file already there is kept if it
+// holds the same key, and is an error otherwise: it is never replaced.
+func InstallKeyFile(path string, key []byte) error {
+	err := writeKeysFile(path, [][]byte{key})
+	if !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	have, err := readKeyFile(path)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(have, key) {
+		return fmt.Errorf("key file %s holds key %s, not the cluster's %s", path, keyID(have), keyID(key))
+	}
+	return nil
+}
+
+// OldKeysFile is where a node keeps the former keys it received from the
+// cluster when it joined: beside its key file, one key per line.
+func OldKeysFile(keyFile string) string { return keyFile + ".old" }
+
+// InstallOldKeysFile writes keys to path (see OldKeysFile), replacing
+// nothing: an existing file is left as it is.
+func InstallOldKeysFile(path string, keys [][]byte) error {
+	err := writeKeysFile(path, keys)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	return err
+}
+
+// LoadOldKeysFile reads the keys InstallOldKeysFile wrote; none if the
+// file does not exist.
+func LoadOldKeysFile(path string) ([][]byte, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stat old keys file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); !fi.Mode().IsRegular() || perm&0o077 != 0 {
+		return nil, fmt.Errorf("old keys file %s must be a regular file with mode 0600; run: chmod 600 %s", path, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read old keys file: %w", err)
+	}
+	var keys [][]byte
+	for i, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		key, err := ParseKey(strings.TrimSuffix(line, "\r"))
+		if err != nil {
+			return nil, fmt.Errorf("old keys file %s, line %d: %w", path, i+1, err)
+		}
+		keys = append(keys, key)
+	}
+	return keys, nil
+}
+
+// writeKeysFile writes keys, one a line, to a new file at path (mode
+// 0600, synced), failing with fs.ErrExist if there is one already.
+func writeKeysFile(path string, keys [][]byte) error {
+	var contents []byte
+	for _, key := range keys {
+		contents = base64.StdEncoding.AppendEncode(contents, key)
+		contents = append(contents, '\n')
+	}
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("create key file: %w", err)
+		return fmt.Errorf("create key file: %w", err)
 	}
 	tmpName := tmp.Name()
 	defer os.Remove(tmpName) // on failure; see below for success
@@ -323,18 +446,18 @@ func createKeyFile(path string) ([]byte, error) {
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("write key file: %w", err)
+		return fmt.Errorf("write key file: %w", err)
 	}
 	if err := publish(tmpName, path); err != nil {
-		return nil, err
+		return err
 	}
 	// Drop the temporary name before the directory sync, so a crash
 	// cannot leave a second copy of the key behind.
 	_ = os.Remove(tmpName)
 	if err := syncDir(dir); err != nil {
-		return nil, fmt.Errorf("sync key file directory: %w", err)
+		return fmt.Errorf("sync key file directory: %w", err)
 	}
-	return key, nil
+	return nil
 }
 
 // publish moves the finished temporary file to path without replacing an

@@ -486,3 +486,60 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 }
+
+// TestExportForJoin: the material a joining node receives rebuilds the
+// same keyring, prints as key ids only, and installs into key files that
+// never replace a different key.
+func TestExportForJoin(t *testing.T) {
+	cur, old := bytes.Repeat([]byte{1}, KeySize), bytes.Repeat([]byte{2}, KeySize)
+	k, err := New(cur, old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := k.Export()
+	gotCur, gotOld, err := m.Keys()
+	if err != nil || !bytes.Equal(gotCur, cur) || len(gotOld) != 1 || !bytes.Equal(gotOld[0], old) {
+		t.Fatalf("Export().Keys() = %x, %x, %v", gotCur, gotOld, err)
+	}
+	for _, s := range []string{m.String(), fmt.Sprintf("%v", m), fmt.Sprintf("%+v", m), fmt.Sprintf("%#v", m)} {
+		if strings.Contains(s, m.Current) || strings.Contains(s, m.Old[0]) {
+			t.Errorf("printed material carries a key: %s", s)
+		}
+	}
+	sealed := k.Seal([]byte("secret"), nil)
+	again, err := New(gotCur, gotOld...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pt, err := again.Open(sealed, nil); err != nil || string(pt) != "secret" {
+		t.Fatalf("rebuilt keyring opens %q, %v", pt, err)
+	}
+
+	dir := t.TempDir()
+	path := filepath.Join(dir, "secrets.key")
+	if err := InstallKeyFile(path, cur); err != nil {
+		t.Fatal(err)
+	}
+	if err := InstallKeyFile(path, cur); err != nil {
+		t.Errorf("installing the same key again: %v", err)
+	}
+	if err := InstallKeyFile(path, old); err == nil {
+		t.Error("a different key replaced the key file")
+	}
+	if got, created, err := LoadOrCreateKeyFile(path); err != nil || created || !bytes.Equal(got, cur) {
+		t.Errorf("LoadOrCreateKeyFile after install = %x, %v, %v", got, created, err)
+	}
+	oldPath := OldKeysFile(path)
+	if keys, err := LoadOldKeysFile(oldPath); err != nil || keys != nil {
+		t.Errorf("LoadOldKeysFile of a missing file = %x, %v", keys, err)
+	}
+	if err := InstallOldKeysFile(oldPath, [][]byte{old, cur}); err != nil {
+		t.Fatal(err)
+	}
+	if keys, err := LoadOldKeysFile(oldPath); err != nil || len(keys) != 2 || !bytes.Equal(keys[0], old) || !bytes.Equal(keys[1], cur) {
+		t.Errorf("LoadOldKeysFile = %x, %v", keys, err)
+	}
+	if fi, err := os.Stat(oldPath); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("old keys file mode: %v %v", fi.Mode(), err)
+	}
+}

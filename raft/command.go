@@ -34,6 +34,8 @@ const (
 	CmdRecover         CommandType = 19
 	CmdPutTask         CommandType = 20
 	CmdReplayMissing   CommandType = 21
+	CmdRemoveNode      CommandType = 22
+	CmdAllowRejoin     CommandType = 23
 )
 
 // Command is one replicated state change.
@@ -189,6 +191,18 @@ type DeleteNode struct {
 	ID string
 }
 
+// RemoveNode removes a cluster member from the registry and records a
+// tombstone, so that the node cannot join again by itself.
+type RemoveNode struct {
+	ID string
+	At int64 // unix ns, stamped by the leader
+}
+
+// AllowRejoin drops a removed node's tombstone: it may join again.
+type AllowRejoin struct {
+	ID string
+}
+
 // PutAppToken stores an application-scoped token (its hash).
 type PutAppToken struct {
 	Meta
@@ -287,6 +301,18 @@ func (c *ReplayMissing) decode(d *storage.Decoder) {
 	c.After = d.String()
 	c.Limit = d.Uint32()
 }
+
+// Type implements Command.
+func (*RemoveNode) Type() CommandType { return CmdRemoveNode }
+
+// Type implements Command.
+func (*AllowRejoin) Type() CommandType { return CmdAllowRejoin }
+
+func (c *RemoveNode) encode(e *storage.Encoder) { e.String(c.ID); e.Varint(c.At) }
+func (c *RemoveNode) decode(d *storage.Decoder) { c.ID = d.String(); c.At = d.Varint() }
+
+func (c *AllowRejoin) encode(e *storage.Encoder) { e.String(c.ID) }
+func (c *AllowRejoin) decode(d *storage.Decoder) { c.ID = d.String() }
 
 // Type implements Command.
 func (*PutAppToken) Type() CommandType { return CmdPutAppToken }
@@ -523,6 +549,10 @@ func newCommand(t CommandType) Command {
 		return &PutTask{}
 	case CmdReplayMissing:
 		return &ReplayMissing{}
+	case CmdRemoveNode:
+		return &RemoveNode{}
+	case CmdAllowRejoin:
+		return &AllowRejoin{}
 	}
 	return nil
 }

@@ -111,6 +111,10 @@ var commandCases = []struct {
 		"14" + "01" + "07717461736b5f31" + "10656e64706f696e742e7265636f766572" + "01" + "056170705f31" + "0465705f31" + "027b7d" + "02" + "04"},
 	{"ReplayMissing", &ReplayMissing{Meta: bareMeta, AppID: "app_1", EndpointID: "ep_1", Since: 1, Until: -2, After: "m", Limit: 300},
 		"15" + bareMetaHex + "056170705f31" + "0465705f31" + "02" + "03" + "016d" + "ac02"},
+	{"RemoveNode", &RemoveNode{ID: "n1", At: 3},
+		"16" + "026e31" + "06"},
+	{"AllowRejoin", &AllowRejoin{ID: "n1"},
+		"17" + "026e31"},
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -143,6 +147,8 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdRecover, 19, &Recover{}, "Recover"},
 		{CmdPutTask, 20, &PutTask{}, "PutTask"},
 		{CmdReplayMissing, 21, &ReplayMissing{}, "ReplayMissing"},
+		{CmdRemoveNode, 22, &RemoveNode{}, "RemoveNode"},
+		{CmdAllowRejoin, 23, &AllowRejoin{}, "AllowRejoin"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -156,7 +162,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 22, 100, 255} {
+	for _, unknown := range []CommandType{0, 24, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}
@@ -229,6 +235,9 @@ func TestCommandRoundTrip(t *testing.T) {
 		&DeleteNode{},
 		&PutTask{},
 		&ReplayMissing{Meta: goldenMeta, Until: math.MaxInt64},
+		&RemoveNode{},
+		&RemoveNode{ID: "n", At: -1},
+		&AllowRejoin{},
 	}
 	for _, c := range others {
 		t.Run(reflect.TypeOf(c).Elem().Name(), func(t *testing.T) { roundTrip(t, c) })
@@ -322,7 +331,7 @@ func TestDecodeGarbageNeverPanics(t *testing.T) {
 		for i := range n {
 			buf[i] = byte(rng.Uint32())
 		}
-		buf[0] = byte(1 + rng.IntN(18))
+		buf[0] = byte(1 + rng.IntN(int(CmdAllowRejoin)))
 		_, _ = Decode(buf[:n])
 	}
 }

@@ -146,6 +146,11 @@ func apply(tx *storage.Tx, cmd Command) any {
 	case *DeleteNode:
 		tx.DeleteNode(c.ID)
 		return Result{}
+	case *RemoveNode:
+		tx.RemoveNode(storage.RemovedNode{ID: c.ID, At: c.At})
+		return Result{}
+	case *AllowRejoin:
+		return Result{Err: tx.AllowRejoin(c.ID)}
 	case *PutAppToken:
 		return Result{Err: tx.PutAppToken(c.Token)}
 	case *RevokeAppTokens:

@@ -349,6 +349,13 @@ func TestFSMCommandEffects(t *testing.T) {
 	ok(&PutNode{Node: storage.Node{ID: "n1", RaftAddr: "r1"}})
 	ok(&PutNode{Node: storage.Node{ID: "n2", RaftAddr: "r2"}})
 	ok(&DeleteNode{ID: "n1"})
+	ok(&PutNode{Node: storage.Node{ID: "n3", RaftAddr: "r3"}})
+	ok(&RemoveNode{ID: "n3", At: 5})
+	ok(&RemoveNode{ID: "n4", At: 6})
+	ok(&AllowRejoin{ID: "n4"})
+	if res := apply(&AllowRejoin{ID: "n4"}); !resultsEqual(res, Result{Err: storage.ErrNotFound}) {
+		t.Fatalf("AllowRejoin of a node not removed = %#v, want ErrNotFound", res)
+	}
 
 	readState(t, s, func(r *storage.Reader) error {
 		if a, err := r.App("u2"); err != nil || a.Name != "uno" {
@@ -386,6 +393,9 @@ func TestFSMCommandEffects(t *testing.T) {
 		}
 		if nodes, err := r.Nodes(); err != nil || len(nodes) != 1 || nodes[0].ID != "n2" {
 			t.Errorf("nodes = %+v, %v", nodes, err)
+		}
+		if removed, err := r.RemovedNodes(); err != nil || !reflect.DeepEqual(removed, []storage.RemovedNode{{ID: "n3", At: 5}}) {
+			t.Errorf("removed nodes = %+v, %v", removed, err)
 		}
 		return nil
 	})

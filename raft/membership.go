@@ -13,10 +13,16 @@ import (
 
 // Join adds a node as a voter and records it in the registry. It must run
 // on the leader. Joining again with the same id and address is a no-op; the
-// same id with a new address replaces the old entry (a node that moved).
+// same id with a new address replaces the old entry (a node that moved). A
+// node that was removed is refused with ErrNodeRemoved.
 func (n *Node) Join(id, raftAddr, httpAddr string) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
+	}
+	// The leader has applied every committed entry since its barrier, so a
+	// tombstone committed before this join is seen here.
+	if n.removed(id) {
+		return ErrNodeRemoved
 	}
 	cf := n.raft.GetConfiguration()
 	if err := cf.Error(); err != nil {
@@ -52,15 +58,23 @@ func (n *Node) Join(id, raftAddr, httpAddr string) error {
 }
 
 // Remove takes a node out of the cluster and the registry. It must run on
-// the leader; removing an unknown id is not an error.
-func (n *Node) Remove(id string) error {
+// the leader; removing an unknown id is not an error. Unless leaving is set
+// (a node leaving of its own accord on shutdown), the node is also
+// tombstoned: its joins are refused until AllowRejoin, so a node still
+// running cannot add itself back.
+func (n *Node) Remove(id string, leaving bool, now time.Time) error {
 	if !n.IsLeader() {
 		return ErrNotLeader
 	}
-	// The registry entry goes first: removing the leader itself ends its
-	// leadership, after which it could no longer record anything. Should
-	// the removal then fail, the node re-registers itself.
-	if _, err := n.Apply(&DeleteNode{ID: id}); err != nil {
+	// The registry entry and tombstone go first: removing the leader
+	// itself ends its leadership, after which it could no longer record
+	// anything. Should the removal then fail, a node leaving re-registers
+	// itself; a removed one is refused and the operator retries.
+	var cmd Command = &RemoveNode{ID: id, At: now.UnixNano()}
+	if leaving {
+		cmd = &DeleteNode{ID: id}
+	}
+	if _, err := n.Apply(cmd); err != nil {
 		return err
 	}
 	if err := n.raft.RemoveServer(hraft.ServerID(id), 0, n.cfg.ApplyTimeout).Error(); err != nil {
@@ -69,6 +83,34 @@ func (n *Node) Remove(id string) error {
 	n.log.Info().Str("node_id", id).Msg("node removed")
 	return nil
 }
+
+// AllowRejoin lets a removed node join again; storage.ErrNotFound if it
+// was not removed. It must run on the leader.
+func (n *Node) AllowRejoin(id string) error {
+	if !n.IsLeader() {
+		return ErrNotLeader
+	}
+	res, err := n.Apply(&AllowRejoin{ID: id})
+	if err != nil {
+		return err
+	}
+	if r, _ := res.(Result); r.Err != nil {
+		return r.Err
+	}
+	n.log.Info().Str("node_id", id).Msg("removed node allowed to re-join")
+	return nil
+}
+
+// removed reports whether this node's state holds a tombstone for id.
+func (n *Node) removed(id string) bool {
+	var removed bool
+	_ = n.store.View(func(r *storage.Reader) error { removed = r.Removed(id); return nil })
+	return removed
+}
+
+// Removed reports whether this node's own state says it was removed from
+// the cluster (its state may lag the leader's).
+func (n *Node) Removed() bool { return n.removed(n.cfg.NodeID) }
 
 // Register records this node's addresses in the registry (so the others
 // can find its HTTP API), if they are not recorded already.

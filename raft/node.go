@@ -29,6 +29,9 @@ var (
 	ErrUnknownOutcome = errors.New("outcome unknown: leadership lost")
 	// ErrShutdown means the node is closing.
 	ErrShutdown = errors.New("raft node shut down")
+	// ErrNodeRemoved refuses a join from a node an operator removed: it
+	// may join again only once an operator allows it (AllowRejoin).
+	ErrNodeRemoved = errors.New("node was removed from the cluster")
 	// errNotAdvertisable means the Raft address is a wildcard and no
 	// advertise address was given, so other nodes could not dial it.
 	errNotAdvertisable = errors.New("raft address is not advertisable: set raft_advertise")
@@ -40,6 +43,11 @@ type Config struct {
 	BindAddr      string // host:port the transport listens on
 	AdvertiseAddr string // host:port other nodes dial; empty = the bound address
 	Dir           string // data directory; raft/ and snapshots/ live under it
+	// Listener, when set, is the transport's listener, bound by the caller
+	// on BindAddr (so a busy port fails a start before anything is
+	// written); the node owns it from Open on, and Open closes it on
+	// failure. Nil: Open listens on BindAddr itself.
+	Listener net.Listener
 
 	HeartbeatTimeout   time.Duration
 	ElectionTimeout    time.Duration
@@ -96,11 +104,16 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 	n := &Node{cfg: cfg, store: store, log: log, stopWatch: make(chan struct{}), watchDone: make(chan struct{}), down: make(chan struct{})}
 	var err error
 	if n.logs, err = OpenLogStore(filepath.Join(cfg.Dir, "raft"), log.With().Str("store", "raft-log").Logger()); err != nil {
+		if cfg.Listener != nil {
+			_ = cfg.Listener.Close()
+		}
 		return nil, err
 	}
 	fail := func(err error) (*Node, error) {
 		if n.transport != nil {
 			_ = n.transport.Close()
+		} else if cfg.Listener != nil {
+			_ = cfg.Listener.Close()
 		}
 		_ = n.logs.Close()
 		return nil, err
@@ -119,7 +132,7 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 			return fail(fmt.Errorf("raft advertise address: %w", err))
 		}
 	}
-	stream, err := listenTCP(cfg.BindAddr, advertise)
+	stream, err := listenTCP(cfg.BindAddr, cfg.Listener, advertise)
 	if err != nil {
 		return fail(fmt.Errorf("raft transport on %s: %w", cfg.BindAddr, err))
 	}

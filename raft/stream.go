@@ -15,10 +15,13 @@ type tcpStream struct {
 	advertise net.Addr
 }
 
-func listenTCP(bind string, advertise net.Addr) (*tcpStream, error) {
-	ln, err := net.Listen("tcp", bind)
-	if err != nil {
-		return nil, err
+// listenTCP serves on ln, or on a new listener on bind when ln is nil.
+func listenTCP(bind string, ln net.Listener, advertise net.Addr) (*tcpStream, error) {
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", bind); err != nil {
+			return nil, err
+		}
 	}
 	if advertise == nil {
 		advertise = ln.Addr()

@@ -28,7 +28,7 @@ func tlsFor(t *testing.T, ca *certstest.CA, name string) *TLS {
 // setup (nil: plain TCP) that answers every AppendEntries with success.
 func testTransport(t *testing.T, tc *TLS) *hraft.NetworkTransport {
 	t.Helper()
-	stream, err := listenTCP("127.0.0.1:0", nil)
+	stream, err := listenTCP("127.0.0.1:0", nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -178,11 +178,12 @@ var routeAccess = map[string]access{
 	"POST /api/v1/stats/usage/app":          adminOnly,
 	"PUT /api/v1/stats/usage/event-types":   adminOnly,
 
-	"GET /metrics":                          adminOnly,
-	"GET /api/v1/cluster":                   adminOnly,
-	"GET /api/v1/cluster/node":              adminOnly,
-	"POST /api/v1/cluster/join":             adminOnly,
-	"DELETE /api/v1/cluster/node/{node_id}": adminOnly,
+	"GET /metrics":                                     adminOnly,
+	"GET /api/v1/cluster":                              adminOnly,
+	"GET /api/v1/cluster/node":                         adminOnly,
+	"POST /api/v1/cluster/join":                        adminOnly,
+	"DELETE /api/v1/cluster/node/{node_id}":            adminOnly,
+	"POST /api/v1/cluster/node/{node_id}/allow-rejoin": adminOnly,
 }
 
 // authorize refuses a request its principal may not make on the matched

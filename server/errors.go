@@ -120,6 +120,9 @@ func (s *Server) writeError(c *fasthttp.RequestCtx, err error) {
 		ae = errorf(http.StatusConflict, "conflict", "An entity with this id already exists.")
 	case errors.Is(err, storage.ErrEventIDTaken):
 		ae = errorf(http.StatusConflict, "conflict", "A message with this eventId already exists.")
+	case errors.Is(err, raft.ErrNodeRemoved):
+		ae = errorf(http.StatusConflict, "node_removed",
+			"This node was removed from the cluster and may not re-join: stop it, or allow it back with herald cluster allow-rejoin NODE_ID (POST /api/v1/cluster/node/{id}/allow-rejoin).")
 	case errors.Is(err, raft.ErrNotLeader):
 		ae = errNotLeader
 	case errors.Is(err, raft.ErrUnknownOutcome):

@@ -74,6 +74,7 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))
 	r.POST("/api/v1/cluster/join", s.nodeOnly(s.write(s.joinCluster)))
 	r.DELETE("/api/v1/cluster/node/{node_id}", s.write(s.removeNode))
+	r.POST("/api/v1/cluster/node/{node_id}/allow-rejoin", s.write(s.allowRejoin))
 }
 
 // health answers 204 while the node serves, as Svix's health check does.

@@ -27,6 +27,7 @@ const (
 	pIdem      = "idem/"           // idem/<sha256> -> IdempotentResponse
 	pExpiry    = "exp/"            // exp/<at ms 8B>/<key> -> empty: key to delete at that time
 	pNode      = "node/"           // node/<nodeID> -> Node
+	pRemoved   = "removed-node/"   // removed-node/<nodeID> -> RemovedNode: may not re-join
 	pToken     = "tok/"            // tok/<sha256 hex> -> AppToken
 	pAppToken  = "tok-app/"        // tok-app/<appID>/<sha256 hex> -> empty
 	pTask      = "task/"           // task/<taskID> -> Task
@@ -72,6 +73,7 @@ func epAttemptKey(appID, epID, attID string) []byte {
 func epAttemptPrefix(appID, epID string) []byte { return key(pEpAttempt+appID, epID, "") }
 func idemKey(hash []byte) []byte                { return append([]byte(pIdem), hash...) }
 func nodeKey(id string) []byte                  { return key(pNode + id) }
+func removedKey(id string) []byte               { return key(pRemoved + id) }
 func tokenKey(hash []byte) []byte               { return key(pToken + hex.EncodeToString(hash)) }
 func appTokenKey(appID string, hash []byte) []byte {
 	return key(pAppToken+appID, hex.EncodeToString(hash))

@@ -143,7 +143,7 @@ func TestKeyPrefixesAreDisjoint(t *testing.T) {
 	// No prefix may start another, or a scan of one table would walk into
 	// the other (app/ must not see app-uid/ keys, and so on).
 	prefixes := []string{pApplied, pAdminHash, pApp, pAppUID, pEndpoint, pEpUID, pEventType, pMessage,
-		pEventID, pDelivery, pEpMsg, pAttempt, pEpAttempt, pSchedule, pIdem, pExpiry, pNode}
+		pEventID, pDelivery, pEpMsg, pAttempt, pEpAttempt, pSchedule, pIdem, pExpiry, pNode, pRemoved}
 	for i, a := range prefixes {
 		for j, b := range prefixes {
 			if i != j && strings.HasPrefix(b, a) {

@@ -171,6 +171,13 @@ type Node struct {
 	HTTPAddr string
 }
 
+// RemovedNode is the tombstone of a node an operator removed: it may not
+// join again until an operator allows it (see Tx.AllowRejoin).
+type RemovedNode struct {
+	ID string
+	At int64 // unix ns, the leader's clock when it was removed
+}
+
 // AppToken is an API token scoped to one application (app portal access).
 // Only its hash is stored; the token itself is shown once, to its creator.
 type AppToken struct {
@@ -456,6 +463,20 @@ func (n *Node) Decode(d *Decoder) {
 	n.ID = d.String()
 	n.RaftAddr = d.String()
 	n.HTTPAddr = d.String()
+}
+
+// Encode appends n's encoding.
+func (n *RemovedNode) Encode(e *Encoder) {
+	e.Byte(recordV1)
+	e.String(n.ID)
+	e.Varint(n.At)
+}
+
+// Decode reads what Encode wrote.
+func (n *RemovedNode) Decode(d *Decoder) {
+	checkVersion(d)
+	n.ID = d.String()
+	n.At = d.Varint()
 }
 
 // Encode appends r's encoding.

@@ -595,3 +595,19 @@ func (tx *Tx) PutNode(n Node) { tx.set(nodeKey(n.ID), encode(n.Encode)) }
 
 // DeleteNode forgets a cluster member.
 func (tx *Tx) DeleteNode(id string) { tx.del(nodeKey(id)) }
+
+// RemoveNode forgets a cluster member and keeps a tombstone of it, so
+// that it cannot join again by itself.
+func (tx *Tx) RemoveNode(n RemovedNode) {
+	tx.del(nodeKey(n.ID))
+	tx.set(removedKey(n.ID), encode(n.Encode))
+}
+
+// AllowRejoin drops a removed node's tombstone; ErrNotFound if it has none.
+func (tx *Tx) AllowRejoin(id string) error {
+	if !tx.exists(removedKey(id)) {
+		return ErrNotFound
+	}
+	tx.del(removedKey(id))
+	return nil
+}

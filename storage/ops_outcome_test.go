@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"errors"
 	"reflect"
 	"slices"
 	"testing"
@@ -352,6 +353,48 @@ func TestAdminHashAndNodes(t *testing.T) {
 		want := []Node{{ID: "n1", RaftAddr: "r1b", HTTPAddr: "h1b"}, {ID: "n2", RaftAddr: "r2", HTTPAddr: "h2"}}
 		if err != nil || !reflect.DeepEqual(nodes, want) {
 			t.Errorf("Nodes = %+v, %v; want %+v", nodes, err, want)
+		}
+		return nil
+	})
+}
+
+// A removed node leaves the registry and keeps a tombstone until an
+// operator allows it back.
+func TestRemovedNodes(t *testing.T) {
+	s := openTestStore(t, "")
+	mustApply(t, s, func(tx *Tx) error {
+		tx.PutNode(Node{ID: "n1", RaftAddr: "r1", HTTPAddr: "h1"})
+		tx.PutNode(Node{ID: "n2", RaftAddr: "r2", HTTPAddr: "h2"})
+		tx.RemoveNode(RemovedNode{ID: "n2", At: 5})
+		tx.RemoveNode(RemovedNode{ID: "n9", At: 6}) // not in the registry
+		return nil
+	})
+	view(t, s, func(r *Reader) error {
+		nodes, _ := r.Nodes()
+		if want := []Node{{ID: "n1", RaftAddr: "r1", HTTPAddr: "h1"}}; !reflect.DeepEqual(nodes, want) {
+			t.Errorf("Nodes = %+v, want %+v", nodes, want)
+		}
+		removed, err := r.RemovedNodes()
+		if want := []RemovedNode{{ID: "n2", At: 5}, {ID: "n9", At: 6}}; err != nil || !reflect.DeepEqual(removed, want) {
+			t.Errorf("RemovedNodes = %+v, %v; want %+v", removed, err, want)
+		}
+		if !r.Removed("n2") || r.Removed("n1") {
+			t.Errorf("Removed(n2) = %v, Removed(n1) = %v", r.Removed("n2"), r.Removed("n1"))
+		}
+		return nil
+	})
+	mustApply(t, s, func(tx *Tx) error {
+		if err := tx.AllowRejoin("n2"); err != nil {
+			t.Errorf("AllowRejoin(n2) = %v", err)
+		}
+		if err := tx.AllowRejoin("n1"); !errors.Is(err, ErrNotFound) {
+			t.Errorf("AllowRejoin of a node never removed = %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	view(t, s, func(r *Reader) error {
+		if r.Removed("n2") || !r.Removed("n9") {
+			t.Errorf("after AllowRejoin(n2): Removed(n2) = %v, Removed(n9) = %v", r.Removed("n2"), r.Removed("n9"))
 		}
 		return nil
 	})

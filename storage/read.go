@@ -147,6 +147,25 @@ func (r *Reader) Nodes() ([]Node, error) {
 	return nodes, err
 }
 
+// Removed reports whether the node with id was removed and may not re-join.
+func (r *Reader) Removed(id string) bool {
+	return r.get(removedKey(id), nil) == nil
+}
+
+// RemovedNodes returns the tombstones of removed nodes, by id.
+func (r *Reader) RemovedNodes() ([]RemovedNode, error) {
+	var out []RemovedNode
+	err := r.scan([]byte(pRemoved), false, func(_, v []byte) (bool, error) {
+		var n RemovedNode
+		if err := decodeInto(v, n.Decode); err != nil {
+			return false, err
+		}
+		out = append(out, n)
+		return true, nil
+	})
+	return out, err
+}
+
 // scan calls fn for each key with prefix in order until fn returns false.
 func (r *Reader) scan(prefix []byte, reverse bool, fn func(k, v []byte) (bool, error)) error {
 	opts := badger.DefaultIteratorOptions
