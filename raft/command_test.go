@@ -104,6 +104,8 @@ var commandCases = []struct {
 		"12" + bareMetaHex + "056170705f31" + "01cd" + "010173" + "06"},
 	{"Recover", &Recover{Meta: bareMeta, AppID: "app_1", EndpointID: "ep_1", Since: 1, Until: -2, After: "m", Limit: 300},
 		"13" + bareMetaHex + "056170705f31" + "0465705f31" + "02" + "03" + "016d" + "ac02"},
+	{"SendExample", &SendExample{Meta: bareMeta, Message: storage.NewMessage{Message: storage.Message{ID: "msg_2"}, EventIDExpiresMs: 1}, EndpointID: "ep_1"},
+		"14" + bareMetaHex + "01" + "056d73675f32" + "00000000000000" + "00" + "02" + "0465705f31"},
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -134,6 +136,7 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdPutAppToken, 17, &PutAppToken{}, "PutAppToken"},
 		{CmdRevokeAppTokens, 18, &RevokeAppTokens{}, "RevokeAppTokens"},
 		{CmdRecover, 19, &Recover{}, "Recover"},
+		{CmdSendExample, 20, &SendExample{}, "SendExample"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -147,7 +150,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 20, 100, 255} {
+	for _, unknown := range []CommandType{0, 21, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}
@@ -201,6 +204,7 @@ func TestCommandRoundTrip(t *testing.T) {
 			&DeleteEventType{Meta: m, Name: "x"},
 			&CreateMessages{Items: []MessageItem{{Meta: m, Message: goldenMsg}}},
 			&Resend{Meta: m, AppID: "a", MsgID: "m", EndpointID: "e"},
+			&SendExample{Meta: m, Message: goldenMsg, EndpointID: "e"},
 		}
 	}
 	for name, m := range metas {

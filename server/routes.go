@@ -33,6 +33,8 @@ func (s *Server) routes(r *router.Router) {
 	r.PUT("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.updateEndpointHeaders))
 	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.patchEndpointHeaders))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg", s.authed(s.listEndpointMessages))
+	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", s.authed(s.endpointStats))
+	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example", s.write(s.sendExample))
 
 	r.GET("/api/v1/event-type", s.authed(s.listEventTypes))
 	r.POST("/api/v1/event-type", s.write(s.createEventType))

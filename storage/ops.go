@@ -275,6 +275,22 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 	return len(eps), "", nil
 }
 
+// CreateMessageFor stores a message and schedules its delivery to one
+// endpoint only, whatever its filters (Svix's send-example). It may be
+// re-applied on top of its own partial writes, like CreateMessage.
+func (tx *Tx) CreateMessageFor(nm NewMessage, epID string) error {
+	m := &nm.Message
+	if !tx.appExists(m.AppID) || !tx.exists(endpointKey(m.AppID, epID)) {
+		return ErrNotFound
+	}
+	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
+	dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: m.Timestamp}
+	tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))
+	tx.set(epMsgKey(m.AppID, epID, m.ID), nil)
+	tx.schedule(ScheduleKey{DueMs: m.Timestamp / 1e6, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1})
+	return nil
+}
+
 // appExists reports whether an application exists, memoized for the batch
 // (see Batch.appsSeen).
 func (tx *Tx) appExists(id string) bool {
