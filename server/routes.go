@@ -59,6 +59,11 @@ func (s *Server) routes(r *router.Router) {
 	r.POST("/api/v1/auth/logout", s.write(s.logout))
 
 	// Herald additions.
+	if s.cfg.Portal != nil {
+		// "/app-portal" itself is answered by the router's NotFound (see
+		// Handler): registered here, it would hide "/app-portal/".
+		r.GET("/app-portal/{path:*}", s.cfg.Portal)
+	}
 	r.GET("/metrics", s.authed(s.serveMetrics))
 	r.GET("/api/v1/cluster", s.authed(s.clusterView))
 	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))

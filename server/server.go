@@ -55,7 +55,9 @@ type Config struct {
 	MaxHeaderBytes int
 	MaxHeaders     int
 	MaxJSONDepth   int
-	Now            func() time.Time
+	// Portal serves the consumer portal under /app-portal/ (nil: none).
+	Portal fasthttp.RequestHandler
+	Now    func() time.Time
 }
 
 // Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.
@@ -125,7 +127,13 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	r := router.New()
 	r.RedirectTrailingSlash = false
 	r.HandleMethodNotAllowed = true
-	r.NotFound = func(c *fasthttp.RequestCtx) { s.writeError(c, notFound("Route")) }
+	r.NotFound = func(c *fasthttp.RequestCtx) {
+		if s.cfg.Portal != nil && c.IsGet() && string(c.Path()) == "/app-portal" {
+			portalRedirect(c)
+			return
+		}
+		s.writeError(c, notFound("Route"))
+	}
 	r.MethodNotAllowed = func(c *fasthttp.RequestCtx) {
 		s.writeError(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed on this path."))
 	}
