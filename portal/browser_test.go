@@ -40,16 +40,20 @@ import (
 
 const adminToken = "browser-test-admin"
 
-// xssBody is both a payload field and the receiver's answer: shown as
-// text, it must never run.
+// xssBody is both a payload field and the receiver's answer to it: shown
+// as text, it must never run.
 const xssBody = `<script>window.__xss=1</script><img src=x onerror="window.__xss=1">`
+
+// okBody is the receiver's answer to every other webhook.
+const okBody = `{"received":true}`
 
 type hit struct {
 	header http.Header
 	body   []byte
 }
 
-// receiver records every webhook and answers 200 with xssBody.
+// receiver records every webhook and answers 200 with okBody, or with
+// xssBody to a payload that carries it.
 type receiver struct {
 	srv  *httptest.Server
 	mu   sync.Mutex
@@ -63,8 +67,13 @@ func newReceiver(t *testing.T) *receiver {
 		rc.mu.Lock()
 		rc.hits = append(rc.hits, hit{r.Header.Clone(), b})
 		rc.mu.Unlock()
-		w.Header().Set("Content-Type", "text/html")
-		_, _ = io.WriteString(w, xssBody)
+		if bytes.Contains(b, []byte("__xss")) {
+			w.Header().Set("Content-Type", "text/html")
+			_, _ = io.WriteString(w, xssBody)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, okBody)
 	}))
 	t.Cleanup(rc.srv.Close)
 	return rc
@@ -311,7 +320,7 @@ func TestPortalInBrowser(t *testing.T) {
 		n.call(http.MethodPost, "/api/v1/event-type", map[string]any{
 			"name": et.name, "description": et.desc,
 			"schemas": map[string]any{"1": map[string]any{"type": "object", "examples": []any{
-				map[string]any{"jobId": "job_42", "status": strings.TrimPrefix(et.name, "job."), "note": xssBody},
+				map[string]any{"jobId": "job_42", "status": strings.TrimPrefix(et.name, "job."), "output": "https://cdn.example.com/job_42.mp4"},
 			}}},
 		}, nil)
 	}
@@ -329,7 +338,7 @@ func TestPortalInBrowser(t *testing.T) {
 	var epID, secret string
 
 	step("open the link", func(t *testing.T) {
-		run(t, ctx, "open", chromedp.Navigate(link))
+		run(t, ctx, "open", page.BringToFront(), chromedp.Navigate(link))
 		waitJS(t, ctx, "endpoints page", waitText("h1", "Endpoints"))
 		var href string
 		eval(t, ctx, `location.href`, &href)
@@ -340,6 +349,12 @@ func TestPortalInBrowser(t *testing.T) {
 		eval(t, ctx, `sessionStorage.getItem('herald.portal.token').startsWith('hrldapp_')`, &stored)
 		if !stored {
 			t.Error("token not kept in sessionStorage")
+		}
+		// First paint on a loopback server well under a second.
+		var fcp float64
+		eval(t, ctx, `(performance.getEntriesByName('first-contentful-paint')[0] || {startTime: -1}).startTime`, &fcp)
+		if fcp < 0 || fcp > 1000 {
+			t.Errorf("first contentful paint at %.0f ms", fcp)
 		}
 		var brand string
 		eval(t, ctx, `document.querySelector('.brand').textContent`, &brand)
@@ -366,7 +381,9 @@ func TestPortalInBrowser(t *testing.T) {
 			fill("#hk0", "X-Team"), fill("#hv0", "blue"),
 			chromedp.Click(`input[name=auth][value=basic]`, chromedp.ByQuery),
 		)
-		run(t, ctx, "credentials", fill("#f-user", "hook-user"), fill("#f-pass", "s3cret pass"), clickText("button", "Create endpoint"))
+		run(t, ctx, "credentials", fill("#f-user", "hook-user"), fill("#f-pass", "s3cret pass"))
+		shots.shot(t, ctx, "new-endpoint", 1280)
+		run(t, ctx, "create", clickText("button", "Create endpoint"))
 		waitJS(t, ctx, "detail page", `location.hash.startsWith('#/endpoints/ep_') && !!document.querySelector('.ep-title')`)
 		eval(t, ctx, `location.hash.split('/')[2]`, &epID)
 		waitJS(t, ctx, "stats", `document.querySelectorAll('.bar-row').length === 2`)
@@ -386,7 +403,7 @@ func TestPortalInBrowser(t *testing.T) {
 		waitJS(t, ctx, "outcome", `(document.querySelector('[data-testid=test-status]')||{}).textContent === 'HTTP 200'`)
 		var resp string
 		eval(t, ctx, `document.querySelector('[data-testid=test-response]').textContent`, &resp)
-		if resp != xssBody {
+		if resp != okBody {
 			t.Errorf("response shown = %q", resp)
 		}
 		hits := rc.got()
@@ -420,15 +437,30 @@ func TestPortalInBrowser(t *testing.T) {
 		}
 	})
 
+	step("edit, disable and enable", func(t *testing.T) {
+		run(t, ctx, "edit", clickText("a", "Edit"))
+		waitJS(t, ctx, "form filled", `(document.querySelector('#f-desc')||{}).value === 'Render farm receiver'`)
+		run(t, ctx, "rate", fill("#f-rate", "0"), clickText("button", "Save changes"))
+		waitJS(t, ctx, "rate error", waitText("#err-throttleRate", "whole number"))
+		run(t, ctx, "save", fill("#f-rate", "25"), fill("#f-desc", "Render farm (EU)"), clickText("button", "Save changes"))
+		waitJS(t, ctx, "saved", waitText(".kv", "Render farm (EU)")+` && `+waitText(".kv", "25 / s")+` && `+waitText(".kv", "Authorization (hidden)"))
+		run(t, ctx, "disable", clickText("button", "Disable"))
+		waitJS(t, ctx, "disabled", waitText(".kv .badge", "Disabled"))
+		run(t, ctx, "enable", clickText("button", "Enable"))
+		waitJS(t, ctx, "enabled", waitText(".kv .badge", "Enabled"))
+		// The test send panel's "Open in the logs" link is gone with the
+		// reload; come back to the message through the log below.
+		run(t, ctx, "back", goHash("/messages/"+msgID))
+	})
+
 	step("the attempt in the log, and resend", func(t *testing.T) {
-		run(t, ctx, "open message", clickText("a", "Open in the logs"))
 		waitJS(t, ctx, "attempt listed", `document.querySelectorAll('details.attempt').length === 1`)
 		run(t, ctx, "open attempt", chromedp.Click(`details.attempt > summary`, chromedp.ByQuery))
 		waitJS(t, ctx, "attempt open", `document.querySelector('details.attempt').open`)
 		var resp, payload string
 		eval(t, ctx, `document.querySelector('[data-testid=response]').textContent`, &resp)
 		eval(t, ctx, `document.querySelector('[data-testid=payload]').textContent`, &payload)
-		if resp != xssBody || !strings.Contains(payload, `"jobId": "job_42"`) {
+		if resp != okBody || !strings.Contains(payload, `"jobId": "job_42"`) {
 			t.Errorf("attempt response %q, payload %q", resp, payload)
 		}
 		shots.shot(t, ctx, "log", 1280)
@@ -463,8 +495,17 @@ func TestPortalInBrowser(t *testing.T) {
 	})
 
 	step("list and logs", func(t *testing.T) {
+		// A second, disabled endpoint that never had a delivery.
+		n.call(http.MethodPost, "/api/v1/app/"+app.ID+"/endpoint", map[string]any{
+			"url": "http://127.0.0.2:9/staging", "description": "Staging (paused)", "filterTypes": []string{"job.failed"}, "disabled": true,
+		}, nil)
 		run(t, ctx, "list", goHash("/endpoints"))
-		waitJS(t, ctx, "success rate", `(document.querySelector('.rate')||{}).textContent === '100%'`)
+		waitJS(t, ctx, "two endpoints", `document.querySelectorAll('.endpoint-card').length === 2 && ![...document.querySelectorAll('.rate')].some(e => e.textContent === '…')`)
+		var rates string
+		eval(t, ctx, `[...document.querySelectorAll('.rate')].map(e => e.textContent).join()`, &rates)
+		if rates != "100%,—" && rates != "—,100%" {
+			t.Errorf("success rates %q, want 100%% and none", rates)
+		}
 		shots.shot(t, ctx, "list", 1280)
 		run(t, ctx, "logs", clickText("a", "Logs"))
 		waitJS(t, ctx, "messages", `document.querySelectorAll('table.messages tbody tr').length === 2`)
@@ -507,7 +548,7 @@ func TestPortalInBrowser(t *testing.T) {
 		ro := tab(t, browser)
 		run(t, ro, "open", chromedp.Navigate(n.portalLink("customer-1", map[string]any{"readOnly": true})))
 		waitJS(t, ro, "banner", waitText(".banner", "Read-only"))
-		waitJS(t, ro, "list", `document.querySelectorAll('.endpoint-card').length === 1`)
+		waitJS(t, ro, "list", `document.querySelectorAll('.endpoint-card').length === 2`)
 		var controls int
 		eval(t, ro, `[...document.querySelectorAll('a,button')].filter(e => /Add endpoint/.test(e.textContent)).length`, &controls)
 		if controls != 0 {
@@ -518,6 +559,20 @@ func TestPortalInBrowser(t *testing.T) {
 		eval(t, ro, `[...document.querySelectorAll('a,button')].filter(e => /^(Edit|Disable|Delete…|Send example|Reveal|Rotate…|Recover|Resend)$/.test(e.textContent.trim())).length + document.querySelectorAll('[data-testid=secret]').length`, &controls)
 		if controls != 0 {
 			t.Errorf("read-only link shows %d controls that change things or reveal the secret", controls)
+		}
+	})
+
+	step("theming parameters", func(t *testing.T) {
+		th := tab(t, browser)
+		link := n.portalLink("customer-1", map[string]any{"platformName": "Render Co"})
+		themed := strings.Replace(link, "#token=", "&primaryColorLight=%23aa0011&darkMode=true&primaryColorDark=%23ffb000&hideNavigation=true&next=/logs#token=", 1)
+		run(t, th, "open", chromedp.Navigate(themed))
+		waitJS(t, th, "logs page", waitText("h1", "Logs"))
+		var got []string
+		eval(t, th, `[document.querySelector('.brand').textContent, document.documentElement.dataset.theme,
+			getComputedStyle(document.documentElement).getPropertyValue('--primary').trim(), String(!!document.querySelector('nav'))]`, &got)
+		if strings.Join(got, " ") != "Render Co dark #ffb000 false" {
+			t.Errorf("name, theme, colour, navigation = %q", got)
 		}
 	})
 

@@ -273,8 +273,10 @@ function EndpointForm({ s, id }) {
         throttleRate: ep.throttleRate ?? '', headers: Object.entries(h.headers || {}).map(([k, v]) => ({ k, v })), auth: hasAuth ? 'keep' : 'none', user: '', pass: '', bearer: '' });
     }, setErr);
   }, [id]);
-  const set = (k) => (e) => setF({ ...f, [k]: e.target.value });
-  const setHeader = (i, k) => (e) => { const hs = f.headers.slice(); hs[i] = { ...hs[i], [k]: e.target.value }; setF({ ...f, headers: hs }); };
+  // Editing a field clears what was said about it.
+  const clear = (k) => { if (errs[k]) { const { [k]: _, ...rest } = errs; setErrs(rest); if (!Object.keys(rest).length) setErr(null); } };
+  const set = (k) => (e) => { clear(k === 'user' || k === 'pass' || k === 'bearer' ? 'auth' : k); setF({ ...f, [k]: e.target.value }); };
+  const setHeader = (i, k) => (e) => { clear('headers'); const hs = f.headers.slice(); hs[i] = { ...hs[i], [k]: e.target.value }; setF({ ...f, headers: hs }); };
 
   async function submit(e) {
     e.preventDefault();
@@ -313,8 +315,8 @@ function EndpointForm({ s, id }) {
   return html`<section aria-labelledby="formh">
     <p><a href=${editing ? '#/endpoints/' + id : '#/endpoints'}>← Back</a></p>
     <h1 id="formh">${editing ? 'Edit endpoint' : 'Add endpoint'}</h1>
-    <${Notice} error=${err} />
     <form class="form" onSubmit=${submit} novalidate>
+      <${Notice} error=${err} />
       <div class="field"><label for="f-url">Endpoint URL</label>
         <input id="f-url" name="url" type="url" required placeholder="https://example.com/webhooks" value=${f.url} onInput=${set('url')} aria-invalid=${!!errs.url} aria-describedby=${desc('url')} />
         <${FieldError} id="err-url" msg=${errs.url} /></div>
