@@ -276,6 +276,52 @@ func waitText(sel, text string) string {
 	return fmt.Sprintf(`[...document.querySelectorAll(%q)].some(e => e.textContent.includes(%q))`, sel, text)
 }
 
+// auditJS lists accessibility problems on the page as it stands: controls
+// without an accessible name or out of the tab order, and text whose
+// contrast with its background fails WCAG AA (4.5:1, 3:1 for large text).
+const auditJS = `(() => {
+  const problems = [];
+  for (const e of document.querySelectorAll('input, select, textarea, button, a[href], summary')) {
+    if (e.type === 'hidden' || e.closest('[hidden]')) continue;
+    const name = e.labels && e.labels.length ? [...e.labels].map(l => l.textContent).join(' ')
+      : (e.getAttribute('aria-label') || (/^(BUTTON|A|SUMMARY)$/.test(e.tagName) ? e.textContent : ''));
+    if (!name.trim()) problems.push('no accessible name: ' + e.outerHTML.slice(0, 80));
+    if (e.tabIndex < 0) problems.push('not in the tab order: ' + e.outerHTML.slice(0, 80));
+  }
+  const parse = (c) => { const m = c.match(/rgba?\(([^)]+)\)/); if (!m) return null;
+    const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number); return { r: p[0], g: p[1], b: p[2], a: p.length > 3 ? p[3] : 1 }; };
+  const lum = ({ r, g, b }) => { const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b); };
+  const background = (el) => { for (let e = el; e; e = e.parentElement) { const c = parse(getComputedStyle(e).backgroundColor);
+    if (c && c.a >= 0.99) return c; } return { r: 255, g: 255, b: 255, a: 1 }; };
+  const seen = new Set();
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  while (walk.nextNode()) {
+    const n = walk.currentNode, el = n.parentElement;
+    if (!n.textContent.trim() || seen.has(el)) continue;
+    seen.add(el);
+    if (el.closest('svg, .sr-only, option, :disabled, .skip')) continue;
+    const cs = getComputedStyle(el);
+    if (cs.visibility === 'hidden' || el.getClientRects().length === 0) continue;
+    const fg = parse(cs.color), bg = background(el);
+    if (!fg) continue;
+    const a = lum(fg), b = lum(bg), ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    const size = parseFloat(cs.fontSize), large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+    if (ratio < (large ? 3 : 4.5)) problems.push('contrast ' + ratio.toFixed(2) + ': ' + el.tagName + ' "' + n.textContent.trim().slice(0, 30) + '"');
+  }
+  return problems;
+})()`
+
+// audit fails the test for every accessibility problem auditJS finds.
+func audit(t *testing.T, ctx context.Context, page string) {
+	t.Helper()
+	var problems []string
+	eval(t, ctx, auditJS, &problems)
+	for _, p := range problems {
+		t.Errorf("%s: %s", page, p)
+	}
+}
+
 type shooter struct{ dir string }
 
 // shot saves the whole page as it looks at width px: the viewport is
@@ -383,6 +429,7 @@ func TestPortalInBrowser(t *testing.T) {
 		)
 		run(t, ctx, "credentials", fill("#f-user", "hook-user"), fill("#f-pass", "s3cret pass"))
 		shots.shot(t, ctx, "new-endpoint", 1280)
+		audit(t, ctx, "new endpoint form")
 		run(t, ctx, "create", clickText("button", "Create endpoint"))
 		waitJS(t, ctx, "detail page", `location.hash.startsWith('#/endpoints/ep_') && !!document.querySelector('.ep-title')`)
 		eval(t, ctx, `location.hash.split('/')[2]`, &epID)
@@ -395,6 +442,7 @@ func TestPortalInBrowser(t *testing.T) {
 			}
 		}
 		shots.shot(t, ctx, "endpoint", 1280)
+		audit(t, ctx, "endpoint detail")
 	})
 
 	var msgID string
@@ -420,6 +468,7 @@ func TestPortalInBrowser(t *testing.T) {
 		}
 		msgID = h.header.Get("webhook-id")
 		shots.shot(t, ctx, "test-send", 1280)
+		audit(t, ctx, "test send")
 	})
 
 	step("rotate the secret", func(t *testing.T) {
@@ -464,6 +513,7 @@ func TestPortalInBrowser(t *testing.T) {
 			t.Errorf("attempt response %q, payload %q", resp, payload)
 		}
 		shots.shot(t, ctx, "log", 1280)
+		audit(t, ctx, "message detail")
 		run(t, ctx, "resend", clickText("button", "Resend"))
 		checkFor(t, 10*time.Second, func() error {
 			if c := len(rc.got()); c != 2 {
@@ -507,6 +557,7 @@ func TestPortalInBrowser(t *testing.T) {
 			t.Errorf("success rates %q, want 100%% and none", rates)
 		}
 		shots.shot(t, ctx, "list", 1280)
+		audit(t, ctx, "endpoint list")
 		run(t, ctx, "logs", clickText("a", "Logs"))
 		waitJS(t, ctx, "messages", `document.querySelectorAll('table.messages tbody tr').length === 2`)
 		run(t, ctx, "filter failed", fill("#lf-status", "2"))
@@ -521,6 +572,17 @@ func TestPortalInBrowser(t *testing.T) {
 		run(t, ctx, "toggle", chromedp.Click(`button.theme`, chromedp.ByQuery))
 		waitJS(t, ctx, "dark", `document.documentElement.dataset.theme === 'dark'`)
 		shots.shot(t, ctx, "endpoint-dark", 1280)
+		audit(t, ctx, "endpoint detail, dark")
+		run(t, ctx, "dark log", goHash("/messages/"+msgID))
+		waitJS(t, ctx, "attempts", `document.querySelectorAll('details.attempt').length === 2`)
+		run(t, ctx, "open attempt", chromedp.Click(`details.attempt > summary`, chromedp.ByQuery))
+		audit(t, ctx, "message detail, dark")
+		run(t, ctx, "dark form", goHash("/endpoints/new"))
+		waitJS(t, ctx, "form", `document.querySelectorAll('input[name=eventType]').length === 3`)
+		run(t, ctx, "open advanced", chromedp.Click(`details.advanced > summary`, chromedp.ByQuery), fill("#f-url", "http://10.1.2.3/hook"), clickText("button", "Create endpoint"))
+		waitJS(t, ctx, "private address refused", waitText("#err-url", "private or reserved address"))
+		audit(t, ctx, "new endpoint form, dark")
+		run(t, ctx, "cancel", clickText("a", "Cancel"))
 		run(t, ctx, "toggle back", chromedp.Click(`button.theme`, chromedp.ByQuery))
 		waitJS(t, ctx, "light", `document.documentElement.dataset.theme === 'light'`)
 	})
@@ -582,6 +644,7 @@ func TestPortalInBrowser(t *testing.T) {
 		ex := tab(t, browser)
 		run(t, ex, "open", chromedp.Navigate(old))
 		waitJS(t, ex, "expired page", waitText("h1", "This link has expired"))
+		audit(t, ex, "expired page")
 		// The first tab's token was revoked too: its next call lands there.
 		run(t, ctx, "reload", chromedp.Reload())
 		waitJS(t, ctx, "expired page", waitText("h1", "This link has expired"))
