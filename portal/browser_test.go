@@ -512,6 +512,7 @@ func TestPortalInBrowser(t *testing.T) {
 		if resp != okBody || !strings.Contains(payload, `"jobId": "job_42"`) {
 			t.Errorf("attempt response %q, payload %q", resp, payload)
 		}
+		waitJS(t, ctx, "request headers", waitText(".hdrs", "X-Team")+` && `+waitText(".hdrs", "Authorization")+` && `+waitText(".hdrs", "webhook-id"))
 		shots.shot(t, ctx, "log", 1280)
 		audit(t, ctx, "message detail")
 		run(t, ctx, "resend", clickText("button", "Resend"))

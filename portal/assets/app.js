@@ -609,13 +609,20 @@ function MessageLog({ s, endpoint, version }) {
   </section>`;
 }
 
-function requestHeaders(msg, at) {
-  return [
+// requestHeaders rebuilds what a request carried: attempts store no copy
+// of their headers, so the endpoint's custom headers are its current ones.
+function requestHeaders(msg, at, custom) {
+  const out = [
     ['content-type', 'application/json'],
     ['webhook-id', msg.id],
     ['webhook-timestamp', String(Math.floor(new Date(at.timestamp).getTime() / 1000))],
     ['webhook-signature', 'v1,… (signed with the endpoint secret)'],
   ];
+  if (custom) {
+    for (const [k, v] of Object.entries(custom.headers || {})) out.push([k, v]);
+    for (const k of custom.sensitive || []) out.push([k, '(hidden)']);
+  }
+  return out;
 }
 
 function MessageDetail({ s, id }) {
@@ -624,8 +631,17 @@ function MessageDetail({ s, id }) {
   const [atts, setAtts] = useState(null);
   const [err, setErr] = useState(null);
   const [note, setNote] = useState(null);
+  const [custom, setCustom] = useState({}); // endpoint id -> its custom headers
   const app = 'app/' + enc(s.appId);
   useEffect(() => { api('GET', app + '/msg/' + enc(id)).then(setMsg, setErr); }, [id]);
+  useEffect(() => {
+    for (const d of dels) {
+      if (!(d.id in custom)) {
+        setCustom((c) => ({ ...c, [d.id]: null }));
+        api('GET', app + '/endpoint/' + enc(d.id) + '/headers').then((h) => setCustom((c) => ({ ...c, [d.id]: h })), () => {});
+      }
+    }
+  }, [dels]);
   const pending = dels.some((d) => d.status === 1 || d.status === 3);
   const refresh = async () => {
     const [d, a] = await Promise.all([api('GET', app + '/msg/' + enc(id) + '/endpoint?limit=250'), api('GET', app + '/attempt/msg/' + enc(id) + '?limit=250')]);
@@ -665,13 +681,14 @@ function MessageDetail({ s, id }) {
           <div class="grid">
             <div><h3>Request</h3>
               <p><code>POST ${a.url}</code></p>
-              <table class="hdrs"><caption class="sr-only">Request headers</caption><tbody>${requestHeaders(msg, a).map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</tbody></table>
-              <p class="hint">Custom headers of the endpoint are sent too; stored attempts keep no copy of the request headers.</p>
+              <table class="hdrs"><caption class="sr-only">Request headers</caption><tbody>${requestHeaders(msg, a, custom[a.endpointId]).map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</tbody></table>
+              <p class="hint">Rebuilt from the message and the endpoint's current custom headers: attempts keep no copy of the headers they sent.</p>
               <pre class="body">${pretty(msg.payload)}</pre></div>
             <div><h3>Response</h3>
               <dl class="kv"><dt>Status</dt><dd>${a.responseStatusCode || 'No response'}</dd><dt>Duration</dt><dd>${a.responseDurationMs} ms</dd><dt>Time</dt><dd>${fmtTime(a.timestamp)}</dd>
                 ${a.error && html`<dt>Error</dt><dd>${a.error}</dd>`}<dt>Trigger</dt><dd>${a.triggerType === 1 ? 'Manual' : 'Scheduled'}</dd></dl>
-              <pre class="body response" data-testid="response">${a.response}</pre></div>
+              <pre class="body response" data-testid="response">${a.response}</pre>
+              <p class="hint">The body as stored (truncated past the node's limit); response headers are not stored.</p></div>
           </div>
         </details></li>`)}</ul>`}
     </section>
