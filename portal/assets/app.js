@@ -152,6 +152,16 @@ const useRoute = () => {
 };
 const go = (path) => { location.hash = '#' + path; };
 
+// mapLimited maps items through fn, at most n calls in flight, so a page
+// about many endpoints stays under the token's rate limit.
+async function mapLimited(items, n, fn) {
+  const out = new Array(items.length);
+  let next = 0;
+  const worker = async () => { while (next < items.length) { const i = next++; out[i] = await fn(items[i]); } };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+  return out;
+}
+
 // usePoll runs fn now and then every ms while active, never overlapping.
 function usePoll(fn, ms, active, deps) {
   useEffect(() => {
@@ -201,7 +211,7 @@ function EndpointList({ s }) {
     api('GET', 'app/' + enc(s.appId) + '/endpoint?limit=250').then(async (r) => {
       setEps(r.data);
       const since = new Date(Date.now() - 7 * 864e5).toISOString();
-      const entries = await Promise.all(r.data.map((ep) => api('GET', 'app/' + enc(s.appId) + '/endpoint/' + enc(ep.id) + '/stats' + qs({ since })).then((st) => [ep.id, st], () => [ep.id, null])));
+      const entries = await mapLimited(r.data, 4, (ep) => api('GET', 'app/' + enc(s.appId) + '/endpoint/' + enc(ep.id) + '/stats' + qs({ since })).then((st) => [ep.id, st], () => [ep.id, null]));
       setStats(Object.fromEntries(entries));
     }, setErr);
   }, []);
@@ -567,8 +577,8 @@ function MessageLog({ s, endpoint, version }) {
       return { rows: r.data, iterator: r.iterator, done: r.done };
     }
     // A status across every endpoint: the newest matches of each, merged.
-    const all = await Promise.all((eps || []).map((ep) => api('GET', app + '/endpoint/' + enc(ep.id) + '/msg' + qs({ ...q, iterator: undefined, status: flt.status }))
-      .then((r) => r.data.map((m) => ({ ...m, endpointId: ep.id })))));
+    const all = await mapLimited(eps || [], 4, (ep) => api('GET', app + '/endpoint/' + enc(ep.id) + '/msg' + qs({ ...q, iterator: undefined, status: flt.status }))
+      .then((r) => r.data.map((m) => ({ ...m, endpointId: ep.id }))));
     const rows = all.flat().sort((a, b) => (a.timestamp < b.timestamp ? 1 : -1)).slice(0, PAGE);
     return { rows, iterator: null, done: true, merged: true };
   };
