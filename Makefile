@@ -12,9 +12,9 @@ PKGS    := ./...
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o herald .
 
-## run: a one-node cluster in ./herald-data, API on 127.0.0.1:8484
+## run: a one-node cluster in ./herald-data, API on 127.0.0.1:8484 (extra flags: make run ARGS="...")
 run:
-	$(GO) run . serve
+	$(GO) run . serve $(ARGS)
 
 ## test: formatting, vet, unit and in-process tests under the race detector, then the e2e and browser tiers
 test: vet test-race test-e2e test-browser

@@ -25,6 +25,7 @@ var version = "dev"
 const usage = `usage:
   herald serve [flags]    run a node (herald serve -h lists the flags)
   herald cluster ...      cluster status and node removal (herald cluster for help)
+  herald listen [flags]   a local webhook receiver that prints and verifies deliveries
   herald version          print the version
 `
 
@@ -43,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return serve(args[1:], stdout, stderr)
 	case "cluster":
 		return clusterCmd(args[1:], stdout, stderr)
+	case "listen":
+		return listenCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -72,6 +75,20 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		log.Error().Err(err).Msg("start failed")
 		return 1
 	}
+
+	// HUP reloads the TLS certificate and key; a pair that does not load
+	// leaves the one in use serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			if !cfg.TLS.Enabled() {
+				log.Info().Msg("SIGHUP ignored: no TLS certificate to reload")
+			} else if err := app.ReloadTLS(); err != nil {
+				log.Error().Err(err).Msg("TLS reload on SIGHUP failed: keeping the certificate in use")
+			}
+		}
+	}()
 
 	// TERM and INT drain: deliveries in flight finish (a node alone stops
 	// its intake first), a leader hands over, then the API, Raft and

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	hraft "github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
+	"github.com/herald-webhooks/herald/certs"
 	"github.com/herald-webhooks/herald/config"
 	"github.com/herald-webhooks/herald/delivery"
 	"github.com/herald-webhooks/herald/keyring"
@@ -51,6 +53,7 @@ type Appliance struct {
 	listener   net.Listener
 	serveDone  chan error
 	cluster    *clusterClient // nil without an admin token
+	tls        *certs.Node    // nil without TLS
 	keys       *keyring.Keyring
 	debug      *http.Server
 	stopTasks  chan struct{}
@@ -82,6 +85,14 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{})}
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
+	}
+	// TLS files are read first: a bad one fails the start before
+	// anything is written.
+	if cfg.TLS.Enabled() {
+		var err error
+		if a.tls, err = certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile, log.With().Str("component", "tls").Logger()); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -123,6 +134,9 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		SnapshotThreshold: uint64(cfg.Raft.SnapshotThreshold), SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
 		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
 		WrapStream:   opts.WrapRaftStream,
+	}
+	if a.tls != nil {
+		rcfg.TLS = &raft.TLS{Server: a.tls.PeerServer(), Client: a.tls.PeerClient()}
 	}
 	// A node listed in its own --join (one list for every node) ignores
 	// itself; with nothing left to join, it bootstraps.
@@ -196,6 +210,8 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		MaxHeaderBytes:      cfg.API.MaxHeaderBytes,
 		MaxHeaders:          cfg.API.MaxHeaders,
 		MaxJSONDepth:        cfg.API.MaxJSONDepth,
+		PeerTLS:             a.peerTLS(),
+		RequireNodeCert:     a.tls != nil && a.tls.CAs != nil,
 		Now:                 opts.Now,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 
@@ -203,12 +219,15 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		a.closeBelowAPI()
 		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
 	}
+	if a.tls != nil {
+		a.listener = tls.NewListener(a.listener, a.tls.API())
+	}
 	a.serveDone = make(chan error, 1)
 	go func() { a.serveDone <- a.api.Serve(a.listener) }()
-	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Msg("API listening")
+	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Bool("tls", a.tls != nil).Msg("API listening")
 
 	if cfg.AdminToken != "" {
-		a.cluster = newClusterClient(cfg.AdminToken)
+		a.cluster = newClusterClient(cfg.AdminToken, a.peerTLS())
 	}
 	if len(joinAddrs) > 0 {
 		if a.cluster == nil {
@@ -406,6 +425,7 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 		return existing != nil
 	}
 	if recorded() {
+		a.remindAdminToken(out)
 		return nil
 	}
 	deadline := time.Now().Add(a.cfg.Raft.ApplyTimeout.Duration + 10*time.Second)
@@ -425,6 +445,7 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 		return fmt.Errorf("wait for raft: %w", err)
 	}
 	if recorded() {
+		a.remindAdminToken(out)
 		return nil
 	}
 	raw := make([]byte, 32)
@@ -441,6 +462,25 @@ func (a *Appliance) ensureAdminToken(out io.Writer) error {
 	}
 	a.log.Info().Str("component", "api").Msg("admin token generated and shown once on the terminal; only its hash is stored")
 	return nil
+}
+
+// adminTokenReminder is shown at each start of a node that uses the
+// generated token, whose value is nowhere to be read again.
+const adminTokenReminder = `
+Herald's admin token was generated on this cluster's first start and shown
+once; only its hash is kept. To use a token of your own instead (or if that
+one is lost), start with HERALD_ADMIN_TOKEN=<token> (or --admin-token):
+it is accepted beside the generated one.
+
+`
+
+// remindAdminToken says, on a start without a configured token where the
+// cluster already has a generated one, that it exists and how to set one.
+func (a *Appliance) remindAdminToken(out io.Writer) {
+	if out != nil {
+		fmt.Fprint(out, adminTokenReminder)
+	}
+	a.log.Info().Str("component", "api").Msg("admin token: the generated one is in use (only its hash is stored); set HERALD_ADMIN_TOKEN to use a token of your own")
 }
 
 // expire deletes what has expired, 10,000 records per Raft entry, as many

@@ -91,8 +91,8 @@ func TestSendExampleAndStats(t *testing.T) {
 			t.Errorf("%s: status %d %s, want 422", tc.name, r.status, r.body)
 		}
 	}
-	if r := n.do(http.MethodGet, base+"/stats?since=yesterday", nil); r.status != http.StatusBadRequest {
-		t.Errorf("bad since: status %d, want 400", r.status)
+	if r := n.do(http.MethodGet, base+"/stats?since=yesterday", nil); r.status != http.StatusUnprocessableEntity {
+		t.Errorf("bad since: status %d, want 422", r.status)
 	}
 
 	portal := func(readOnly bool) string {

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herald-webhooks/herald/certs"
 )
 
 // Limits enforced by Validate.
@@ -71,6 +73,7 @@ func (c Config) Validate() error {
 		}
 	}
 
+	v.tls(c.TLS)
 	if c.PublicURL != "" {
 		v.check(validPublicURL(c.PublicURL), "public_url", "must be an absolute http or https URL without query or fragment, e.g. https://webhooks.example.com, got %q", c.PublicURL)
 	}
@@ -144,12 +147,12 @@ func (c Config) Validate() error {
 }
 
 // PublicBase is where customers reach the API and portal, without a
-// trailing slash: public_url, or http://<http_advertise>.
+// trailing slash: public_url, or <api scheme>://<http_advertise>.
 func (c Config) PublicBase() string {
 	if c.PublicURL != "" {
 		return strings.TrimRight(c.PublicURL, "/")
 	}
-	return "http://" + c.HTTPAdvertiseAddr()
+	return c.APIScheme() + "://" + c.HTTPAdvertiseAddr()
 }
 
 func validPublicURL(s string) bool {
@@ -192,6 +195,15 @@ func (c Config) HTTPAdvertiseAddr() string {
 		return c.HTTPAdvertise
 	}
 	return c.HTTPAddr
+}
+
+// APIScheme is the URL scheme of this node's API, and of every node's in
+// its cluster: https with TLS, else http.
+func (c Config) APIScheme() string {
+	if c.TLS.Enabled() {
+		return "https"
+	}
+	return "http"
 }
 
 // RaftAdvertiseAddr is the Raft address to give other nodes.
@@ -372,6 +384,32 @@ func (v *validator) advertiseAddr(key, addr, listenKey, listen string) {
 	}
 	if unspecifiedHost(listen) {
 		v.fail(key, "must be set when %s (%q) listens on all interfaces: other nodes need an address they can dial", listenKey, listen)
+	}
+}
+
+// tls checks that the TLS settings come as a whole and that their files
+// load, so a typo fails the start instead of the first handshake.
+func (v *validator) tls(t TLSConfig) {
+	switch {
+	case t.CertFile == "" && t.KeyFile == "" && t.CAFile == "":
+		return
+	case t.CertFile == "" && t.KeyFile != "":
+		v.fail("tls.cert_file", "must be set when tls.key_file is: a key needs its certificate")
+		return
+	case t.CertFile != "" && t.KeyFile == "":
+		v.fail("tls.key_file", "must be set when tls.cert_file is: the certificate's private key (PEM)")
+		return
+	case t.CertFile == "":
+		v.fail("tls.ca_file", "needs tls.cert_file and tls.key_file: with a CA, every node presents a certificate it signed")
+		return
+	}
+	if err := certs.CheckKeypair(t.CertFile, t.KeyFile); err != nil {
+		v.fail("tls.cert_file", "%v", err)
+	}
+	if t.CAFile != "" {
+		if _, err := certs.LoadCAs(t.CAFile); err != nil {
+			v.fail("tls.ca_file", "%v", err)
+		}
 	}
 }
 

@@ -9,6 +9,7 @@ package e2e
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -93,9 +96,14 @@ type node struct {
 	// SSRF guard refuses loopback; wrap prefixes the command (unshare...).
 	noAllowlist bool
 	wrap        []string
-	cmd         *exec.Cmd
-	logs        *lockedBuffer
-	exited      chan error
+	// generatedToken starts the node without HERALD_ADMIN_TOKEN, as the
+	// README's quick start does: the token it prints on first start is
+	// read from its output into token.
+	generatedToken bool
+	token          string
+	cmd            *exec.Cmd
+	logs           *lockedBuffer
+	exited         chan error
 }
 
 type lockedBuffer struct {
@@ -139,6 +147,9 @@ func (n *node) start() {
 	argv := append(append(append([]string{}, n.wrap...), heraldBin), args...)
 	n.cmd = exec.Command(argv[0], argv[1:]...)
 	n.cmd.Env = append(os.Environ(), "HERALD_ADMIN_TOKEN="+adminToken)
+	if n.generatedToken {
+		n.cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "HERALD_ADMIN_TOKEN=") })
+	}
 	if n.logs == nil {
 		n.logs = &lockedBuffer{}
 	}
@@ -154,6 +165,12 @@ func (n *node) start() {
 		case err := <-n.exited:
 			t.Fatalf("herald exited during start: %v\n%s", err, n.logs)
 		default:
+		}
+		if n.generatedToken && n.token == "" {
+			if n.token = generatedTokenRe.FindString(n.logs.String()); n.token == "" {
+				return errors.New("no admin token printed yet")
+			}
+			client = n.client()
 		}
 		// Ready means a write commits: the node is leader and applying.
 		_, err := client.EventType.Update(context.Background(), "e2e.ready", withDescription("readiness probe"))
@@ -225,8 +242,15 @@ func (n *node) terminate(timeout time.Duration) error {
 
 func (n *node) baseURL() *url.URL { return &url.URL{Scheme: "http", Host: n.httpAddr} }
 
+// generatedTokenRe matches the admin token a node prints on first start.
+var generatedTokenRe = regexp.MustCompile(`hrld_[A-Za-z0-9_-]{43}`)
+
 func (n *node) client() *svix.Svix {
-	c, err := svix.New(adminToken, &svix.SvixOptions{ServerUrl: n.baseURL()})
+	token := adminToken
+	if n.generatedToken {
+		token = cmp.Or(n.token, "not-printed-yet")
+	}
+	c, err := svix.New(token, &svix.SvixOptions{ServerUrl: n.baseURL()})
 	if err != nil {
 		n.t.Fatal(err)
 	}

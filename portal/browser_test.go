@@ -625,6 +625,21 @@ func TestPortalInBrowser(t *testing.T) {
 		}
 	})
 
+	step("a link restricted to viewing and the secret", func(t *testing.T) {
+		rc := tab(t, browser)
+		run(t, rc, "open", chromedp.Navigate(n.portalLink("customer-1", map[string]any{"capabilities": []string{"ViewBase", "ViewEndpointSecret"}})))
+		waitJS(t, rc, "list", `document.querySelectorAll('.endpoint-card').length === 2`)
+		run(t, rc, "detail", goHash("/endpoints/"+epID))
+		waitJS(t, rc, "detail", `!!document.querySelector('.ep-title') && !!document.querySelector('[data-testid=secret]')`)
+		run(t, rc, "reveal", clickText("button", "Reveal"))
+		waitJS(t, rc, "revealed", `document.querySelector('[data-testid=secret]').textContent.startsWith('whsec_') && !document.querySelector('[data-testid=secret]').textContent.includes('•')`)
+		var controls int
+		eval(t, rc, `[...document.querySelectorAll('a,button')].filter(e => /^(Edit|Disable|Delete…|Send example|Rotate…|Recover|Add endpoint)$/.test(e.textContent.trim())).length`, &controls)
+		if controls != 0 {
+			t.Errorf("a ViewBase+ViewEndpointSecret link shows %d controls that change things", controls)
+		}
+	})
+
 	step("theming parameters", func(t *testing.T) {
 		th := tab(t, browser)
 		link := n.portalLink("customer-1", map[string]any{"platformName": "Render Co"})

@@ -32,7 +32,9 @@ const (
 	CmdPutAppToken     CommandType = 17
 	CmdRevokeAppTokens CommandType = 18
 	CmdRecover         CommandType = 19
-	CmdSendExample     CommandType = 20
+	CmdPutTask         CommandType = 20
+	CmdReplayMissing   CommandType = 21
+	CmdSendExample     CommandType = 22
 )
 
 // Command is one replicated state change.
@@ -231,6 +233,53 @@ func (c *Recover) encode(e *storage.Encoder) {
 }
 
 func (c *Recover) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.AppID = d.String()
+	c.EndpointID = d.String()
+	c.Since = d.Varint()
+	c.Until = d.Varint()
+	c.After = d.String()
+	c.Limit = d.Uint32()
+}
+
+// PutTask records a background task's state (see storage.Tx.PutTask).
+type PutTask struct {
+	Task storage.Task
+}
+
+// Type implements Command.
+func (*PutTask) Type() CommandType { return CmdPutTask }
+
+func (c *PutTask) encode(e *storage.Encoder) { c.Task.Encode(e) }
+func (c *PutTask) decode(d *storage.Decoder) { c.Task.Decode(d) }
+
+// ReplayMissing sends an endpoint, at Meta.Time, the messages of
+// [Since, Until) (unix ns) it never got: the messages after After, at most
+// Limit of them (see storage.Tx.ReplayMissing).
+type ReplayMissing struct {
+	Meta
+	AppID      string
+	EndpointID string
+	Since      int64
+	Until      int64
+	After      string
+	Limit      uint32
+}
+
+// Type implements Command.
+func (*ReplayMissing) Type() CommandType { return CmdReplayMissing }
+
+func (c *ReplayMissing) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	e.String(c.AppID)
+	e.String(c.EndpointID)
+	e.Varint(c.Since)
+	e.Varint(c.Until)
+	e.String(c.After)
+	e.Uvarint(uint64(c.Limit))
+}
+
+func (c *ReplayMissing) decode(d *storage.Decoder) {
 	c.Meta.decode(d)
 	c.AppID = d.String()
 	c.EndpointID = d.String()
@@ -473,6 +522,10 @@ func newCommand(t CommandType) Command {
 		return &SendExample{}
 	case CmdRecover:
 		return &Recover{}
+	case CmdPutTask:
+		return &PutTask{}
+	case CmdReplayMissing:
+		return &ReplayMissing{}
 	}
 	return nil
 }

@@ -50,7 +50,7 @@ func checkUID(v *violations, uid, idPrefix string) {
 
 func checkRate(v *violations, r *uint16, field string) {
 	if r != nil && *r == 0 {
-		v.add("must be at least 1", field)
+		v.add("must be a whole number between 1 and 65535", field)
 	}
 }
 

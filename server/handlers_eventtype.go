@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"slices"
 
 	"github.com/valyala/fasthttp"
 
@@ -16,13 +17,17 @@ type eventTypeIn struct {
 	Description  *string         `json:"description"`
 	Archived     *bool           `json:"archived"`
 	Deprecated   *bool           `json:"deprecated"`
+	FeatureFlag  *string         `json:"featureFlag"` // Svix's older single flag
 	FeatureFlags []string        `json:"featureFlags"`
 	GroupName    *string         `json:"groupName"`
 	Schemas      json.RawMessage `json:"schemas"`
 }
 
+// eventTypeNameRule is the message for an event type name that breaks namePattern.
+const eventTypeNameRule = "event type names are 1-256 characters of a-z, A-Z, 0-9, '-', '_' and '.'"
+
 func checkEventTypeName(v *violations, name string) {
-	v.check(namePattern.MatchString(name), "event type names are 1-256 characters of a-z, A-Z, 0-9, '-', '_' and '.'", "name")
+	v.check(namePattern.MatchString(name), eventTypeNameRule, "name")
 }
 
 func (in *eventTypeIn) validate(nameFromPath bool) error {
@@ -40,6 +45,14 @@ func (in *eventTypeIn) validate(nameFromPath bool) error {
 	if in.GroupName != nil {
 		v.check(len(*in.GroupName) <= 256, "must be at most 256 characters", "groupName")
 	}
+	if in.FeatureFlag != nil {
+		v.check(in.FeatureFlags == nil || slices.Equal(in.FeatureFlags, []string{*in.FeatureFlag}),
+			"give featureFlags or the older featureFlag, not two different sets", "featureFlag")
+		if in.FeatureFlags == nil {
+			in.FeatureFlags = []string{*in.FeatureFlag}
+		}
+	}
+	v.check(len(in.FeatureFlags) <= 64, "at most 64 feature flags", "featureFlags")
 	if len(in.Schemas) > 0 && !bytes.Equal(in.Schemas, []byte("null")) {
 		v.check(isJSONObject(in.Schemas), "must be a JSON object", "schemas")
 		v.check(len(in.Schemas) <= 256<<10, "must be at most 256 KiB", "schemas")
@@ -183,6 +196,7 @@ type eventTypePatch struct {
 	Description  *string                   `json:"description"`
 	Archived     *bool                     `json:"archived"`
 	Deprecated   *bool                     `json:"deprecated"`
+	FeatureFlag  nullable[string]          `json:"featureFlag"`
 	FeatureFlags nullable[[]string]        `json:"featureFlags"`
 	GroupName    nullable[string]          `json:"groupName"`
 	Schemas      nullable[json.RawMessage] `json:"schemas"`
@@ -210,6 +224,12 @@ func (s *Server) patchEventType(c *fasthttp.RequestCtx, p principal) error {
 	}
 	if in.Deprecated != nil {
 		t.Deprecated = *in.Deprecated
+	}
+	if in.FeatureFlag.Set && !in.FeatureFlags.Set {
+		in.FeatureFlags = nullable[[]string]{Set: true, Null: in.FeatureFlag.Null}
+		if !in.FeatureFlag.Null {
+			in.FeatureFlags.Value = []string{in.FeatureFlag.Value}
+		}
 	}
 	if in.FeatureFlags.Set {
 		t.FeatureFlags = in.FeatureFlags.Value

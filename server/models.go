@@ -110,6 +110,7 @@ type eventTypeOut struct {
 	Description  string          `json:"description"`
 	Archived     bool            `json:"archived"`
 	Deprecated   bool            `json:"deprecated"`
+	FeatureFlag  *string         `json:"featureFlag,omitempty"` // the first flag, for clients of Svix's older field
 	FeatureFlags []string        `json:"featureFlags,omitempty"`
 	GroupName    *string         `json:"groupName,omitempty"`
 	Schemas      json.RawMessage `json:"schemas"`
@@ -118,11 +119,15 @@ type eventTypeOut struct {
 }
 
 func toEventTypeOut(t *storage.EventType) eventTypeOut {
-	return eventTypeOut{
+	out := eventTypeOut{
 		Name: t.Name, Description: t.Description, Archived: t.Archived, Deprecated: t.Deprecated,
 		FeatureFlags: t.FeatureFlags, GroupName: optString(t.GroupName), Schemas: t.Schemas,
 		CreatedAt: ts(t.CreatedAt), UpdatedAt: ts(t.UpdatedAt),
 	}
+	if len(t.FeatureFlags) > 0 {
+		out.FeatureFlag = &t.FeatureFlags[0]
+	}
+	return out
 }
 
 type messageOut struct {

@@ -265,14 +265,20 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 	if m.DeliverAt > due {
 		due = m.DeliverAt
 	}
-	dueMs := due / 1e6
 	for _, epID := range eps {
-		dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: due}
-		tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))
-		tx.set(epMsgKey(m.AppID, epID, m.ID), nil)
-		tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1})
+		tx.addDelivery(m, epID, due, TriggerScheduled)
 	}
 	return len(eps), "", nil
+}
+
+// addDelivery creates the delivery of m to an endpoint, its first attempt
+// due at dueNs (unix nanoseconds).
+func (tx *Tx) addDelivery(m *Message, epID string, dueNs int64, trigger Trigger) {
+	dueMs := dueNs / 1e6
+	dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: dueNs}
+	tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))
+	tx.set(epMsgKey(m.AppID, epID, m.ID), nil)
+	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1, Trigger: trigger})
 }
 
 // CreateMessageFor stores a message and schedules its delivery to one
@@ -284,10 +290,7 @@ func (tx *Tx) CreateMessageFor(nm NewMessage, epID string) error {
 		return ErrNotFound
 	}
 	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
-	dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: m.Timestamp}
-	tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))
-	tx.set(epMsgKey(m.AppID, epID, m.ID), nil)
-	tx.schedule(ScheduleKey{DueMs: m.Timestamp / 1e6, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1})
+	tx.addDelivery(m, epID, m.Timestamp, TriggerScheduled)
 	return nil
 }
 

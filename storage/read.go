@@ -376,3 +376,18 @@ func listPage[T any](r *Reader, prefix []byte, idPrefix string, opts ListOptions
 	}
 	return p, nil
 }
+
+// AnyEndpointMatches reports whether at least one of the application's
+// endpoints would be sent m now (Svix's message precheck).
+func (r *Reader) AnyEndpointMatches(appID string, m *Message) (bool, error) {
+	found := false
+	err := r.scan(endpointPrefix(appID), false, func(_, v []byte) (bool, error) {
+		var ep Endpoint
+		if err := decodeInto(v, ep.Decode); err != nil {
+			return false, err
+		}
+		found = ep.Matches(m)
+		return !found, nil
+	})
+	return found, err
+}

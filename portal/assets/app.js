@@ -126,7 +126,8 @@ const ALL_CAPS = ['ViewBase', 'ViewEndpointSecret', 'ManageEndpointSecret', 'Man
 async function loadSession() {
   try {
     const s = await api('GET', 'auth/session');
-    const caps = s.readOnly ? ['ViewBase'] : (s.capabilities?.length ? s.capabilities : ALL_CAPS);
+    // The list is what the token may do; readOnly only says it can change nothing.
+    const caps = s.capabilities?.length ? s.capabilities : (s.readOnly ? ['ViewBase'] : ALL_CAPS);
     return { appId: s.appId, readOnly: !!s.readOnly, caps: new Set(caps), expiresAt: s.expiresAt };
   } catch (e) {
     if (e.status !== 404 && e.status !== 405) throw e;

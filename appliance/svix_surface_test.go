@@ -1,0 +1,111 @@
+package appliance_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/svix/svix-webhooks/go/models"
+	"github.com/svix/svix-webhooks/go/utils"
+)
+
+// TestMessagePrecheck checks Svix's precheck/active: true only when an
+// enabled endpoint would receive a message of that type and channels.
+func TestMessagePrecheck(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	app, err := n.sdk.Application.Create(ctx(t), models.ApplicationIn{Name: "Precheck"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	active := func(eventType string, channels ...string) bool {
+		t.Helper()
+		out, err := n.sdk.Message.Precheck(ctx(t), app.Id, models.MessagePrecheckIn{EventType: eventType, Channels: channels}, nil)
+		if err != nil {
+			t.Fatalf("Precheck(%s, %v): %v", eventType, channels, err)
+		}
+		return out.Active
+	}
+	if active("job.completed") {
+		t.Error("active with no endpoint")
+	}
+	if _, err := n.sdk.Endpoint.Create(ctx(t), app.Id, models.EndpointIn{
+		Url: "https://example.com/done", FilterTypes: []string{"job.completed"}, Channels: []string{"team-a"},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		eventType string
+		channels  []string
+		want      bool
+	}{
+		{"job.completed", []string{"team-a"}, true},
+		{"job.completed", []string{"team-b"}, false},
+		{"job.completed", nil, false},
+		{"job.failed", []string{"team-a"}, false},
+	}
+	for _, c := range cases {
+		if got := active(c.eventType, c.channels...); got != c.want {
+			t.Errorf("Precheck(%s, %v) = %v, want %v", c.eventType, c.channels, got, c.want)
+		}
+	}
+	if r := n.do(http.MethodPost, "/api/v1/app/"+app.Id+"/msg/precheck/active", `{"eventType":"bad name"}`); r.status != http.StatusUnprocessableEntity {
+		t.Errorf("bad event type name: %d %s", r.status, r.body)
+	}
+}
+
+// TestTransformationsAnswerClearly checks that the transformation routes
+// read as disabled and refuse to enable one in words, rather than 404.
+func TestTransformationsAnswerClearly(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	app, err := n.sdk.Application.Create(ctx(t), models.ApplicationIn{Name: "Transform"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := n.sdk.Endpoint.Create(ctx(t), app.Id, models.EndpointIn{Url: "https://example.com/t"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := n.sdk.Endpoint.TransformationGet(ctx(t), app.Id, ep.Id)
+	if err != nil || got.Enabled == nil || *got.Enabled || got.Code != nil {
+		t.Fatalf("TransformationGet = %+v, %v; want disabled, no code", got, err)
+	}
+	off := false
+	if err := n.sdk.Endpoint.PatchTransformation(ctx(t), app.Id, ep.Id, models.EndpointTransformationPatch{Enabled: &off}); err != nil {
+		t.Errorf("turning transformations off: %v", err)
+	}
+	code := utils.NewNullable("function handler(w) { return w }")
+	err = n.sdk.Endpoint.PatchTransformation(ctx(t), app.Id, ep.Id, models.EndpointTransformationPatch{Code: code})
+	if sdkStatus(t, err) != http.StatusUnprocessableEntity {
+		t.Errorf("setting code: %v, want 422", err)
+	}
+	r := n.do(http.MethodPatch, "/api/v1/app/"+app.Id+"/endpoint/"+ep.Id+"/transformation", `{"enabled":true}`)
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), "transformations_not_supported") {
+		t.Errorf("enabling: %d %s", r.status, r.body)
+	}
+}
+
+// TestEventTypeFeatureFlag checks Svix's older single featureFlag field
+// is taken and echoed beside featureFlags.
+func TestEventTypeFeatureFlag(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	flag := "beta"
+	et, err := n.sdk.EventType.Create(ctx(t), models.EventTypeIn{Name: "job.flagged", Description: "d", FeatureFlag: &flag}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if et.FeatureFlag == nil || *et.FeatureFlag != "beta" || len(et.FeatureFlags) != 1 || et.FeatureFlags[0] != "beta" {
+		t.Fatalf("created %+v", et)
+	}
+	list, err := n.sdk.EventType.List(ctx(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range list.Data {
+		if e.Name == "job.flagged" && (e.FeatureFlag == nil || *e.FeatureFlag != "beta") {
+			t.Errorf("listed %+v", e)
+		}
+	}
+}
