@@ -32,6 +32,7 @@ import (
 	"github.com/herald-webhooks/herald/config"
 	"github.com/herald-webhooks/herald/delivery"
 	"github.com/herald-webhooks/herald/keyring"
+	"github.com/herald-webhooks/herald/portal"
 	"github.com/herald-webhooks/herald/raft"
 	"github.com/herald-webhooks/herald/server"
 	"github.com/herald-webhooks/herald/storage"
@@ -236,6 +237,14 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		sum := sha256.Sum256([]byte(cfg.AdminToken))
 		hashes = append(hashes, sum[:])
 	}
+	site, err := portal.New(portal.Config{
+		FrameAncestors: cfg.Portal.FrameAncestors, PlatformName: cfg.Portal.PlatformName,
+		LogoURL: cfg.Portal.LogoURL, PrimaryColor: cfg.Portal.PrimaryColor,
+	})
+	if err != nil {
+		a.closeBelowAPI()
+		return nil, fmt.Errorf("build the consumer portal: %w", err)
+	}
 	a.api = server.New(server.Config{
 		MaxRequestBodyBytes: cfg.API.MaxRequestBodyBytes,
 		MaxPayloadBytes:     cfg.API.MaxPayloadBytes,
@@ -245,7 +254,8 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		IdempotencyTTL:      cfg.API.IdempotencyTTL.Duration,
 		EventIDTTL:          cfg.API.EventIDTTL.Duration,
 		AdminTokenHashes:    hashes,
-		PublicURL:           cfg.APIScheme() + "://" + cfg.HTTPAdvertiseAddr(),
+		PublicURL:           cfg.PublicBase(),
+		Portal:              site.Serve,
 		NodeMetrics:         a.nodeMetrics().WritePrometheus,
 		Keys:                keys,
 		AdminRateLimit:      cfg.API.AdminRateLimit,

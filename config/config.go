@@ -21,6 +21,10 @@ type Config struct {
 	HTTPAddr string `toml:"http_addr"`
 	// HTTPAdvertise is the API address other nodes and clients use; empty means HTTPAddr.
 	HTTPAdvertise string `toml:"http_advertise"`
+	// PublicURL is the base (scheme, host, optional path) customers reach
+	// the API and portal at; portal links start with it. Empty means
+	// http://<http_advertise>.
+	PublicURL string `toml:"public_url"`
 	// RaftAddr is the address the Raft transport listens on.
 	RaftAddr string `toml:"raft_addr"`
 	// RaftAdvertise is the Raft address other nodes dial; empty means RaftAddr.
@@ -63,6 +67,20 @@ type Config struct {
 	Delivery DeliveryConfig `toml:"delivery"`
 	// Raft configures replication timing and log compaction.
 	Raft RaftConfig `toml:"raft"`
+	// Portal configures the consumer portal served under /app-portal/.
+	Portal PortalConfig `toml:"portal"`
+}
+
+// PortalConfig configures the consumer portal.
+type PortalConfig struct {
+	// FrameAncestors lists who may show the portal in a frame (CSP frame-ancestors sources).
+	FrameAncestors []string `toml:"frame_ancestors"`
+	// PlatformName is the name shown in the portal's header.
+	PlatformName string `toml:"platform_name"`
+	// LogoURL is the image shown beside the name; empty shows none.
+	LogoURL string `toml:"logo_url"`
+	// PrimaryColor is the accent colour, #rrggbb.
+	PrimaryColor string `toml:"primary_color"`
 }
 
 // LogConfig configures the node's own logs.
@@ -220,6 +238,11 @@ func Default() Config {
 			TrailingLogs:       10240,
 			JoinTimeout:        dur(60 * time.Second),
 			JoinInterval:       dur(time.Second),
+		},
+		Portal: PortalConfig{
+			FrameAncestors: []string{"'self'"},
+			PlatformName:   "Webhooks",
+			PrimaryColor:   "#2457d6",
 		},
 	}
 }

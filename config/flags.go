@@ -65,6 +65,8 @@ var serveFlags = []flagSpec{
 		func(c *Config) *string { return &c.HTTPAddr }),
 	stringFlag("http-advertise", "HOST:PORT", "http_advertise", "API address other nodes and clients use (default: --http-addr)",
 		func(c *Config) *string { return &c.HTTPAdvertise }),
+	stringFlag("public-url", "URL", "public_url", "base URL customers reach the API and portal at (default: http://<http-advertise>)",
+		func(c *Config) *string { return &c.PublicURL }),
 	stringFlag("raft-addr", "HOST:PORT", "raft_addr", "Raft listen address",
 		func(c *Config) *string { return &c.RaftAddr }),
 	stringFlag("raft-advertise", "HOST:PORT", "raft_advertise", "Raft address other nodes dial (default: --raft-addr)",

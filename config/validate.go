@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -73,6 +74,17 @@ func (c Config) Validate() error {
 	}
 
 	v.tls(c.TLS)
+	if c.PublicURL != "" {
+		v.check(validPublicURL(c.PublicURL), "public_url", "must be an absolute http or https URL without query or fragment, e.g. https://webhooks.example.com, got %q", c.PublicURL)
+	}
+	for i, s := range c.Portal.FrameAncestors {
+		v.check(validFrameSource(s), "portal.frame_ancestors", "entry %d %q is not a CSP source such as 'self', 'none' or https://app.example.com", i+1, s)
+	}
+	v.check(len(c.Portal.PlatformName) <= 64 && !strings.ContainsFunc(c.Portal.PlatformName, isControl), "portal.platform_name", "must be at most 64 characters without control characters")
+	if c.Portal.LogoURL != "" {
+		v.check(validPublicURL(c.Portal.LogoURL) || strings.HasPrefix(c.Portal.LogoURL, "data:image/"), "portal.logo_url", "must be an http(s) URL or a data:image/ URL")
+	}
+	v.check(validColor(c.Portal.PrimaryColor), "portal.primary_color", "must be a colour written #rrggbb, got %q", c.Portal.PrimaryColor)
 
 	v.oneOf("log.level", c.Log.Level, logLevels)
 	v.oneOf("log.format", c.Log.Format, logFormats)
@@ -133,6 +145,49 @@ func (c Config) Validate() error {
 
 	return errors.Join(v.errs...)
 }
+
+// PublicBase is where customers reach the API and portal, without a
+// trailing slash: public_url, or <api scheme>://<http_advertise>.
+func (c Config) PublicBase() string {
+	if c.PublicURL != "" {
+		return strings.TrimRight(c.PublicURL, "/")
+	}
+	return c.APIScheme() + "://" + c.HTTPAdvertiseAddr()
+}
+
+func validPublicURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+		u.RawQuery == "" && u.Fragment == "" && !strings.HasSuffix(s, "#") && !strings.ContainsFunc(s, isSpaceOrControl) && u.User == nil
+}
+
+// validFrameSource accepts the CSP source expressions a portal frame needs
+// ('self', 'none', scheme://host[:port] with an optional *. wildcard), and
+// nothing that could end the directive.
+func validFrameSource(s string) bool {
+	if s == "'self'" || s == "'none'" {
+		return true
+	}
+	if s == "" || strings.ContainsAny(s, ";,'\"") || strings.ContainsFunc(s, isSpaceOrControl) {
+		return false
+	}
+	scheme, host, ok := strings.Cut(s, "://")
+	return ok && (scheme == "https" || scheme == "http") && host != "" && !strings.ContainsAny(host, "/\\")
+}
+
+func validColor(s string) bool {
+	if len(s) != 7 || s[0] != '#' {
+		return false
+	}
+	for _, r := range s[1:] {
+		if !strings.ContainsRune("0123456789abcdefABCDEF", r) {
+			return false
+		}
+	}
+	return true
+}
+
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f }
 
 // HTTPAdvertiseAddr is the API address to give other nodes and clients.
 func (c Config) HTTPAdvertiseAddr() string {

@@ -26,6 +26,16 @@ func TestValidate(t *testing.T) {
 		}, ""},
 		{"cidrs", func(c *Config) { c.AllowPrivateCIDR = []string{"10.0.0.0/8", "fd00::/8", "192.168.1.7/32"} }, ""},
 		{"zero response body", func(c *Config) { c.Delivery.ResponseBodyLimit = 0 }, ""},
+		{"portal", func(c *Config) {
+			c.PublicURL = "https://webhooks.example.com/herald/"
+			c.Portal = PortalConfig{FrameAncestors: []string{"'self'", "https://*.example.com"}, PlatformName: "Acme", LogoURL: "https://cdn.example.com/l.png", PrimaryColor: "#AA0011"}
+		}, ""},
+		{"public url without scheme", func(c *Config) { c.PublicURL = "webhooks.example.com" }, "public_url: must be an absolute http or https URL"},
+		{"public url with fragment", func(c *Config) { c.PublicURL = "https://a.example/#x" }, "public_url: must be an absolute"},
+		{"frame ancestor injection", func(c *Config) { c.Portal.FrameAncestors = []string{"https://a.example; script-src *"} }, "portal.frame_ancestors: entry 1"},
+		{"frame ancestor self unquoted", func(c *Config) { c.Portal.FrameAncestors = []string{"self"} }, "portal.frame_ancestors: entry 1"},
+		{"colour", func(c *Config) { c.Portal.PrimaryColor = "blue" }, "portal.primary_color: must be a colour"},
+		{"logo", func(c *Config) { c.Portal.LogoURL = "javascript:alert(1)" }, "portal.logo_url: must be"},
 
 		{"empty data dir", func(c *Config) { c.DataDir = "" }, "data_dir: must not be empty"},
 		{"bad cidr", func(c *Config) { c.AllowPrivateCIDR = []string{"10.0.0.0/8", "10.0.0.300/8"} },

@@ -36,6 +36,7 @@ const (
 	CmdReplayMissing   CommandType = 21
 	CmdRemoveNode      CommandType = 22
 	CmdAllowRejoin     CommandType = 23
+	CmdSendExample     CommandType = 24
 )
 
 // Command is one replicated state change.
@@ -543,6 +544,8 @@ func newCommand(t CommandType) Command {
 		return &PutAppToken{}
 	case CmdRevokeAppTokens:
 		return &RevokeAppTokens{}
+	case CmdSendExample:
+		return &SendExample{}
 	case CmdRecover:
 		return &Recover{}
 	case CmdPutTask:
@@ -602,4 +605,29 @@ func Decode(b []byte) (Command, error) {
 		return nil, fmt.Errorf("decode command type %d: %w", b[0], err)
 	}
 	return c, nil
+}
+
+// SendExample stores an example message and delivers it to one endpoint
+// only (Svix's send-example): no other endpoint of the app sees it.
+type SendExample struct {
+	Meta
+	Message    storage.NewMessage
+	EndpointID string
+}
+
+// Type implements Command.
+func (*SendExample) Type() CommandType { return CmdSendExample }
+
+func (c *SendExample) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	c.Message.Encode(e)
+	e.Varint(c.Message.EventIDExpiresMs)
+	e.String(c.EndpointID)
+}
+
+func (c *SendExample) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.Message.Decode(d)
+	c.Message.EventIDExpiresMs = d.Varint()
+	c.EndpointID = d.String()
 }

@@ -115,6 +115,8 @@ var commandCases = []struct {
 		"16" + "026e31" + "06"},
 	{"AllowRejoin", &AllowRejoin{ID: "n1"},
 		"17" + "026e31"},
+	{"SendExample", &SendExample{Meta: bareMeta, Message: storage.NewMessage{Message: storage.Message{ID: "msg_2"}, EventIDExpiresMs: 1}, EndpointID: "ep_1"},
+		"18" + bareMetaHex + "01" + "056d73675f32" + "00000000000000" + "00" + "02" + "0465705f31"},
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -149,6 +151,7 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdReplayMissing, 21, &ReplayMissing{}, "ReplayMissing"},
 		{CmdRemoveNode, 22, &RemoveNode{}, "RemoveNode"},
 		{CmdAllowRejoin, 23, &AllowRejoin{}, "AllowRejoin"},
+		{CmdSendExample, 24, &SendExample{}, "SendExample"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -162,7 +165,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 24, 100, 255} {
+	for _, unknown := range []CommandType{0, 25, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}
@@ -216,6 +219,7 @@ func TestCommandRoundTrip(t *testing.T) {
 			&DeleteEventType{Meta: m, Name: "x"},
 			&CreateMessages{Items: []MessageItem{{Meta: m, Message: goldenMsg}}},
 			&Resend{Meta: m, AppID: "a", MsgID: "m", EndpointID: "e"},
+			&SendExample{Meta: m, Message: goldenMsg, EndpointID: "e"},
 		}
 	}
 	for name, m := range metas {

@@ -156,6 +156,10 @@ func apply(tx *storage.Tx, cmd Command) any {
 	case *RevokeAppTokens:
 		tx.RevokeAppTokens(c.AppID, c.TokenHash, c.SessionIDs, c.At)
 		return Result{}
+	case *SendExample:
+		return idempotent(tx, &c.Meta, func() Result {
+			return Result{Err: tx.CreateMessageFor(c.Message, c.EndpointID), Fanout: 1}
+		})
 	case *Recover:
 		n, cursor := tx.Recover(c.AppID, c.EndpointID, c.Since, c.Until, c.After, int(c.Limit), c.Time/1e6)
 		return Result{Count: n, Cursor: cursor}

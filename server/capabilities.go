@@ -150,6 +150,8 @@ var routeAccess = map[string]access{
 	"PUT /api/v1/app/{app_id}/endpoint/{endpoint_id}/headers":              manageEndpoint,
 	"PATCH /api/v1/app/{app_id}/endpoint/{endpoint_id}/headers":            manageEndpoint,
 	"GET /api/v1/app/{app_id}/endpoint/{endpoint_id}/msg":                  viewBase,
+	"GET /api/v1/app/{app_id}/endpoint/{endpoint_id}/stats":                viewBase,
+	"POST /api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example":        createAttempts,
 	"GET /api/v1/event-type":                                               viewBase,
 	"POST /api/v1/event-type":                                              adminOnly,
 	"POST /api/v1/event-type/import/openapi":                               adminOnly,

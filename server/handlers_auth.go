@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"strconv"
 	"time"
@@ -26,6 +25,7 @@ type appPortalAccessIn struct {
 	ReadOnly     *bool          `json:"readOnly"`
 	SessionID    *string        `json:"sessionId"`
 	Capabilities []string       `json:"capabilities"`
+	portalBranding
 }
 
 // appPortalAccess issues an application-scoped token (Svix's app portal
@@ -53,6 +53,7 @@ func (s *Server) appPortalAccess(c *fasthttp.RequestCtx, p principal) error {
 	v.check(len(in.FeatureFlags) <= 64, "at most 64 feature flags", "featureFlags")
 	readOnly := in.ReadOnly != nil && *in.ReadOnly
 	caps := checkCapabilities(&v, in.Capabilities, readOnly)
+	in.portalBranding.validate(&v)
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -82,8 +83,8 @@ func (s *Server) appPortalAccess(c *fasthttp.RequestCtx, p principal) error {
 	out := struct {
 		URL   string `json:"url"`
 		Token string `json:"token"`
-	}{URL: s.cfg.PublicURL + "/app-portal/#token=" + token, Token: token}
-	body, _ := json.Marshal(out)
+	}{URL: s.portalLink(token, a.ID, &in.portalBranding), Token: token}
+	body := marshalUnescaped(out) // the link's '&' stays readable in a terminal
 	return s.commit(c, &raft.PutAppToken{Meta: raft.Meta{Time: now.UnixNano()}, Token: t}, http.StatusOK, body)
 }
 

@@ -35,6 +35,8 @@ func (s *Server) routes(r *router.Router) {
 	r.PUT("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.updateEndpointHeaders))
 	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.patchEndpointHeaders))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/msg", s.authed(s.listEndpointMessages))
+	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/stats", s.authed(s.endpointStats))
+	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/send-example", s.write(s.sendExample))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation", s.authed(s.getTransformation))
 	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation", s.write(s.patchTransformation))
 
@@ -69,6 +71,11 @@ func (s *Server) routes(r *router.Router) {
 
 	// Herald additions.
 	r.GET("/api/v1/auth/session", s.authed(s.session))
+	if s.cfg.Portal != nil {
+		// "/app-portal" itself is answered by the router's NotFound (see
+		// Handler): registered here, it would hide "/app-portal/".
+		r.GET("/app-portal/{path:*}", s.cfg.Portal)
+	}
 	r.GET("/metrics", s.authed(s.serveMetrics))
 	r.GET("/api/v1/cluster", s.authed(s.clusterView))
 	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))

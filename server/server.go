@@ -56,6 +56,8 @@ type Config struct {
 	MaxHeaderBytes int
 	MaxHeaders     int
 	MaxJSONDepth   int
+	// Portal serves the consumer portal under /app-portal/ (nil: none).
+	Portal fasthttp.RequestHandler
 	// PeerTLS, when set, is the TLS client configuration for calls to
 	// other members (forwarded writes, status), which then use https.
 	PeerTLS *tls.Config
@@ -142,7 +144,13 @@ func (s *Server) Handler() fasthttp.RequestHandler {
 	// authorize looks the matched route up in routeAccess.
 	r.SaveMatchedRoutePath = true
 	r.HandleMethodNotAllowed = true
-	r.NotFound = func(c *fasthttp.RequestCtx) { s.writeError(c, notFound("Route")) }
+	r.NotFound = func(c *fasthttp.RequestCtx) {
+		if s.cfg.Portal != nil && c.IsGet() && string(c.Path()) == "/app-portal" {
+			portalRedirect(c)
+			return
+		}
+		s.writeError(c, notFound("Route"))
+	}
 	r.MethodNotAllowed = func(c *fasthttp.RequestCtx) {
 		s.writeError(c, errorf(http.StatusMethodNotAllowed, "method_not_allowed", "Method not allowed on this path."))
 	}

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"slices"
+	"time"
 
 	"github.com/dgraph-io/badger/v4"
 )
@@ -204,4 +205,40 @@ func (r *Reader) CountEndpoints(appID string) int {
 		n++
 	}
 	return n
+}
+
+// EndpointStats counts an endpoint's deliveries of messages created in
+// [since, until) by status (indexed by Status), newest first, looking at
+// no more than limit of them; truncated reports that the limit was hit.
+// Keys are message ids, which sort by creation time, so the walk touches
+// only the range asked for.
+func (r *Reader) EndpointStats(appID, epID string, since, until time.Time, limit int) (counts [5]int, truncated bool, err error) {
+	prefix := epMsgPrefix(appID, epID)
+	opts := badger.DefaultIteratorOptions
+	opts.Prefix = prefix
+	opts.Reverse = true
+	opts.PrefetchValues = false
+	it := r.txn.NewIterator(opts)
+	defer it.Close()
+	low := string(epMsgKey(appID, epID, boundID(PrefixMessage, since, false)))
+	seen := 0
+	for it.Seek(epMsgKey(appID, epID, boundID(PrefixMessage, until, true))); it.Valid(); it.Next() {
+		k := it.Item().Key()
+		if string(k) < low {
+			break
+		}
+		if seen++; seen > limit {
+			return counts, true, nil
+		}
+		dl, err := r.Delivery(appID, string(k[len(prefix):]), epID)
+		if err == ErrNotFound {
+			continue
+		} else if err != nil {
+			return counts, false, err
+		}
+		if int(dl.Status) < len(counts) {
+			counts[dl.Status]++
+		}
+	}
+	return counts, false, nil
 }

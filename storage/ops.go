@@ -281,6 +281,19 @@ func (tx *Tx) addDelivery(m *Message, epID string, dueNs int64, trigger Trigger)
 	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1, Trigger: trigger})
 }
 
+// CreateMessageFor stores a message and schedules its delivery to one
+// endpoint only, whatever its filters (Svix's send-example). It may be
+// re-applied on top of its own partial writes, like CreateMessage.
+func (tx *Tx) CreateMessageFor(nm NewMessage, epID string) error {
+	m := &nm.Message
+	if !tx.appExists(m.AppID) || !tx.exists(endpointKey(m.AppID, epID)) {
+		return ErrNotFound
+	}
+	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
+	tx.addDelivery(m, epID, m.Timestamp, TriggerScheduled)
+	return nil
+}
+
 // appExists reports whether an application exists, memoized for the batch
 // (see Batch.appsSeen).
 func (tx *Tx) appExists(id string) bool {
