@@ -384,7 +384,7 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	attemptID := storage.NewID(storage.PrefixAttempt, start)
 	resp := d.sender.Send(ctx, Request{
 		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: ep.Headers,
-		Keys: keys, Now: start,
+		Keys: keys, Now: start, Timeout: time.Duration(e.Due.Policy.AttemptTimeoutMs) * time.Millisecond,
 	})
 	at := &o.Attempt
 	at.ID = attemptID
@@ -400,7 +400,11 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		at.Error = resp.Err.Error()
 	}
 	attemptDuration.Update(resp.Duration.Seconds())
-	dc := decide(d.cfg.Retry, attemptFacts{
+	policy := d.cfg.Retry
+	if !e.Due.Policy.IsZero() {
+		policy = policy.With(&e.Due.Policy)
+	}
+	dc := decide(policy, attemptFacts{
 		status: resp.StatusCode, err: resp.Err,
 		retryAfter: resp.RetryAfter, hasRetryAfter: resp.HasRetryAfter,
 		attempt: e.Due.Attempt, dueMs: e.Key.DueMs, start: start, end: d.now(),

@@ -36,6 +36,9 @@ type decision struct {
 // rnd (may be nil) is the only source of jitter.
 func decide(p RetryPolicy, f attemptFacts, rnd func() float64) decision {
 	d := decision{verdict: Classify(f.status, f.err), attemptNo: f.attempt}
+	if d.verdict == DisableEndpoint && p.Keep410 {
+		d.verdict = Retry // the policy makes a 410 a plain failure
+	}
 	switch {
 	case d.verdict == Succeeded:
 		d.status, d.final = storage.StatusSuccess, storage.StatusSuccess

@@ -63,3 +63,38 @@ func TestDecideJitter(t *testing.T) {
 		}
 	}
 }
+
+// TestDecideWithPolicy: a delivery's stamped policy replaces the server's
+// schedule, and can make a 410 and Retry-After plain failures.
+func TestDecideWithPolicy(t *testing.T) {
+	server := RetryPolicy{Schedule: []time.Duration{5 * time.Second}, RetryAfterMax: time.Hour}
+	start := time.UnixMilli(0)
+	f := func(status, attempt int) attemptFacts {
+		return attemptFacts{status: status, attempt: uint32(attempt), start: start, end: start,
+			retryAfter: time.Minute, hasRetryAfter: true}
+	}
+	contractC := server.With(&storage.Policy{RetryScheduleMs: []int64{30_000, 120_000, 600_000}, On410: storage.No, RetryAfter: storage.No})
+	cases := []struct {
+		name      string
+		p         RetryPolicy
+		f         attemptFacts
+		next      int64
+		exhausted bool
+		disable   bool
+	}{
+		{"server: 410 disables", server, f(410, 1), 0, true, true},
+		{"policy: 410 is a plain failure", contractC, f(410, 1), 30_000, false, false},
+		{"policy: Retry-After ignored", contractC, f(503, 2), 120_000, false, false},
+		{"server: Retry-After honoured", server, f(503, 1), 60_000, false, false},
+		{"policy: after the 4th attempt, abandoned", contractC, f(500, 4), 0, true, false},
+		{"policy: the 3rd retry is 10 minutes out", contractC, f(500, 3), 600_000, false, false},
+		{"no retries: one attempt", server.With(&storage.Policy{NoRetries: true}), f(500, 1), 0, true, false},
+		{"unset fields keep the server's", server.With(&storage.Policy{AttemptTimeoutMs: 5000}), f(503, 1), 60_000, false, false},
+	}
+	for _, c := range cases {
+		d := decide(c.p, c.f, nil)
+		if d.nextDueMs != c.next || d.exhausted != c.exhausted || d.disable != c.disable {
+			t.Errorf("%s: next %d exhausted %v disable %v; want %d %v %v", c.name, d.nextDueMs, d.exhausted, d.disable, c.next, c.exhausted, c.disable)
+		}
+	}
+}

@@ -87,6 +87,8 @@ type Request struct {
 	Keys [][]byte
 	// Now is the signing timestamp; the zero time means time.Now.
 	Now time.Time
+	// Timeout bounds this attempt; 0 means the sender's.
+	Timeout time.Duration
 }
 
 // Response is the outcome of one attempt, ready for the attempt log.
@@ -181,7 +183,11 @@ func (s *Sender) Send(ctx context.Context, r Request) Response {
 	}
 	ts := now.Unix()
 
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	timeout := s.timeout
+	if r.Timeout > 0 {
+		timeout = r.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
 	if err != nil {

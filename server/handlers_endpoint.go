@@ -49,6 +49,9 @@ type endpointIn struct {
 	Secret       *string           `json:"secret"`
 	RateLimit    *uint16           `json:"rateLimit"`
 	ThrottleRate *uint16           `json:"throttleRate"`
+	// Policy is a Herald extension (handlers_policy.go).
+	Policy *policyIn `json:"deliveryPolicy"`
+	policy storage.Policy
 }
 
 func (s *Server) checkURL(v *violations, raw string) {
@@ -143,6 +146,7 @@ func (in *endpointIn) validate(s *Server) error {
 	if in.Secret != nil {
 		*in.Secret = normalizeSecret(&v, *in.Secret)
 	}
+	in.policy = toPolicy(&v, in.Policy, false)
 	return v.err()
 }
 
@@ -161,6 +165,7 @@ func (in *endpointIn) apply(ep *storage.Endpoint) {
 	ep.Channels = in.Channels
 	ep.Metadata = in.Metadata
 	ep.ThrottleRate = rateOf(in.ThrottleRate, in.RateLimit)
+	ep.Policy = in.policy
 }
 
 // checkEndpointLimit refuses a new endpoint for an application that has
@@ -226,10 +231,13 @@ func (s *Server) createEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		return nil
 	}
 	var in endpointIn
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
 	if err := in.validate(s); err != nil {
+		return err
+	}
+	if err := appAllowsURL(&a, *in.URL); err != nil {
 		return err
 	}
 	if err := s.checkEndpointLimit(a.ID); err != nil {
@@ -262,7 +270,7 @@ func (s *Server) getEndpoint(c *fasthttp.RequestCtx, p principal) error {
 // clears it), or create one (201) when the path names none.
 func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	var in endpointIn
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
 	in.Secret, in.Headers = nil, nil // not part of Svix's EndpointUpdate
@@ -270,6 +278,11 @@ func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		return err
 	}
 	a, ep, err := s.loadEndpoint(c, p)
+	if a.ID != "" {
+		if err := appAllowsURL(&a, *in.URL); err != nil {
+			return err
+		}
+	}
 	now := s.now()
 	switch {
 	case err == nil:
@@ -307,20 +320,23 @@ type endpointPatch struct {
 	Secret       nullable[string]   `json:"secret"`
 	RateLimit    nullable[uint16]   `json:"rateLimit"`
 	ThrottleRate nullable[uint16]   `json:"throttleRate"`
+	// Policy replaces the delivery policy; null clears it.
+	Policy nullable[policyIn] `json:"deliveryPolicy"`
 }
 
 func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	var in endpointPatch
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeStrict(c, &in); err != nil {
 		return err
 	}
-	_, ep, err := s.loadEndpoint(c, p)
+	a, ep, err := s.loadEndpoint(c, p)
 	if err != nil {
 		return err
 	}
 	var v violations
 	if in.URL != nil {
 		s.checkURL(&v, *in.URL)
+		checkAppHTTPS(&v, &a, *in.URL, "url")
 		ep.URL = *in.URL
 	}
 	if in.Description != nil {
@@ -376,6 +392,12 @@ func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 				checkRate(&v, &r.Value, "throttleRate")
 				ep.ThrottleRate = r.Value
 			}
+		}
+	}
+	if in.Policy.Set {
+		ep.Policy = storage.Policy{}
+		if !in.Policy.Null {
+			ep.Policy = toPolicy(&v, &in.Policy.Value, false)
 		}
 	}
 	if err := v.err(); err != nil {

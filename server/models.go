@@ -67,6 +67,8 @@ type applicationOut struct {
 	ThrottleRate *uint16           `json:"throttleRate"`
 	CreatedAt    time.Time         `json:"createdAt"`
 	UpdatedAt    time.Time         `json:"updatedAt"`
+	// DeliveryPolicy is a Herald extension (handlers_policy.go).
+	DeliveryPolicy *policyOut `json:"deliveryPolicy"`
 }
 
 func toApplicationOut(a *storage.App) applicationOut {
@@ -74,6 +76,7 @@ func toApplicationOut(a *storage.App) applicationOut {
 		ID: a.ID, UID: optString(a.UID), Name: a.Name, Metadata: nonNilMap(a.Metadata),
 		RateLimit: optUint16(a.ThrottleRate), ThrottleRate: optUint16(a.ThrottleRate),
 		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt),
+		DeliveryPolicy: toPolicyOut(&a.Policy, true),
 	}
 }
 
@@ -94,6 +97,8 @@ type endpointOut struct {
 	ThrottleRate *uint16           `json:"throttleRate"`
 	CreatedAt    time.Time         `json:"createdAt"`
 	UpdatedAt    time.Time         `json:"updatedAt"`
+	// DeliveryPolicy is a Herald extension (handlers_policy.go).
+	DeliveryPolicy *policyOut `json:"deliveryPolicy"`
 }
 
 func toEndpointOut(ep *storage.Endpoint) endpointOut {
@@ -102,6 +107,7 @@ func toEndpointOut(ep *storage.Endpoint) endpointOut {
 		Version: int(ep.Version), Disabled: ep.Disabled, FilterTypes: ep.FilterTypes, EventTypes: ep.FilterTypes, Channels: ep.Channels,
 		Metadata: nonNilMap(ep.Metadata), RateLimit: optUint16(ep.ThrottleRate), ThrottleRate: optUint16(ep.ThrottleRate),
 		CreatedAt: ts(ep.CreatedAt), UpdatedAt: ts(ep.UpdatedAt),
+		DeliveryPolicy: toPolicyOut(&ep.Policy, false),
 	}
 }
 

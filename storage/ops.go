@@ -256,6 +256,10 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 	if err != nil {
 		return 0, "", err
 	}
+	var appPolicy Policy
+	if len(eps) > 0 {
+		appPolicy = tx.appPolicy(m.AppID)
+	}
 	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
 	if m.EventID != "" {
 		k := eventIDKey(m.AppID, m.EventID)
@@ -266,13 +270,34 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 		due = m.DeliverAt
 	}
 	dueMs := due / 1e6
-	for _, epID := range eps {
-		dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: due}
+	for _, ep := range eps {
+		epID := ep.ID
+		policy := ep.Policy.Over(appPolicy)
+		policy.HTTPSOnly = Inherit // checked at creation; nothing to stamp
+		dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: due, Policy: policy}
 		tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))
 		tx.set(epMsgKey(m.AppID, epID, m.ID), nil)
-		tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1})
+		tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1, Policy: policy})
 	}
 	return len(eps), "", nil
+}
+
+// appPolicy returns an application's delivery policy, memoized for the
+// batch (zero when the app cannot be read: its deliveries inherit the
+// server default).
+func (tx *Tx) appPolicy(id string) Policy {
+	if p, ok := tx.b.appPolicies[id]; ok {
+		return p
+	}
+	app, err := tx.getApp(id)
+	if err != nil {
+		return Policy{}
+	}
+	if tx.b.appPolicies == nil {
+		tx.b.appPolicies = make(map[string]Policy)
+	}
+	tx.b.appPolicies[id] = app.Policy
+	return app.Policy
 }
 
 // appExists reports whether an application exists, memoized for the batch
@@ -298,18 +323,18 @@ func (tx *Tx) schedule(k ScheduleKey, d Due) {
 	}
 }
 
-func (tx *Tx) matchingEndpoints(m *Message) ([]string, error) {
+func (tx *Tx) matchingEndpoints(m *Message) ([]*Endpoint, error) {
 	eps, err := tx.appEndpoints(m.AppID)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
+	var out []*Endpoint
 	for i := range eps {
 		if eps[i].Matches(m) {
-			ids = append(ids, eps[i].ID)
+			out = append(out, &eps[i])
 		}
 	}
-	return ids, nil
+	return out, nil
 }
 
 // appEndpoints returns an application's endpoints, from the store's cache
@@ -398,7 +423,7 @@ func (tx *Tx) RecordOutcome(o Outcome) {
 			tx.del(keyBytes)
 		}
 		next := ScheduleKey{DueMs: o.NextDueMs, MsgID: o.Key.MsgID, EndpointID: o.Key.EndpointID}
-		tx.schedule(next, Due{AppID: appID, Attempt: o.AttemptNo + 1})
+		tx.schedule(next, Due{AppID: appID, Attempt: o.AttemptNo + 1, Policy: dl.Policy})
 		dl.Status = StatusPending
 		dl.NextAttempt = o.NextDueMs * 1e6
 	case live:
@@ -439,7 +464,7 @@ func (tx *Tx) Resend(appID, msgID, epID string, dueMs int64) error {
 	dl.NextAttempt = dueMs * 1e6
 	tx.set(dlKey, encode(dl.Encode))
 	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: msgID, EndpointID: epID},
-		Due{AppID: appID, Attempt: dl.Attempts + 1, Trigger: TriggerManual})
+		Due{AppID: appID, Attempt: dl.Attempts + 1, Trigger: TriggerManual, Policy: dl.Policy})
 	return nil
 }
 

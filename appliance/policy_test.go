@@ -1,0 +1,87 @@
+package appliance_test
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/svix/svix-webhooks/go/models"
+)
+
+// TestDeliveryPolicyAPI: applications and endpoints take a deliveryPolicy
+// (a Herald extension), show it on GET, and refuse fields Herald does not
+// know instead of dropping them.
+func TestDeliveryPolicyAPI(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	var app struct {
+		ID             string         `json:"id"`
+		DeliveryPolicy map[string]any `json:"deliveryPolicy"`
+	}
+	r := n.do("POST", "/api/v1/app", `{"name":"b","deliveryPolicy":{"retrySchedule":["1m","5m","30m","2h","12h"],"attemptTimeout":"30s","disableOn410":false,"honorRetryAfter":false,"httpsOnly":true}}`)
+	if r.status != http.StatusCreated {
+		t.Fatalf("create app: %d %s", r.status, r.body)
+	}
+	r.json(t, &app)
+	r = n.do("GET", "/api/v1/app/"+app.ID, nil)
+	r.json(t, &app)
+	if got := fmt.Sprint(app.DeliveryPolicy); got != "map[attemptTimeout:30s disableOn410:false honorRetryAfter:false httpsOnly:true retrySchedule:[1m0s 5m0s 30m0s 2h0m0s 12h0m0s]]" {
+		t.Errorf("GET app deliveryPolicy = %s", got)
+	}
+	refused := []struct{ name, path, body, loc string }{
+		{"unknown endpoint field", "/api/v1/app/" + app.ID + "/endpoint", `{"url":"https://example.com/h","retrySchedule":["1m"]}`, "retrySchedule"},
+		{"unknown app field", "/api/v1/app", `{"name":"x","signatureScheme":"hmac"}`, "signatureScheme"},
+		{"unknown policy field", "/api/v1/app", `{"name":"x","deliveryPolicy":{"retries":3}}`, "retries"},
+		{"bad schedule", "/api/v1/app", `{"name":"x","deliveryPolicy":{"retrySchedule":["soon"]}}`, "retrySchedule"},
+		{"bad timeout", "/api/v1/app", `{"name":"x","deliveryPolicy":{"attemptTimeout":"1h"}}`, "attemptTimeout"},
+		{"httpsOnly on an endpoint", "/api/v1/app/" + app.ID + "/endpoint", `{"url":"https://example.com/h","deliveryPolicy":{"httpsOnly":true}}`, "httpsOnly"},
+		{"http on an https-only app", "/api/v1/app/" + app.ID + "/endpoint", `{"url":"http://example.com/h"}`, "url"},
+	}
+	for _, c := range refused {
+		r := n.do("POST", c.path, c.body)
+		if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), `"`+c.loc+`"`) {
+			t.Errorf("%s: %d %s, want 422 naming %s", c.name, r.status, r.body, c.loc)
+		}
+	}
+	// PATCH replaces the policy; null clears it.
+	r = n.do("PATCH", "/api/v1/app/"+app.ID, `{"deliveryPolicy":null}`)
+	r.json(t, &app)
+	if r.status != http.StatusOK || fmt.Sprint(app.DeliveryPolicy) != "map[attemptTimeout:<nil> disableOn410:<nil> honorRetryAfter:<nil> httpsOnly:false retrySchedule:<nil>]" {
+		t.Errorf("PATCH null: %d %s", r.status, r.body)
+	}
+}
+
+// TestDeliveryPolicyApplied: an endpoint's schedule and 410 handling take
+// effect: four attempts 30 ms apart, then the delivery fails, and a 410
+// does not disable the endpoint.
+func TestDeliveryPolicyApplied(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	rc := newScriptedReceiver(t, func(int) reply { return reply{Status: http.StatusGone, Body: "gone"} })
+	f := newDeliveryFixture(t, n, rc, models.EndpointIn{})
+	r := n.do("PATCH", "/api/v1/app/"+f.app.Id+"/endpoint/"+f.ep.Id,
+		`{"deliveryPolicy":{"retrySchedule":["30ms","30ms","30ms"],"disableOn410":false,"attemptTimeout":"2s"}}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("patch endpoint: %d %s", r.status, r.body)
+	}
+	m := f.send(t, "job.failed", map[string]any{"job": 1})
+	d := f.waitFinal(t, m.Id)
+	if d.Status != models.MESSAGESTATUS_FAIL {
+		t.Errorf("final status %d, want fail", d.Status)
+	}
+	ats := f.attempts(t, m.Id)
+	if len(ats) != 4 {
+		t.Fatalf("%d attempts, want 4 (the first and three retries)", len(ats))
+	}
+	for i := 1; i < len(ats); i++ {
+		if gap := ats[i].Timestamp.Sub(ats[i-1].Timestamp); gap < 20*time.Millisecond {
+			t.Errorf("attempt %d came %s after the one before, want about 30ms", i+1, gap)
+		}
+	}
+	ep, err := n.sdk.Endpoint.Get(ctx(t), f.app.Id, f.ep.Id)
+	if err != nil || (ep.Disabled != nil && *ep.Disabled) {
+		t.Errorf("a 410 disabled the endpoint though its policy says not to: %+v, %v", ep, err)
+	}
+}
