@@ -1,6 +1,9 @@
 package appliance_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net/http"
 	"strings"
@@ -27,7 +30,7 @@ func TestDeliveryPolicyAPI(t *testing.T) {
 	r.json(t, &app)
 	r = n.do("GET", "/api/v1/app/"+app.ID, nil)
 	r.json(t, &app)
-	if got := fmt.Sprint(app.DeliveryPolicy); got != "map[attemptTimeout:30s disableOn410:false honorRetryAfter:false httpsOnly:true retrySchedule:[1m0s 5m0s 30m0s 2h0m0s 12h0m0s]]" {
+	if got := fmt.Sprint(app.DeliveryPolicy); got != "map[attemptTimeout:30s disableOn410:false headerStyle:<nil> honorRetryAfter:false httpsOnly:true retrySchedule:[1m0s 5m0s 30m0s 2h0m0s 12h0m0s] signature:<nil>]" {
 		t.Errorf("GET app deliveryPolicy = %s", got)
 	}
 	refused := []struct{ name, path, body, loc string }{
@@ -37,6 +40,11 @@ func TestDeliveryPolicyAPI(t *testing.T) {
 		{"bad schedule", "/api/v1/app", `{"name":"x","deliveryPolicy":{"retrySchedule":["soon"]}}`, "retrySchedule"},
 		{"bad timeout", "/api/v1/app", `{"name":"x","deliveryPolicy":{"attemptTimeout":"1h"}}`, "attemptTimeout"},
 		{"httpsOnly on an endpoint", "/api/v1/app/" + app.ID + "/endpoint", `{"url":"https://example.com/h","deliveryPolicy":{"httpsOnly":true}}`, "httpsOnly"},
+		{"unknown scheme", "/api/v1/app", `{"name":"x","deliveryPolicy":{"signature":{"scheme":"md5"}}}`, "scheme"},
+		{"hmac without a header", "/api/v1/app", `{"name":"x","deliveryPolicy":{"signature":{"scheme":"hmac-sha256"}}}`, "header"},
+		{"hmac into a reserved header", "/api/v1/app", `{"name":"x","deliveryPolicy":{"signature":{"scheme":"hmac-sha256","header":"webhook-signature"}}}`, "header"},
+		{"bad signed content", "/api/v1/app", `{"name":"x","deliveryPolicy":{"signature":{"scheme":"hmac-sha256","header":"X-S","signedContent":"{body}.{id}"}}}`, "signedContent"},
+		{"bad header style", "/api/v1/app", `{"name":"x","deliveryPolicy":{"headerStyle":"x-"}}`, "headerStyle"},
 		{"http on an https-only app", "/api/v1/app/" + app.ID + "/endpoint", `{"url":"http://example.com/h"}`, "url"},
 	}
 	for _, c := range refused {
@@ -48,7 +56,7 @@ func TestDeliveryPolicyAPI(t *testing.T) {
 	// PATCH replaces the policy; null clears it.
 	r = n.do("PATCH", "/api/v1/app/"+app.ID, `{"deliveryPolicy":null}`)
 	r.json(t, &app)
-	if r.status != http.StatusOK || fmt.Sprint(app.DeliveryPolicy) != "map[attemptTimeout:<nil> disableOn410:<nil> honorRetryAfter:<nil> httpsOnly:false retrySchedule:<nil>]" {
+	if r.status != http.StatusOK || fmt.Sprint(app.DeliveryPolicy) != "map[attemptTimeout:<nil> disableOn410:<nil> headerStyle:<nil> honorRetryAfter:<nil> httpsOnly:false retrySchedule:<nil> signature:<nil>]" {
 		t.Errorf("PATCH null: %d %s", r.status, r.body)
 	}
 }
@@ -83,5 +91,47 @@ func TestDeliveryPolicyApplied(t *testing.T) {
 	ep, err := n.sdk.Endpoint.Get(ctx(t), f.app.Id, f.ep.Id)
 	if err != nil || (ep.Disabled != nil && *ep.Disabled) {
 		t.Errorf("a 410 disabled the endpoint though its policy says not to: %+v, %v", ep, err)
+	}
+}
+
+// TestSignatureSchemeAPI: an application signs the way its deliveryPolicy
+// says (here contract B: sha256=<hex HMAC of "{timestamp}.{body}"> keyed
+// with the secret's text, a timestamp header and a delivery id that stays
+// the same on a retry), and shows the setting on GET.
+func TestSignatureSchemeAPI(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	rc := newReceiver(t, reply{Status: http.StatusInternalServerError})
+	f := newDeliveryFixture(t, n, rc, models.EndpointIn{})
+	r := n.do("PATCH", "/api/v1/app/"+f.app.Id, `{"deliveryPolicy":{"signature":{"scheme":"hmac-sha256",
+		"header":"X-Transcodely-Signature","signedContent":"{timestamp}.{body}","prefix":"sha256=",
+		"timestampHeader":"X-Transcodely-Timestamp","deliveryIdHeader":"X-Transcodely-Delivery-ID"}}}`)
+	if r.status != http.StatusOK || !strings.Contains(string(r.body), `"signedContent":"{timestamp}.{body}"`) {
+		t.Fatalf("patch app: %d %s", r.status, r.body)
+	}
+	body := `{"job":"j_1", "status":"done","note":"caf\u00e9"}`
+	mr := n.do("POST", "/api/v1/app/"+f.app.Id+"/msg", `{"eventType":"job.completed","payload":`+body+`}`)
+	if mr.status != http.StatusAccepted {
+		t.Fatalf("send: %d %s", mr.status, mr.body)
+	}
+	whs := rc.waitFor(t, 2)
+	for i, wh := range whs {
+		if string(wh.Body) != body {
+			t.Errorf("attempt %d body %q, want the payload as posted %q", i+1, wh.Body, body)
+		}
+		ts := wh.Header.Get("X-Transcodely-Timestamp")
+		mac := hmac.New(sha256.New, []byte(f.secret))
+		mac.Write([]byte(ts + "." + string(wh.Body)))
+		want := "sha256=" + hex.EncodeToString(mac.Sum(nil))
+		if got := wh.Header.Get("X-Transcodely-Signature"); !hmac.Equal([]byte(got), []byte(want)) {
+			t.Errorf("attempt %d signature %q, want %q", i+1, got, want)
+		}
+		if wh.Header.Get("Webhook-Signature") != "" {
+			t.Errorf("attempt %d also has a webhook-signature", i+1)
+		}
+	}
+	id1, id2 := whs[0].Header.Get("X-Transcodely-Delivery-ID"), whs[1].Header.Get("X-Transcodely-Delivery-ID")
+	if !strings.HasPrefix(id1, "dlv_") || id1 != id2 {
+		t.Errorf("delivery ids %q and %q, want one dlv_ id on every attempt", id1, id2)
 	}
 }

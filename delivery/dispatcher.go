@@ -382,10 +382,24 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	// The id is taken before the request, so ids of concurrent attempts
 	// sort like their start times.
 	attemptID := storage.NewID(storage.PrefixAttempt, start)
-	resp := d.sender.Send(ctx, Request{
+	req := Request{
 		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: ep.Headers,
 		Keys: keys, Now: start, Timeout: time.Duration(e.Due.Policy.AttemptTimeoutMs) * time.Millisecond,
-	})
+	}
+	if e.Due.Policy.Scheme != storage.SchemeInherit || e.Due.Policy.Headers != storage.HeadersInherit {
+		req.Signing = signingFor(&e.Due.Policy, storage.DeliveryID(msg.ID, ep.ID))
+		if req.Signing.needsSecretText() {
+			text, err := d.openSecret(ep.Secret, &ep)
+			if err != nil {
+				d.log.Error().Err(err).Str("endpoint_id", ep.ID).Msg("endpoint secret cannot be opened: is secrets.key the same on every node?")
+				o.AttemptNo = max(e.Due.Attempt, 1) - 1
+				o.NextDueMs = d.now().Add(secretRetry).UnixMilli()
+				return o, true
+			}
+			req.Signing.Secret = []byte(text)
+		}
+	}
+	resp := d.sender.Send(ctx, req)
 	at := &o.Attempt
 	at.ID = attemptID
 	at.MsgID = msg.ID
@@ -454,17 +468,26 @@ func (d *Dispatcher) signingKeys(ep *storage.Endpoint) ([][]byte, error) {
 
 // signingKey opens a sealed secret of ep and decodes it.
 func (d *Dispatcher) signingKey(secret string, ep *storage.Endpoint) ([]byte, error) {
+	plain, err := d.openSecret(secret, ep)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSecret(plain)
+}
+
+// openSecret opens a sealed secret of ep: its whsec_ text.
+func (d *Dispatcher) openSecret(secret string, ep *storage.Endpoint) (string, error) {
 	if keyring.IsSealed(secret) {
 		if d.cfg.Keys == nil {
-			return nil, errors.New("no secrets key configured")
+			return "", errors.New("no secrets key configured")
 		}
 		plain, err := d.cfg.Keys.Open(secret, ep.SecretAAD())
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		secret = string(plain)
 	}
-	return ParseSecret(secret)
+	return secret, nil
 }
 
 // Close stops dispatching: no new attempts start, attempts in flight get up

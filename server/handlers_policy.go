@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,15 +32,152 @@ type policyIn struct {
 	// HTTPSOnly refuses http:// endpoint and destination URLs
 	// (applications only).
 	HTTPSOnly *bool `json:"httpsOnly"`
+	// Signature is how requests are signed.
+	Signature *signatureIn `json:"signature"`
+	// HeaderStyle names the Standard Webhooks headers: "webhook"
+	// (webhook-id...), "svix" (svix-id...) or "both".
+	HeaderStyle *string `json:"headerStyle"`
+}
+
+// signatureIn chooses a signature scheme: "standard-webhooks" (v1, the
+// default), "none", or "hmac-sha256" configured by the other fields.
+type signatureIn struct {
+	Scheme           string  `json:"scheme"`
+	Header           *string `json:"header"`
+	SignedContent    *string `json:"signedContent"` // {body}, {timestamp}.{body}, {id}.{timestamp}.{body}
+	Encoding         *string `json:"encoding"`      // hex (default) or base64
+	Prefix           *string `json:"prefix"`        // e.g. sha256=
+	Key              *string `json:"key"`           // secret-text (default) or secret-base64
+	TimestampHeader  *string `json:"timestampHeader"`
+	DeliveryIDHeader *string `json:"deliveryIdHeader"`
+	DeliveryIDPrefix *string `json:"deliveryIdPrefix"`
+}
+
+// Names of the API's signature settings, in stored order.
+var (
+	schemeNames   = map[string]storage.SignatureScheme{"standard-webhooks": storage.SchemeStandard, "hmac-sha256": storage.SchemeHMAC, "none": storage.SchemeNone}
+	contentNames  = map[string]storage.SignedContent{"{body}": storage.SignBody, "{timestamp}.{body}": storage.SignTimestampBody, "{id}.{timestamp}.{body}": storage.SignIDTimestampBody}
+	headerStyles  = map[string]storage.HeaderStyle{"webhook": storage.HeadersWebhook, "svix": storage.HeadersSvix, "both": storage.HeadersBoth}
+	reservedNames = []string{"user-agent", "authorization", "cookie"}
+)
+
+func nameOf[K comparable](m map[string]K, v K) string {
+	for name, x := range m {
+		if x == v {
+			return name
+		}
+	}
+	return ""
+}
+
+// toSignature validates a signature setting into p.
+func toSignature(v *violations, in *signatureIn, p *storage.Policy) {
+	loc := func(f string) []string { return []string{"deliveryPolicy", "signature", f} }
+	scheme, ok := schemeNames[in.Scheme]
+	if !ok {
+		v.add(`must be "standard-webhooks", "hmac-sha256" or "none"`, loc("scheme")...)
+		return
+	}
+	p.Scheme = scheme
+	hmacOnly := []*string{in.Header, in.SignedContent, in.Encoding, in.Prefix, in.Key, in.TimestampHeader, in.DeliveryIDHeader, in.DeliveryIDPrefix}
+	if scheme != storage.SchemeHMAC {
+		for _, f := range hmacOnly {
+			if f != nil {
+				v.add("only the hmac-sha256 scheme takes settings", loc("scheme")...)
+				return
+			}
+		}
+		return
+	}
+	h := &p.HMAC
+	checkName := func(name *string, field string, required bool) string {
+		if name == nil || *name == "" {
+			v.check(!required, "field required: the header that carries the signature", loc(field)...)
+			return ""
+		}
+		lk := strings.ToLower(*name)
+		switch {
+		case !headerName.MatchString(*name):
+			v.add("not a valid header name", loc(field)...)
+		case slices.Contains(forbiddenHeaders, lk) || slices.Contains(reservedNames, lk) || strings.HasPrefix(lk, "webhook-") || strings.HasPrefix(lk, "svix-"):
+			v.add("this header is set by Herald or the transport and cannot carry a signature", loc(field)...)
+		}
+		return *name
+	}
+	h.Header = checkName(in.Header, "header", true)
+	h.TimestampHeader = checkName(in.TimestampHeader, "timestampHeader", false)
+	h.DeliveryIDHeader = checkName(in.DeliveryIDHeader, "deliveryIdHeader", false)
+	if in.SignedContent != nil {
+		c, ok := contentNames[*in.SignedContent]
+		v.check(ok, `must be "{body}", "{timestamp}.{body}" or "{id}.{timestamp}.{body}"`, loc("signedContent")...)
+		h.Content = c
+	}
+	if in.Encoding != nil {
+		v.check(*in.Encoding == "hex" || *in.Encoding == "base64", `must be "hex" or "base64"`, loc("encoding")...)
+		h.Base64 = *in.Encoding == "base64"
+	}
+	if in.Key != nil {
+		v.check(*in.Key == "secret-text" || *in.Key == "secret-base64", `must be "secret-text" (the whsec_ secret's UTF-8 bytes) or "secret-base64" (the bytes its base64 encodes)`, loc("key")...)
+		h.KeyBase64 = *in.Key == "secret-base64"
+	}
+	for _, f := range []struct {
+		val   *string
+		dst   *string
+		field string
+	}{{in.Prefix, &h.Prefix, "prefix"}, {in.DeliveryIDPrefix, &h.DeliveryIDPrefix, "deliveryIdPrefix"}} {
+		if f.val != nil {
+			v.check(len(*f.val) <= 64 && validHeaderValue(*f.val), "at most 64 printable characters", loc(f.field)...)
+			*f.dst = *f.val
+		}
+	}
+	if in.DeliveryIDPrefix != nil && in.DeliveryIDHeader == nil {
+		v.add("give deliveryIdHeader too", loc("deliveryIdPrefix")...)
+	}
+}
+
+// signatureOut shows a signature setting.
+func toSignatureOut(p *storage.Policy) *signatureIn {
+	if p.Scheme == storage.SchemeInherit {
+		return nil
+	}
+	out := &signatureIn{Scheme: nameOf(schemeNames, p.Scheme)}
+	if p.Scheme != storage.SchemeHMAC {
+		return out
+	}
+	h := &p.HMAC
+	str := func(s string) *string { return &s }
+	opt := func(s string) *string {
+		if s == "" {
+			return nil
+		}
+		return &s
+	}
+	out.Header = str(h.Header)
+	out.SignedContent = str(nameOf(contentNames, h.Content))
+	out.Encoding = str("hex")
+	if h.Base64 {
+		out.Encoding = str("base64")
+	}
+	out.Prefix = str(h.Prefix)
+	out.Key = str("secret-text")
+	if h.KeyBase64 {
+		out.Key = str("secret-base64")
+	}
+	out.TimestampHeader = opt(h.TimestampHeader)
+	out.DeliveryIDHeader = opt(h.DeliveryIDHeader)
+	out.DeliveryIDPrefix = opt(h.DeliveryIDPrefix)
+	return out
 }
 
 // policyOut shows a policy with null for what is inherited.
 type policyOut struct {
-	RetrySchedule   []string `json:"retrySchedule"`
-	AttemptTimeout  *string  `json:"attemptTimeout"`
-	DisableOn410    *bool    `json:"disableOn410"`
-	HonorRetryAfter *bool    `json:"honorRetryAfter"`
-	HTTPSOnly       *bool    `json:"httpsOnly,omitempty"`
+	RetrySchedule   []string     `json:"retrySchedule"`
+	AttemptTimeout  *string      `json:"attemptTimeout"`
+	DisableOn410    *bool        `json:"disableOn410"`
+	HonorRetryAfter *bool        `json:"honorRetryAfter"`
+	HTTPSOnly       *bool        `json:"httpsOnly,omitempty"`
+	Signature       *signatureIn `json:"signature"`
+	HeaderStyle     *string      `json:"headerStyle"`
 }
 
 // maxAttemptTimeout bounds a policy's attempt timeout: a worker is held
@@ -84,6 +222,14 @@ func toPolicy(v *violations, in *policyIn, forApp bool) storage.Policy {
 		v.check(forApp, "set httpsOnly on the application; it applies to all its endpoints and destinations", "deliveryPolicy", "httpsOnly")
 		p.HTTPSOnly = choice(in.HTTPSOnly)
 	}
+	if in.Signature != nil {
+		toSignature(v, in.Signature, &p)
+	}
+	if in.HeaderStyle != nil {
+		style, ok := headerStyles[*in.HeaderStyle]
+		v.check(ok, `must be "webhook", "svix" or "both"`, "deliveryPolicy", "headerStyle")
+		p.Headers = style
+	}
 	return p
 }
 
@@ -120,6 +266,11 @@ func toPolicyOut(p *storage.Policy, forApp bool) *policyOut {
 	if p.AttemptTimeoutMs > 0 {
 		s := (time.Duration(p.AttemptTimeoutMs) * time.Millisecond).String()
 		out.AttemptTimeout = &s
+	}
+	out.Signature = toSignatureOut(p)
+	if p.Headers != storage.HeadersInherit {
+		name := nameOf(headerStyles, p.Headers)
+		out.HeaderStyle = &name
 	}
 	if forApp {
 		out.HTTPSOnly = fromChoice(p.HTTPSOnly)

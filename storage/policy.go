@@ -22,7 +22,58 @@ type Policy struct {
 	RetryAfter Choice
 	// HTTPSOnly refuses http:// URLs at creation (applications only).
 	HTTPSOnly Choice
+	// Scheme is how requests are signed; HMAC configures SchemeHMAC.
+	Scheme SignatureScheme
+	HMAC   HMACScheme
+	// Headers names Standard Webhooks' headers: webhook-*, svix-*, or both.
+	Headers HeaderStyle
 }
+
+// SignatureScheme is how a delivery's requests are signed. Values are
+// stored; only ever append.
+type SignatureScheme uint8
+
+const (
+	SchemeInherit  SignatureScheme = 0
+	SchemeStandard SignatureScheme = 1 // Standard Webhooks v1 (HMAC-SHA256, webhook-signature)
+	SchemeHMAC     SignatureScheme = 2 // a configurable HMAC-SHA256 header (HMACScheme)
+	SchemeNone     SignatureScheme = 3 // unsigned
+)
+
+// HMACScheme is a configurable HMAC-SHA256 signature, to reproduce the
+// schemes platforms document ("X-Foo-Signature: sha256=<hex>").
+type HMACScheme struct {
+	Header  string // the signature header, e.g. X-Transcodely-Signature
+	Content SignedContent
+	Base64  bool   // base64 (standard) instead of lowercase hex
+	Prefix  string // put before the signature, e.g. "sha256="
+	// KeyBase64 keys the HMAC with the base64-decoded bytes after whsec_
+	// (as Standard Webhooks does) instead of the secret's literal UTF-8
+	// bytes, "whsec_" included.
+	KeyBase64        bool
+	TimestampHeader  string // sends the signing time (Unix seconds) in this header; "" = none
+	DeliveryIDHeader string // sends the delivery id in this header; "" = none
+	DeliveryIDPrefix string // put before the delivery id in that header
+}
+
+// SignedContent is what an HMACScheme signs. Stored; only ever append.
+type SignedContent uint8
+
+const (
+	SignBody            SignedContent = 0 // {body}
+	SignTimestampBody   SignedContent = 1 // {timestamp}.{body}
+	SignIDTimestampBody SignedContent = 2 // {id}.{timestamp}.{body}
+)
+
+// HeaderStyle names the Standard Webhooks headers. Stored; only ever append.
+type HeaderStyle uint8
+
+const (
+	HeadersInherit HeaderStyle = 0
+	HeadersWebhook HeaderStyle = 1 // webhook-id, webhook-timestamp, webhook-signature
+	HeadersSvix    HeaderStyle = 2 // svix-id, svix-timestamp, svix-signature
+	HeadersBoth    HeaderStyle = 3 // both sets
+)
 
 // Choice is a yes/no setting that may be left to the level above.
 type Choice uint8
@@ -45,7 +96,8 @@ func (c Choice) Or(fallback Choice) Choice {
 // IsZero reports a policy that sets nothing.
 func (p *Policy) IsZero() bool {
 	return p.RetryScheduleMs == nil && !p.NoRetries && p.AttemptTimeoutMs == 0 &&
-		p.On410 == Inherit && p.RetryAfter == Inherit && p.HTTPSOnly == Inherit
+		p.On410 == Inherit && p.RetryAfter == Inherit && p.HTTPSOnly == Inherit &&
+		p.Scheme == SchemeInherit && p.HMAC == (HMACScheme{}) && p.Headers == HeadersInherit
 }
 
 // Over returns p with the fields it leaves to the level above taken from
@@ -60,6 +112,12 @@ func (p Policy) Over(parent Policy) Policy {
 	p.On410 = p.On410.Or(parent.On410)
 	p.RetryAfter = p.RetryAfter.Or(parent.RetryAfter)
 	p.HTTPSOnly = p.HTTPSOnly.Or(parent.HTTPSOnly)
+	if p.Scheme == SchemeInherit {
+		p.Scheme, p.HMAC = parent.Scheme, parent.HMAC
+	}
+	if p.Headers == HeadersInherit {
+		p.Headers = parent.Headers
+	}
 	return p
 }
 
@@ -78,6 +136,17 @@ func encodePolicy(e *Encoder, p *Policy) {
 	e.Byte(byte(p.On410))
 	e.Byte(byte(p.RetryAfter))
 	e.Byte(byte(p.HTTPSOnly))
+	e.Byte(byte(p.Scheme))
+	h := &p.HMAC
+	e.String(h.Header)
+	e.Byte(byte(h.Content))
+	e.Bool(h.Base64)
+	e.String(h.Prefix)
+	e.Bool(h.KeyBase64)
+	e.String(h.TimestampHeader)
+	e.String(h.DeliveryIDHeader)
+	e.String(h.DeliveryIDPrefix)
+	e.Byte(byte(p.Headers))
 }
 
 // decodePolicy reads what encodePolicy wrote.
@@ -97,4 +166,15 @@ func decodePolicy(d *Decoder, p *Policy) {
 	p.On410 = Choice(d.Byte())
 	p.RetryAfter = Choice(d.Byte())
 	p.HTTPSOnly = Choice(d.Byte())
+	p.Scheme = SignatureScheme(d.Byte())
+	h := &p.HMAC
+	h.Header = d.String()
+	h.Content = SignedContent(d.Byte())
+	h.Base64 = d.Bool()
+	h.Prefix = d.String()
+	h.KeyBase64 = d.Bool()
+	h.TimestampHeader = d.String()
+	h.DeliveryIDHeader = d.String()
+	h.DeliveryIDPrefix = d.String()
+	p.Headers = HeaderStyle(d.Byte())
 }

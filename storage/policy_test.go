@@ -12,7 +12,12 @@ import (
 func fullPolicy(t *testing.T) Policy {
 	t.Helper()
 	var p Policy
-	v := reflect.ValueOf(&p).Elem()
+	fill(t, reflect.ValueOf(&p).Elem())
+	return p
+}
+
+func fill(t *testing.T, v reflect.Value) {
+	t.Helper()
 	for i := range v.NumField() {
 		f := v.Field(i)
 		switch f.Kind() {
@@ -22,13 +27,16 @@ func fullPolicy(t *testing.T) Policy {
 			f.SetInt(-7)
 		case reflect.Uint8:
 			f.SetUint(2)
+		case reflect.String:
+			f.SetString(v.Type().Field(i).Name)
 		case reflect.Slice:
 			f.Set(reflect.ValueOf([]int64{1000, 60_000}))
+		case reflect.Struct:
+			fill(t, f)
 		default:
-			t.Fatalf("Policy.%s: kind %s not filled by this test", v.Type().Field(i).Name, f.Kind())
+			t.Fatalf("%s.%s: kind %s not filled by this test", v.Type(), v.Type().Field(i).Name, f.Kind())
 		}
 	}
-	return p
 }
 
 func TestPolicyEveryFieldEncoded(t *testing.T) {
@@ -58,9 +66,12 @@ func TestPolicyEveryFieldEncoded(t *testing.T) {
 func TestPolicyGoldenEncoding(t *testing.T) {
 	du := Due{AppID: "a", Attempt: 1, Policy: Policy{
 		RetryScheduleMs: []int64{30_000, 120_000}, AttemptTimeoutMs: 5000, On410: No, RetryAfter: No, HTTPSOnly: Yes,
+		Scheme: SchemeHMAC, HMAC: HMACScheme{Header: "X", Content: SignTimestampBody, Prefix: "sha256=", DeliveryIDHeader: "D", DeliveryIDPrefix: "dlv_"},
+		Headers: HeadersSvix,
 	}}
 	const golden = "01" + "0161" + "01" + "00" + // version, app, attempt, trigger
-		"01" + "02" + "e0d403" + "80d30e" + "00" + "904e" + "02" + "02" + "01" // policy v1, schedule (zigzag varints), no-retries, timeout, 410, retry-after, https
+		"01" + "02" + "e0d403" + "80d30e" + "00" + "904e" + "02" + "02" + "01" + // policy v1, schedule (zigzag varints), no-retries, timeout, 410, retry-after, https
+		"02" + "0158" + "01" + "00" + "077368613235363d" + "00" + "00" + "0144" + "04646c765f" + "02" // hmac: header X, {timestamp}.{body}, hex, prefix, raw key, no ts header, id header D with prefix dlv_; svix headers
 	if got := hex.EncodeToString(encodeRecord(&du)); got != golden {
 		t.Errorf("encoding %s, want %s", got, golden)
 	}
