@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	svix "github.com/svix/svix-webhooks/go"
 	"github.com/svix/svix-webhooks/go/models"
+
+	"github.com/herald-webhooks/herald/config"
 )
 
 // TestDeliveryPolicyAPI: applications and endpoints take a deliveryPolicy
@@ -133,5 +136,37 @@ func TestSignatureSchemeAPI(t *testing.T) {
 	id1, id2 := whs[0].Header.Get("X-Transcodely-Delivery-ID"), whs[1].Header.Get("X-Transcodely-Delivery-ID")
 	if !strings.HasPrefix(id1, "dlv_") || id1 != id2 {
 		t.Errorf("delivery ids %q and %q, want one dlv_ id on every attempt", id1, id2)
+	}
+}
+
+// TestHeaderStyle: the server's header_style names the Standard Webhooks
+// headers, and an application's headerStyle overrides it.
+func TestHeaderStyle(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, func(c *config.Config) { c.Delivery.HeaderStyle = "both" })
+	rc := newReceiver(t)
+	f := newDeliveryFixture(t, n, rc, models.EndpointIn{})
+	f.send(t, "job.completed", map[string]any{"job": 1})
+	wh := rc.waitFor(t, 1)[0]
+	if wh.Header.Get("Svix-Id") == "" || wh.Header.Get("Svix-Id") != wh.Header.Get("Webhook-Id") ||
+		wh.Header.Get("Svix-Signature") != wh.Header.Get("Webhook-Signature") {
+		t.Errorf("server style both: headers %v", wh.Header)
+	}
+	verifyWebhook(t, f.secret, wh)
+	r := n.do("PATCH", "/api/v1/app/"+f.app.Id, `{"deliveryPolicy":{"headerStyle":"svix"}}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("patch app: %d %s", r.status, r.body)
+	}
+	f.send(t, "job.completed", map[string]any{"job": 2})
+	wh = rc.waitFor(t, 2)[1]
+	if wh.Header.Get("Svix-Signature") == "" || wh.Header.Get("Webhook-Signature") != "" {
+		t.Errorf("app style svix: headers %v", wh.Header)
+	}
+	sv, err := svix.NewWebhook(f.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sv.Verify(wh.Body, wh.Header); err != nil {
+		t.Errorf("Svix SDK verifier rejects a svix-style delivery: %v", err)
 	}
 }

@@ -23,6 +23,9 @@ type DispatcherConfig struct {
 	Now                    func() time.Time
 	// Keys opens endpoint secrets, which are sealed at rest.
 	Keys *keyring.Keyring
+	// HeaderStyle names the Standard Webhooks headers of deliveries whose
+	// policy leaves it unset (zero: webhook-*).
+	HeaderStyle storage.HeaderStyle
 	// CatchUp sends an endpoint's waiting retries as soon as a retry to it
 	// succeeds, without waiting for their due times (see catchUp).
 	CatchUp bool
@@ -386,8 +389,11 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: ep.Headers,
 		Keys: keys, Now: start, Timeout: time.Duration(e.Due.Policy.AttemptTimeoutMs) * time.Millisecond,
 	}
-	if e.Due.Policy.Scheme != storage.SchemeInherit || e.Due.Policy.Headers != storage.HeadersInherit {
+	if e.Due.Policy.Scheme != storage.SchemeInherit || e.Due.Policy.Headers != storage.HeadersInherit || d.cfg.HeaderStyle > storage.HeadersWebhook {
 		req.Signing = signingFor(&e.Due.Policy, storage.DeliveryID(msg.ID, ep.ID))
+		if req.Signing.Headers == storage.HeadersInherit {
+			req.Signing.Headers = d.cfg.HeaderStyle
+		}
 		if req.Signing.needsSecretText() {
 			text, err := d.openSecret(ep.Secret, &ep)
 			if err != nil {

@@ -25,6 +25,18 @@ type Signing struct {
 	Secret []byte
 }
 
+// HeaderStyleNamed returns the header style a configuration names
+// ("webhook", "svix" or "both"; anything else is webhook).
+func HeaderStyleNamed(name string) storage.HeaderStyle {
+	switch name {
+	case "svix":
+		return storage.HeadersSvix
+	case "both":
+		return storage.HeadersBoth
+	}
+	return storage.HeadersWebhook
+}
+
 // signingFor returns the Signing of a delivery's stamped policy.
 func signingFor(p *storage.Policy, deliveryID string) Signing {
 	return Signing{Scheme: p.Scheme, HMAC: p.HMAC, Headers: p.Headers, DeliveryID: deliveryID}
