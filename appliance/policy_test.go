@@ -33,7 +33,7 @@ func TestDeliveryPolicyAPI(t *testing.T) {
 	r.json(t, &app)
 	r = n.do("GET", "/api/v1/app/"+app.ID, nil)
 	r.json(t, &app)
-	if got := fmt.Sprint(app.DeliveryPolicy); got != "map[attemptTimeout:30s disableOn410:false headerStyle:<nil> honorRetryAfter:false httpsOnly:true retrySchedule:[1m0s 5m0s 30m0s 2h0m0s 12h0m0s] signature:<nil>]" {
+	if got := fmt.Sprint(app.DeliveryPolicy); got != "map[attemptTimeout:30s disableOn410:false headerStyle:<nil> honorRetryAfter:false httpsOnly:true retryJitter:<nil> retrySchedule:[1m0s 5m0s 30m0s 2h0m0s 12h0m0s] signature:<nil>]" {
 		t.Errorf("GET app deliveryPolicy = %s", got)
 	}
 	refused := []struct{ name, path, body, loc string }{
@@ -41,6 +41,7 @@ func TestDeliveryPolicyAPI(t *testing.T) {
 		{"unknown app field", "/api/v1/app", `{"name":"x","signatureScheme":"hmac"}`, "signatureScheme"},
 		{"unknown policy field", "/api/v1/app", `{"name":"x","deliveryPolicy":{"retries":3}}`, "retries"},
 		{"bad schedule", "/api/v1/app", `{"name":"x","deliveryPolicy":{"retrySchedule":["soon"]}}`, "retrySchedule"},
+		{"bad jitter", "/api/v1/app", `{"name":"x","deliveryPolicy":{"retryJitter":0.9}}`, "retryJitter"},
 		{"bad timeout", "/api/v1/app", `{"name":"x","deliveryPolicy":{"attemptTimeout":"1h"}}`, "attemptTimeout"},
 		{"httpsOnly on an endpoint", "/api/v1/app/" + app.ID + "/endpoint", `{"url":"https://example.com/h","deliveryPolicy":{"httpsOnly":true}}`, "httpsOnly"},
 		{"unknown scheme", "/api/v1/app", `{"name":"x","deliveryPolicy":{"signature":{"scheme":"md5"}}}`, "scheme"},
@@ -59,7 +60,7 @@ func TestDeliveryPolicyAPI(t *testing.T) {
 	// PATCH replaces the policy; null clears it.
 	r = n.do("PATCH", "/api/v1/app/"+app.ID, `{"deliveryPolicy":null}`)
 	r.json(t, &app)
-	if r.status != http.StatusOK || fmt.Sprint(app.DeliveryPolicy) != "map[attemptTimeout:<nil> disableOn410:<nil> headerStyle:<nil> honorRetryAfter:<nil> httpsOnly:false retrySchedule:<nil> signature:<nil>]" {
+	if r.status != http.StatusOK || fmt.Sprint(app.DeliveryPolicy) != "map[attemptTimeout:<nil> disableOn410:<nil> headerStyle:<nil> honorRetryAfter:<nil> httpsOnly:false retryJitter:<nil> retrySchedule:<nil> signature:<nil>]" {
 		t.Errorf("PATCH null: %d %s", r.status, r.body)
 	}
 }

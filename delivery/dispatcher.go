@@ -387,10 +387,15 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	attemptID := storage.NewID(storage.PrefixAttempt, start)
 	req := Request{
 		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: ep.Headers,
-		Keys: keys, Now: start, Timeout: time.Duration(e.Due.Policy.AttemptTimeoutMs) * time.Millisecond,
+		Keys: keys, Now: start,
 	}
-	if e.Due.Policy.Scheme != storage.SchemeInherit || e.Due.Policy.Headers != storage.HeadersInherit || d.cfg.HeaderStyle > storage.HeadersWebhook {
-		req.Signing = signingFor(&e.Due.Policy, storage.DeliveryID(msg.ID, ep.ID))
+	sp := e.Due.Policy
+	if sp == nil {
+		sp = &noPolicy
+	}
+	req.Timeout = time.Duration(sp.AttemptTimeoutMs) * time.Millisecond
+	if sp.Scheme != storage.SchemeInherit || sp.Headers != storage.HeadersInherit || d.cfg.HeaderStyle > storage.HeadersWebhook {
+		req.Signing = signingFor(sp, storage.DeliveryID(msg.ID, ep.ID))
 		if req.Signing.Headers == storage.HeadersInherit {
 			req.Signing.Headers = d.cfg.HeaderStyle
 		}
@@ -421,8 +426,8 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	}
 	attemptDuration.Update(resp.Duration.Seconds())
 	policy := d.cfg.Retry
-	if !e.Due.Policy.IsZero() {
-		policy = policy.With(&e.Due.Policy)
+	if e.Due.Policy != nil {
+		policy = policy.With(e.Due.Policy)
 	}
 	dc := decide(policy, attemptFacts{
 		status: resp.StatusCode, err: resp.Err,
@@ -451,6 +456,9 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		Msg("attempt made")
 	return o, true
 }
+
+// noPolicy is the stamped policy of a delivery that sets nothing.
+var noPolicy storage.Policy
 
 // signingKeys returns the keys that sign an attempt: the endpoint's secret,
 // then the secrets a rotation replaced that have not expired.

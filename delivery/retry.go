@@ -91,6 +91,9 @@ func (p RetryPolicy) With(sp *storage.Policy) RetryPolicy {
 	if sp.RetryAfter == storage.No {
 		p.RetryAfterMax = 0
 	}
+	if sp.JitterSet {
+		p.Jitter = float64(sp.JitterPct) / 100
+	}
 	switch sp.On410 {
 	case storage.No:
 		p.Keep410 = true

@@ -28,8 +28,9 @@ import (
 // configured through its API only, and each delivery is checked with the
 // verification code the platform's customers would write from its
 // documentation. Schedules are the contracts' own, compressed 10,000
-// times (1 min -> 6 ms) with the server's jitter off, so the number and
-// spacing of attempts can be checked in seconds.
+// times (1 min -> 6 ms), with the policy's retryJitter at 0 as the
+// contracts' exact schedules need, so the number and spacing of attempts
+// can be checked in seconds.
 //
 // Not covered yet (not implemented): the per-job webhook_url (endpoints
 // stand in for it) and the message.attempt.exhausted notice.
@@ -105,13 +106,9 @@ func api(t *testing.T, n *node, method, path, body string, want int, out any) {
 	}
 }
 
-// contractNode starts a node with the retry jitter off.
+// contractNode starts a node with its default configuration.
 func contractNode(t *testing.T) *node {
-	cfg := filepath.Join(t.TempDir(), "herald.toml")
-	if err := os.WriteFile(cfg, []byte("[delivery]\nretry_jitter = 0.0\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	n := newNode(t, "--config", cfg)
+	n := newNode(t)
 	n.start()
 	return n
 }
@@ -223,7 +220,7 @@ process.exit(a.length === b.length && crypto.timingSafeEqual(a, b) ? 0 : 1);`
 		rc := newContractReceiver(t, http.StatusInternalServerError)
 		schedule := []time.Duration{6 * time.Millisecond, 30 * time.Millisecond, 180 * time.Millisecond, 720 * time.Millisecond, 4320 * time.Millisecond}
 		app, _, secret := setUp(t, n, `{"attemptTimeout":"30s","disableOn410":false,"honorRetryAfter":false,
-			"retrySchedule":["6ms","30ms","180ms","720ms","4320ms"],
+			"retrySchedule":["6ms","30ms","180ms","720ms","4320ms"],"retryJitter":0,
 			"signature":{"scheme":"hmac-sha256","header":"X-Transcodely-Signature","signedContent":"{timestamp}.{body}",
 				"encoding":"hex","prefix":"sha256=","key":"secret-text","timestampHeader":"X-Transcodely-Timestamp",
 				"deliveryIdHeader":"X-Transcodely-Delivery-ID"}}`, rc)
@@ -280,7 +277,7 @@ sys.exit(0 if hmac.compare_digest(expected, sig) else 1)`
 	t.Run("C: unsigned, 4 attempts then abandoned", func(t *testing.T) {
 		rc := newContractReceiver(t, http.StatusBadGateway)
 		schedule := []time.Duration{3 * time.Millisecond, 12 * time.Millisecond, 60 * time.Millisecond}
-		app, _, _ := setUp(t, n, `{"retrySchedule":["3ms","12ms","60ms"],"disableOn410":false,"honorRetryAfter":false,
+		app, _, _ := setUp(t, n, `{"retrySchedule":["3ms","12ms","60ms"],"retryJitter":0,"disableOn410":false,"honorRetryAfter":false,
 			"signature":{"scheme":"none"}}`, rc)
 		msg := postJob(t, n, app, "job.failed")
 		rc.waitFor(t, 4, 10*time.Second)

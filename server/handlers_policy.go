@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -32,6 +33,9 @@ type policyIn struct {
 	// HTTPSOnly refuses http:// endpoint and destination URLs
 	// (applications only).
 	HTTPSOnly *bool `json:"httpsOnly"`
+	// RetryJitter spreads each wait by up to this fraction either way
+	// (0 to 0.5; 0 keeps a contract's schedule exact).
+	RetryJitter *float64 `json:"retryJitter"`
 	// Signature is how requests are signed.
 	Signature *signatureIn `json:"signature"`
 	// HeaderStyle names the Standard Webhooks headers: "webhook"
@@ -176,6 +180,7 @@ type policyOut struct {
 	DisableOn410    *bool        `json:"disableOn410"`
 	HonorRetryAfter *bool        `json:"honorRetryAfter"`
 	HTTPSOnly       *bool        `json:"httpsOnly,omitempty"`
+	RetryJitter     *float64     `json:"retryJitter"`
 	Signature       *signatureIn `json:"signature"`
 	HeaderStyle     *string      `json:"headerStyle"`
 }
@@ -221,6 +226,11 @@ func toPolicy(v *violations, in *policyIn, forApp bool) storage.Policy {
 	if in.HTTPSOnly != nil {
 		v.check(forApp, "set httpsOnly on the application; it applies to all its endpoints and destinations", "deliveryPolicy", "httpsOnly")
 		p.HTTPSOnly = choice(in.HTTPSOnly)
+	}
+	if in.RetryJitter != nil {
+		j := *in.RetryJitter
+		v.check(j >= 0 && j <= 0.5, "must be between 0 and 0.5", "deliveryPolicy", "retryJitter")
+		p.JitterSet, p.JitterPct = true, uint8(math.Round(min(max(j, 0), 0.5)*100))
 	}
 	if in.Signature != nil {
 		toSignature(v, in.Signature, &p)
@@ -268,6 +278,10 @@ func toPolicyOut(p *storage.Policy, forApp bool) *policyOut {
 		out.AttemptTimeout = &s
 	}
 	out.Signature = toSignatureOut(p)
+	if p.JitterSet {
+		j := float64(p.JitterPct) / 100
+		out.RetryJitter = &j
+	}
 	if p.Headers != storage.HeadersInherit {
 		name := nameOf(headerStyles, p.Headers)
 		out.HeaderStyle = &name

@@ -162,8 +162,9 @@ type Due struct {
 	Attempt uint32 // 1-based number of the attempt to make
 	Trigger Trigger
 	// Policy is the delivery's stamped policy, copied here so the
-	// dispatcher has it without another read (appended; most are zero).
-	Policy Policy
+	// dispatcher has it without another read (appended; nil when it sets
+	// nothing, as for most: a pointer keeps schedule pages small).
+	Policy *Policy
 }
 
 // Node is a cluster member as recorded in the replicated registry.
@@ -446,8 +447,8 @@ func (du *Due) Encode(e *Encoder) {
 	e.String(du.AppID)
 	e.Uvarint(uint64(du.Attempt))
 	e.Byte(byte(du.Trigger))
-	if !du.Policy.IsZero() { // appended, only when set
-		encodePolicy(e, &du.Policy)
+	if du.Policy != nil && !du.Policy.IsZero() { // appended, only when set
+		encodePolicy(e, du.Policy)
 	}
 }
 
@@ -458,7 +459,8 @@ func (du *Due) Decode(d *Decoder) {
 	du.Attempt = d.Uint32()
 	du.Trigger = Trigger(d.Byte())
 	if d.Remaining() > 0 {
-		decodePolicy(d, &du.Policy)
+		du.Policy = new(Policy)
+		decodePolicy(d, du.Policy)
 	}
 }
 

@@ -277,7 +277,7 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 		dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: due, Policy: policy}
 		tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))
 		tx.set(epMsgKey(m.AppID, epID, m.ID), nil)
-		tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1, Policy: policy})
+		tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1, Policy: policy.Ref()})
 	}
 	return len(eps), "", nil
 }
@@ -423,7 +423,7 @@ func (tx *Tx) RecordOutcome(o Outcome) {
 			tx.del(keyBytes)
 		}
 		next := ScheduleKey{DueMs: o.NextDueMs, MsgID: o.Key.MsgID, EndpointID: o.Key.EndpointID}
-		tx.schedule(next, Due{AppID: appID, Attempt: o.AttemptNo + 1, Policy: dl.Policy})
+		tx.schedule(next, Due{AppID: appID, Attempt: o.AttemptNo + 1, Policy: dl.Policy.Ref()})
 		dl.Status = StatusPending
 		dl.NextAttempt = o.NextDueMs * 1e6
 	case live:
@@ -464,7 +464,7 @@ func (tx *Tx) Resend(appID, msgID, epID string, dueMs int64) error {
 	dl.NextAttempt = dueMs * 1e6
 	tx.set(dlKey, encode(dl.Encode))
 	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: msgID, EndpointID: epID},
-		Due{AppID: appID, Attempt: dl.Attempts + 1, Trigger: TriggerManual, Policy: dl.Policy})
+		Due{AppID: appID, Attempt: dl.Attempts + 1, Trigger: TriggerManual, Policy: dl.Policy.Ref()})
 	return nil
 }
 

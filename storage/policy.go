@@ -27,6 +27,10 @@ type Policy struct {
 	HMAC   HMACScheme
 	// Headers names Standard Webhooks' headers: webhook-*, svix-*, or both.
 	Headers HeaderStyle
+	// JitterSet says JitterPct (0-50) replaces the server's retry jitter:
+	// each wait is spread by up to that percentage either way.
+	JitterSet bool
+	JitterPct uint8
 }
 
 // SignatureScheme is how a delivery's requests are signed. Values are
@@ -97,7 +101,8 @@ func (c Choice) Or(fallback Choice) Choice {
 func (p *Policy) IsZero() bool {
 	return p.RetryScheduleMs == nil && !p.NoRetries && p.AttemptTimeoutMs == 0 &&
 		p.On410 == Inherit && p.RetryAfter == Inherit && p.HTTPSOnly == Inherit &&
-		p.Scheme == SchemeInherit && p.HMAC == (HMACScheme{}) && p.Headers == HeadersInherit
+		p.Scheme == SchemeInherit && p.HMAC == (HMACScheme{}) && p.Headers == HeadersInherit &&
+		!p.JitterSet && p.JitterPct == 0
 }
 
 // Over returns p with the fields it leaves to the level above taken from
@@ -118,7 +123,18 @@ func (p Policy) Over(parent Policy) Policy {
 	if p.Headers == HeadersInherit {
 		p.Headers = parent.Headers
 	}
+	if !p.JitterSet {
+		p.JitterSet, p.JitterPct = parent.JitterSet, parent.JitterPct
+	}
 	return p
+}
+
+// Ref returns p, or nil when it sets nothing (see Due.Policy).
+func (p Policy) Ref() *Policy {
+	if p.IsZero() {
+		return nil
+	}
+	return &p
 }
 
 // policyV1 leads a policy's encoding.
@@ -147,6 +163,8 @@ func encodePolicy(e *Encoder, p *Policy) {
 	e.String(h.DeliveryIDHeader)
 	e.String(h.DeliveryIDPrefix)
 	e.Byte(byte(p.Headers))
+	e.Bool(p.JitterSet)
+	e.Byte(p.JitterPct)
 }
 
 // decodePolicy reads what encodePolicy wrote.
@@ -177,4 +195,6 @@ func decodePolicy(d *Decoder, p *Policy) {
 	h.DeliveryIDHeader = d.String()
 	h.DeliveryIDPrefix = d.String()
 	p.Headers = HeaderStyle(d.Byte())
+	p.JitterSet = d.Bool()
+	p.JitterPct = d.Byte()
 }

@@ -46,7 +46,7 @@ func TestPolicyEveryFieldEncoded(t *testing.T) {
 		&Endpoint{ID: "ep_1", Policy: p},
 		&Endpoint{ID: "ep_1", Policy: p, PrevSecrets: []PrevSecret{{Secret: "s", ExpiresAt: 1}}},
 		&Delivery{MsgID: "msg_1", Policy: p},
-		&Due{AppID: "app_1", Attempt: 2, Policy: p},
+		&Due{AppID: "app_1", Attempt: 2, Policy: &p},
 	}
 	for _, v := range holders {
 		b := encodeRecord(v)
@@ -64,14 +64,14 @@ func TestPolicyEveryFieldEncoded(t *testing.T) {
 // and checks that a zero policy adds no bytes, so records written before
 // policies keep their encoding.
 func TestPolicyGoldenEncoding(t *testing.T) {
-	du := Due{AppID: "a", Attempt: 1, Policy: Policy{
+	du := Due{AppID: "a", Attempt: 1, Policy: &Policy{
 		RetryScheduleMs: []int64{30_000, 120_000}, AttemptTimeoutMs: 5000, On410: No, RetryAfter: No, HTTPSOnly: Yes,
 		Scheme: SchemeHMAC, HMAC: HMACScheme{Header: "X", Content: SignTimestampBody, Prefix: "sha256=", DeliveryIDHeader: "D", DeliveryIDPrefix: "dlv_"},
-		Headers: HeadersSvix,
+		Headers: HeadersSvix, JitterSet: true,
 	}}
 	const golden = "01" + "0161" + "01" + "00" + // version, app, attempt, trigger
 		"01" + "02" + "e0d403" + "80d30e" + "00" + "904e" + "02" + "02" + "01" + // policy v1, schedule (zigzag varints), no-retries, timeout, 410, retry-after, https
-		"02" + "0158" + "01" + "00" + "077368613235363d" + "00" + "00" + "0144" + "04646c765f" + "02" // hmac: header X, {timestamp}.{body}, hex, prefix, raw key, no ts header, id header D with prefix dlv_; svix headers
+		"02" + "0158" + "01" + "00" + "077368613235363d" + "00" + "00" + "0144" + "04646c765f" + "02" + "01" + "00" // hmac: header X, {timestamp}.{body}, hex, prefix, raw key, no ts header, id header D with prefix dlv_; svix headers; jitter set to 0%
 	if got := hex.EncodeToString(encodeRecord(&du)); got != golden {
 		t.Errorf("encoding %s, want %s", got, golden)
 	}
@@ -139,7 +139,7 @@ func TestPolicyStampedAtCreation(t *testing.T) {
 	var due Due
 	kv := dumpKV(t, s)
 	k := ScheduleKey{DueMs: 1000, MsgID: tMsg, EndpointID: "ep_1"}.Bytes()
-	if err := decodeInto([]byte(kv[string(k)]), due.Decode); err != nil || !reflect.DeepEqual(due.Policy, want["ep_1"]) {
+	if err := decodeInto([]byte(kv[string(k)]), due.Decode); err != nil || due.Policy == nil || !reflect.DeepEqual(*due.Policy, want["ep_1"]) {
 		t.Errorf("schedule entry policy %+v (%v), want %+v", due.Policy, err, want["ep_1"])
 	}
 	app.Policy = Policy{NoRetries: true}
@@ -154,7 +154,7 @@ func TestPolicyStampedAtCreation(t *testing.T) {
 	kv = dumpKV(t, s)
 	k = ScheduleKey{DueMs: 31_000, MsgID: tMsg, EndpointID: "ep_1"}.Bytes()
 	due = Due{}
-	if err := decodeInto([]byte(kv[string(k)]), due.Decode); err != nil || due.Attempt != 2 || !reflect.DeepEqual(due.Policy, want["ep_1"]) {
+	if err := decodeInto([]byte(kv[string(k)]), due.Decode); err != nil || due.Attempt != 2 || due.Policy == nil || !reflect.DeepEqual(*due.Policy, want["ep_1"]) {
 		t.Errorf("next attempt's entry %+v (%v), want attempt 2 with %+v", due, err, want["ep_1"])
 	}
 }
