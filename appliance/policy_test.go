@@ -1,8 +1,10 @@
 package appliance_test
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"net/http"
@@ -169,5 +171,36 @@ func TestHeaderStyle(t *testing.T) {
 	}
 	if err := sv.Verify(wh.Body, wh.Header); err != nil {
 		t.Errorf("Svix SDK verifier rejects a svix-style delivery: %v", err)
+	}
+}
+
+// TestV1aScheme: an application on Standard Webhooks v1a sends ed25519
+// signatures that verify with the public key the API gives for the
+// endpoint.
+func TestV1aScheme(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	rc := newReceiver(t)
+	f := newDeliveryFixture(t, n, rc, models.EndpointIn{})
+	r := n.do("PATCH", "/api/v1/app/"+f.app.Id, `{"deliveryPolicy":{"signature":{"scheme":"standard-webhooks-v1a"}}}`)
+	if r.status != http.StatusOK {
+		t.Fatalf("patch app: %d %s", r.status, r.body)
+	}
+	var sec struct{ Key, PublicKey string }
+	n.do("GET", "/api/v1/app/"+f.app.Id+"/endpoint/"+f.ep.Id+"/secret", nil).json(t, &sec)
+	pk, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(sec.PublicKey, "whpk_"))
+	if err != nil || len(pk) != ed25519.PublicKeySize || sec.Key != f.secret {
+		t.Fatalf("secret answer %+v (%v)", sec, err)
+	}
+	f.send(t, "job.completed", map[string]any{"job": 1})
+	wh := rc.waitFor(t, 1)[0]
+	h := wh.Header
+	sig, ok := strings.CutPrefix(h.Get("Webhook-Signature"), "v1a,")
+	raw, err := base64.StdEncoding.DecodeString(sig)
+	if !ok || err != nil {
+		t.Fatalf("webhook-signature %q", h.Get("Webhook-Signature"))
+	}
+	if !ed25519.Verify(pk, []byte(h.Get("Webhook-Id")+"."+h.Get("Webhook-Timestamp")+"."+string(wh.Body)), raw) {
+		t.Error("v1a signature does not verify with the endpoint's public key")
 	}
 }

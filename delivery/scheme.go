@@ -58,7 +58,12 @@ func (s *Signing) setSignature(h http.Header, keys [][]byte, msgID string, ts in
 		return
 	}
 	tsText := strconv.FormatInt(ts, 10)
-	sig := SignatureHeader(keys, msgID, ts, body)
+	var sig string
+	if s.Scheme == storage.SchemeV1a {
+		sig = V1aSignatureHeader(keys, msgID, ts, body)
+	} else {
+		sig = SignatureHeader(keys, msgID, ts, body)
+	}
 	if s.Headers != storage.HeadersSvix {
 		h.Set("Webhook-Id", msgID)
 		h.Set("Webhook-Timestamp", tsText)

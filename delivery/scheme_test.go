@@ -1,11 +1,13 @@
 package delivery
 
 import (
+	"crypto/ed25519"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/herald-webhooks/herald/storage"
@@ -78,5 +80,36 @@ func TestSigningSchemes(t *testing.T) {
 				t.Errorf("%s: %s = %q, want %q", c.name, name, got, want)
 			}
 		}
+	}
+}
+
+// TestV1a: v1a entries verify with the public key derived from each live
+// secret, one entry per key during a rotation.
+func TestV1a(t *testing.T) {
+	newKey, _ := ParseSecret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+	oldKey, _ := ParseSecret("whsec_" + base64.StdEncoding.EncodeToString([]byte("an older secret of 32 bytes.....")))
+	body := []byte(`{"a":1}`)
+	h := http.Header{}
+	s := Signing{Scheme: storage.SchemeV1a}
+	s.setSignature(h, [][]byte{newKey, oldKey}, "msg_1", 1_700_000_000, body)
+	entries := strings.Fields(h.Get("Webhook-Signature"))
+	if len(entries) != 2 {
+		t.Fatalf("signature header %q, want two entries", h.Get("Webhook-Signature"))
+	}
+	for i, key := range [][]byte{newKey, oldKey} {
+		pk, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(V1aPublicKey(key), PublicKeyPrefix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sig, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(entries[i], "v1a,"))
+		if err != nil || !strings.HasPrefix(entries[i], "v1a,") {
+			t.Fatalf("entry %q", entries[i])
+		}
+		if !ed25519.Verify(pk, []byte("msg_1.1700000000."+string(body)), sig) {
+			t.Errorf("entry %d does not verify with its public key", i)
+		}
+	}
+	if V1aPublicKey(newKey) == V1aPublicKey(oldKey) || V1aPublicKey(newKey) != V1aPublicKey(newKey) {
+		t.Error("public keys not derived one per secret")
 	}
 }

@@ -428,9 +428,16 @@ func (s *Server) getEndpointSecret(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
+	// publicKey (a Herald extension) verifies Standard Webhooks v1a
+	// signatures, made with a key pair derived from the secret.
+	var publicKey string
+	if key, err := delivery.ParseSecret(secret); err == nil {
+		publicKey = delivery.V1aPublicKey(key)
+	}
 	writeJSON(c, http.StatusOK, struct {
-		Key string `json:"key"`
-	}{secret})
+		Key       string `json:"key"`
+		PublicKey string `json:"publicKey,omitempty"`
+	}{secret, publicKey})
 	return nil
 }
 

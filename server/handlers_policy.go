@@ -44,7 +44,9 @@ type policyIn struct {
 }
 
 // signatureIn chooses a signature scheme: "standard-webhooks" (v1, the
-// default), "none", or "hmac-sha256" configured by the other fields.
+// default), "standard-webhooks-v1a" (ed25519; the endpoint's public key is
+// on GET .../secret), "none", or "hmac-sha256" configured by the other
+// fields.
 type signatureIn struct {
 	Scheme           string  `json:"scheme"`
 	Header           *string `json:"header"`
@@ -59,7 +61,7 @@ type signatureIn struct {
 
 // Names of the API's signature settings, in stored order.
 var (
-	schemeNames   = map[string]storage.SignatureScheme{"standard-webhooks": storage.SchemeStandard, "hmac-sha256": storage.SchemeHMAC, "none": storage.SchemeNone}
+	schemeNames   = map[string]storage.SignatureScheme{"standard-webhooks": storage.SchemeStandard, "standard-webhooks-v1a": storage.SchemeV1a, "hmac-sha256": storage.SchemeHMAC, "none": storage.SchemeNone}
 	contentNames  = map[string]storage.SignedContent{"{body}": storage.SignBody, "{timestamp}.{body}": storage.SignTimestampBody, "{id}.{timestamp}.{body}": storage.SignIDTimestampBody}
 	headerStyles  = map[string]storage.HeaderStyle{"webhook": storage.HeadersWebhook, "svix": storage.HeadersSvix, "both": storage.HeadersBoth}
 	reservedNames = []string{"user-agent", "authorization", "cookie"}
@@ -79,7 +81,7 @@ func toSignature(v *violations, in *signatureIn, p *storage.Policy) {
 	loc := func(f string) []string { return []string{"deliveryPolicy", "signature", f} }
 	scheme, ok := schemeNames[in.Scheme]
 	if !ok {
-		v.add(`must be "standard-webhooks", "hmac-sha256" or "none"`, loc("scheme")...)
+		v.add(`must be "standard-webhooks", "standard-webhooks-v1a", "hmac-sha256" or "none"`, loc("scheme")...)
 		return
 	}
 	p.Scheme = scheme

@@ -42,6 +42,7 @@ const (
 	SchemeStandard SignatureScheme = 1 // Standard Webhooks v1 (HMAC-SHA256, webhook-signature)
 	SchemeHMAC     SignatureScheme = 2 // a configurable HMAC-SHA256 header (HMACScheme)
 	SchemeNone     SignatureScheme = 3 // unsigned
+	SchemeV1a      SignatureScheme = 4 // Standard Webhooks v1a (ed25519, key pair derived from the secret)
 )
 
 // HMACScheme is a configurable HMAC-SHA256 signature, to reproduce the
