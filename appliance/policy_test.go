@@ -140,6 +140,16 @@ func TestSignatureSchemeAPI(t *testing.T) {
 	if !strings.HasPrefix(id1, "dlv_") || id1 != id2 {
 		t.Errorf("delivery ids %q and %q, want one dlv_ id on every attempt", id1, id2)
 	}
+	// The API names the same delivery id on the attempts and the destination.
+	var m struct{ ID string }
+	mr.json(t, &m)
+	var ats struct{ Data []struct{ DeliveryID string } }
+	n.do("GET", "/api/v1/app/"+f.app.Id+"/attempt/msg/"+m.ID, nil).json(t, &ats)
+	var dests struct{ Data []struct{ DeliveryID string } }
+	n.do("GET", "/api/v1/app/"+f.app.Id+"/msg/"+m.ID+"/endpoint", nil).json(t, &dests)
+	if len(ats.Data) < 2 || ats.Data[0].DeliveryID != id1 || ats.Data[1].DeliveryID != id1 || len(dests.Data) != 1 || dests.Data[0].DeliveryID != id1 {
+		t.Errorf("API delivery ids: attempts %+v, destinations %+v; want %s", ats.Data, dests.Data, id1)
+	}
 }
 
 // TestHeaderStyle: the server's header_style names the Standard Webhooks

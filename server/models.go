@@ -205,6 +205,9 @@ type attemptOut struct {
 	// Error is a Herald addition: the transport error when no response
 	// arrived (connection refused, timeout, refused address).
 	Error string `json:"error,omitempty"`
+	// DeliveryID is a Herald addition: the id of the (message, endpoint)
+	// delivery the attempt belongs to, the one a delivery-id header sends.
+	DeliveryID string `json:"deliveryId"`
 }
 
 // toAttemptOut renders an attempt; without content the response body reads
@@ -218,7 +221,7 @@ func toAttemptOut(at *storage.Attempt, withContent bool) attemptOut {
 		ID: at.ID, MsgID: at.MsgID, EndpointID: at.EndpointID, URL: at.URL,
 		Response: response, ResponseStatusCode: at.StatusCode, ResponseDurationMs: at.DurationMs,
 		Status: int(at.Status), StatusText: at.Status.String(), TriggerType: int(at.Trigger),
-		Timestamp: ts(at.Timestamp), Error: at.Error,
+		Timestamp: ts(at.Timestamp), Error: at.Error, DeliveryID: storage.DeliveryID(at.MsgID, at.EndpointID),
 	}
 }
 
@@ -252,4 +255,6 @@ type messageEndpointOut struct {
 	NextAttempt *time.Time `json:"nextAttempt,omitempty"`
 	// Attempts is a Herald addition: how many attempts were made.
 	Attempts uint32 `json:"attempts"`
+	// DeliveryID is a Herald addition: this delivery's id (see attemptOut).
+	DeliveryID string `json:"deliveryId"`
 }
