@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,13 @@ type endpointIn struct {
 }
 
 func (s *Server) checkURL(v *violations, raw string) {
-	if _, err := s.guard.CheckURL(raw); err != nil {
+	u, err := s.guard.CheckURL(raw)
+	if err == nil {
+		// A name that resolves to a refused address is refused now, with
+		// a clear message, and not only at every connection.
+		err = s.guard.CheckResolves(context.Background(), u, nil)
+	}
+	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, delivery.ErrForbiddenAddress) {
 			msg = "the URL points at a private or reserved address: " + msg
