@@ -2,23 +2,32 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
+	"github.com/herald-webhooks/herald/certs"
 	"github.com/herald-webhooks/herald/config"
 )
 
 const clusterUsage = `usage:
-  herald cluster status [--addr HOST:PORT]            members, leader and each node's Raft state
-  herald cluster remove [--addr HOST:PORT] NODE_ID    remove a node from the cluster
+  herald cluster status [flags]            members, leader and each node's Raft state
+  herald cluster remove [flags] NODE_ID    remove a node from the cluster
 
-The admin token comes from --token or HERALD_ADMIN_TOKEN; --addr is any
-member's API address (default 127.0.0.1:8484).
+flags:
+  --addr HOST:PORT or URL     any member's API (default 127.0.0.1:8484)
+  --token TOKEN               admin token (default $HERALD_ADMIN_TOKEN)
+  --ca FILE                   PEM CA bundle that signed the node's certificate
+  --insecure-skip-verify      do not verify the node's certificate (testing only)
+
+A node with TLS (tls.cert_file) serves HTTPS: give --ca (or, when its
+certificate is from a public CA, --addr https://HOST:PORT).
 `
 
 // clusterCmd runs the cluster operations against a running node's API.
@@ -29,9 +38,16 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fs := flag.NewFlagSet("cluster "+args[0], flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8484", "API address of any member")
+	addr := fs.String("addr", "127.0.0.1:8484", "API address (host:port) or URL of any member")
 	token := fs.String("token", os.Getenv(config.AdminTokenEnv), "admin token (default $"+config.AdminTokenEnv+")")
+	caFile := fs.String("ca", "", "PEM CA bundle that signed the node's certificate (implies https)")
+	insecure := fs.Bool("insecure-skip-verify", false, "use https without verifying the node's certificate (testing only)")
 	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	base, client, err := apiClient(*addr, *caFile, *insecure)
+	if err != nil {
+		fmt.Fprintln(stderr, "herald cluster:", err)
 		return 2
 	}
 	if *token == "" {
@@ -48,13 +64,13 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, clusterUsage)
 		return 2
 	}
-	req, err := http.NewRequest(method, "http://"+*addr+path, nil)
+	req, err := http.NewRequest(method, base+path, nil)
 	if err != nil {
 		fmt.Fprintln(stderr, "herald cluster:", err)
 		return 2
 	}
 	req.Header.Set("Authorization", "Bearer "+*token)
-	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		fmt.Fprintln(stderr, "herald cluster:", err)
 		return 1
@@ -75,4 +91,38 @@ func clusterCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "%s\n", body)
 	return 0
+}
+
+// apiClient returns the base URL of the node at addr (host:port, or a URL
+// with its scheme) and a client for it: https when a CA or
+// insecureSkipVerify is given, or the URL says so.
+func apiClient(addr, caFile string, insecureSkipVerify bool) (string, *http.Client, error) {
+	scheme, host := "http", addr
+	if caFile != "" || insecureSkipVerify {
+		scheme = "https"
+	}
+	if s, h, ok := strings.Cut(addr, "://"); ok {
+		if s != "http" && s != "https" {
+			return "", nil, fmt.Errorf("--addr %q: want http:// or https://", addr)
+		}
+		if s == "http" && scheme == "https" {
+			return "", nil, fmt.Errorf("--addr %q: --ca and --insecure-skip-verify need https", addr)
+		}
+		scheme, host = s, strings.TrimSuffix(h, "/")
+	}
+	client := &http.Client{Timeout: 30 * time.Second}
+	if scheme == "https" {
+		cfg := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecureSkipVerify}
+		if caFile != "" {
+			pool, err := certs.LoadCAs(caFile)
+			if err != nil {
+				return "", nil, err
+			}
+			cfg.RootCAs = pool
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = cfg
+		client.Transport = tr
+	}
+	return scheme + "://" + host, client, nil
 }

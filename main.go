@@ -76,6 +76,20 @@ func serve(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 
+	// HUP reloads the TLS certificate and key; a pair that does not load
+	// leaves the one in use serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			if !cfg.TLS.Enabled() {
+				log.Info().Msg("SIGHUP ignored: no TLS certificate to reload")
+			} else if err := app.ReloadTLS(); err != nil {
+				log.Error().Err(err).Msg("TLS reload on SIGHUP failed: keeping the certificate in use")
+			}
+		}
+	}()
+
 	// TERM and INT drain: deliveries in flight finish (a node alone stops
 	// its intake first), a leader hands over, then the API, Raft and
 	// storage close in that order.

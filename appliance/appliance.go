@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	hraft "github.com/hashicorp/raft"
 	"github.com/rs/zerolog"
 
+	"github.com/herald-webhooks/herald/certs"
 	"github.com/herald-webhooks/herald/config"
 	"github.com/herald-webhooks/herald/delivery"
 	"github.com/herald-webhooks/herald/keyring"
@@ -50,6 +52,7 @@ type Appliance struct {
 	listener   net.Listener
 	serveDone  chan error
 	cluster    *clusterClient // nil without an admin token
+	tls        *certs.Node    // nil without TLS
 	keys       *keyring.Keyring
 	debug      *http.Server
 	stopTasks  chan struct{}
@@ -81,6 +84,14 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{})}
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
+	}
+	// TLS files are read first: a bad one fails the start before
+	// anything is written.
+	if cfg.TLS.Enabled() {
+		var err error
+		if a.tls, err = certs.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CAFile, log.With().Str("component", "tls").Logger()); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data dir: %w", err)
@@ -122,6 +133,9 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		SnapshotThreshold: uint64(cfg.Raft.SnapshotThreshold), SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
 		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
 		WrapStream:   opts.WrapRaftStream,
+	}
+	if a.tls != nil {
+		rcfg.TLS = &raft.TLS{Server: a.tls.PeerServer(), Client: a.tls.PeerClient()}
 	}
 	// A node listed in its own --join (one list for every node) ignores
 	// itself; with nothing left to join, it bootstraps.
@@ -178,7 +192,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		IdempotencyTTL:      cfg.API.IdempotencyTTL.Duration,
 		EventIDTTL:          cfg.API.EventIDTTL.Duration,
 		AdminTokenHashes:    hashes,
-		PublicURL:           "http://" + cfg.HTTPAdvertiseAddr(),
+		PublicURL:           cfg.APIScheme() + "://" + cfg.HTTPAdvertiseAddr(),
 		NodeMetrics:         a.nodeMetrics().WritePrometheus,
 		Keys:                keys,
 		AdminRateLimit:      cfg.API.AdminRateLimit,
@@ -187,6 +201,8 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		MaxHeaderBytes:      cfg.API.MaxHeaderBytes,
 		MaxHeaders:          cfg.API.MaxHeaders,
 		MaxJSONDepth:        cfg.API.MaxJSONDepth,
+		PeerTLS:             a.peerTLS(),
+		RequireNodeCert:     a.tls != nil && a.tls.CAs != nil,
 		Now:                 opts.Now,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 
@@ -194,12 +210,15 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		a.closeBelowAPI()
 		return nil, fmt.Errorf("listen for the API on %s: %w", cfg.HTTPAddr, err)
 	}
+	if a.tls != nil {
+		a.listener = tls.NewListener(a.listener, a.tls.API())
+	}
 	a.serveDone = make(chan error, 1)
 	go func() { a.serveDone <- a.api.Serve(a.listener) }()
-	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Msg("API listening")
+	log.Info().Str("component", "api").Str("addr", a.listener.Addr().String()).Bool("tls", a.tls != nil).Msg("API listening")
 
 	if cfg.AdminToken != "" {
-		a.cluster = newClusterClient(cfg.AdminToken)
+		a.cluster = newClusterClient(cfg.AdminToken, a.peerTLS())
 	}
 	if len(joinAddrs) > 0 {
 		if a.cluster == nil {

@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,12 +16,22 @@ import (
 
 // clusterClient calls other members' cluster API with the admin token.
 type clusterClient struct {
-	token string
-	http  *http.Client
+	token  string
+	scheme string // https when members talk TLS
+	http   *http.Client
 }
 
-func newClusterClient(token string) *clusterClient {
-	return &clusterClient{token: token, http: &http.Client{Timeout: 10 * time.Second}}
+// newClusterClient builds the client of every call this node makes to
+// another member's API; peerTLS (nil without TLS) verifies the member and
+// presents this node's certificate.
+func newClusterClient(token string, peerTLS *tls.Config) *clusterClient {
+	c := &clusterClient{token: token, scheme: "http", http: &http.Client{Timeout: 10 * time.Second}}
+	if peerTLS != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = peerTLS
+		c.scheme, c.http.Transport = "https", tr
+	}
+	return c
 }
 
 func (c *clusterClient) do(method, addr, path string, body any) error {
@@ -29,7 +40,7 @@ func (c *clusterClient) do(method, addr, path string, body any) error {
 		b, _ := json.Marshal(body)
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequest(method, "http://"+addr+path, rd)
+	req, err := http.NewRequest(method, c.scheme+"://"+addr+path, rd)
 	if err != nil {
 		return err
 	}

@@ -56,6 +56,18 @@ func TestEndpointRecover(t *testing.T) {
 			return nil
 		})
 	}
+	// The task reads back, on Svix's background-task route, as finished.
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		task, err := n.sdk.BackgroundTask.Get(ctx(t), out.Id)
+		if err != nil {
+			return err
+		}
+		if task.Status != models.BACKGROUNDTASKSTATUS_FINISHED || task.Task != models.BACKGROUNDTASKTYPE_ENDPOINT_RECOVER ||
+			task.UpdatedAt.Before(start) || task.Data["queued"] != float64(len(failed)) {
+			return fmt.Errorf("task %+v", task)
+		}
+		return nil
+	})
 	got := rc.waitFor(t, sentBefore+len(failed))
 	for _, wh := range got[sentBefore:] {
 		if id := wh.Header.Get("webhook-id"); id == ok.Id {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -285,9 +286,10 @@ func TestSlowClientsAreCut(t *testing.T) {
 }
 
 // TestLimitsFromReview: the configured header size is the one applied, a
-// forged forwarding header does not skip the rate limit, restricted token
-// capabilities are refused rather than widened, and the registry holds the
-// advertised API address.
+// forged forwarding header does not skip the rate limit, an unknown token
+// capability is refused rather than ignored (TestAppTokenCapabilities
+// covers the known ones), and the registry holds the advertised API
+// address.
 func TestLimitsFromReview(t *testing.T) {
 	n := startNode(t, func(c *config.Config) {
 		c.API.MaxHeaderBytes = 16384
@@ -333,13 +335,152 @@ func TestLimitsFromReview(t *testing.T) {
 	})
 	var r rawResponse
 	checkFor(t, 10*time.Second, 200*time.Millisecond, func() error {
-		r = n.do("POST", "/api/v1/auth/app-portal-access/caps", `{"capabilities":["ViewBase"]}`)
+		r = n.do("POST", "/api/v1/auth/app-portal-access/caps", `{"capabilities":["ViewBase","Everything"]}`)
 		if r.status == 429 {
 			return fmt.Errorf("rate limited")
 		}
 		return nil
 	})
 	if r.status != 422 {
-		t.Fatalf("restricted capabilities = %d %s, want 422", r.status, r.body)
+		t.Fatalf("unknown capability = %d %s, want 422", r.status, r.body)
+	}
+}
+
+// TestAppTokenCapabilities: tokens restricted to a list of Svix's
+// capabilities, and read-only tokens, reach exactly the route classes
+// their capabilities open; every refusal is a 403 insufficient_capability
+// that changes nothing; bad lists are a 422 that issues no token; the
+// session route tells each token what it may do.
+func TestAppTokenCapabilities(t *testing.T) {
+	n := startNode(t)
+	rc := newReceiver(t)
+	app, err := n.sdk.Application.Create(ctx(t), models.ApplicationIn{Name: "caps", Uid: ptr("caps-app")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, err := n.sdk.Endpoint.Create(ctx(t), app.Id, models.EndpointIn{Url: rc.URL("/hook")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := n.sdk.Message.Create(ctx(t), app.Id, models.MessageIn{EventType: "a.b", Payload: map[string]any{"x": 1}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.waitFor(t, 1)
+
+	type capList = []models.AppPortalCapability
+	tokens := map[string]models.AppPortalAccessIn{
+		"default":              {},
+		"readOnly":             {ReadOnly: ptr(true)},
+		"ViewBase":             {Capabilities: capList{"ViewBase"}},
+		"ViewEndpointSecret":   {Capabilities: capList{"ViewBase", "ViewEndpointSecret"}},
+		"ManageEndpointSecret": {Capabilities: capList{"ViewBase", "ManageEndpointSecret"}},
+		"CreateAttempts":       {Capabilities: capList{"ViewBase", "CreateAttempts"}},
+		"ManageEndpoint":       {Capabilities: capList{"ViewBase", "ManageEndpoint"}},
+	}
+	base := "/api/v1/app/" + app.Id
+	epPath := base + "/endpoint/" + ep.Id
+	classes := []struct {
+		name, method, path, body string
+		status                   int      // when allowed
+		allowed                  []string // tokens allowed
+	}{
+		{"ViewBase", "GET", epPath, "", 200, []string{"default", "readOnly", "ViewBase", "ViewEndpointSecret", "ManageEndpointSecret", "CreateAttempts", "ManageEndpoint"}},
+		{"ViewEndpointSecret", "GET", epPath + "/secret", "", 200, []string{"default", "ViewEndpointSecret", "ManageEndpointSecret", "ManageEndpoint"}},
+		{"ManageEndpointSecret", "POST", epPath + "/secret/rotate", `{}`, 204, []string{"default", "ManageEndpointSecret", "ManageEndpoint"}},
+		{"ManageEndpoint", "PATCH", epPath, `{"description":"changed"}`, 200, []string{"default", "ManageEndpoint"}},
+		{"ManageEndpoint headers", "PUT", epPath + "/headers", `{"headers":{"X-A":"1"}}`, 204, []string{"default", "ManageEndpoint"}},
+		{"CreateAttempts", "POST", base + "/msg/" + msg.Id + "/endpoint/" + ep.Id + "/resend", "", 202, []string{"default", "CreateAttempts"}},
+		{"admin only", "POST", base + "/msg", `{"eventType":"a.b","payload":{}}`, 0, nil},
+	}
+	attempts := 1 // the message's first delivery
+	for name, in := range tokens {
+		token := portalToken(t, n, app.Id, in)
+		for _, cl := range classes {
+			idx := n.Store().AppliedIndex()
+			r := n.doToken(token, cl.method, cl.path, cl.body)
+			if slices.Contains(cl.allowed, name) {
+				if r.status != cl.status {
+					t.Errorf("%s token, %s (%s %s) = %d %s, want %d", name, cl.name, cl.method, cl.path, r.status, r.body, cl.status)
+				}
+				if cl.name == "CreateAttempts" {
+					// The resend's outcome is written later: wait for it,
+					// so it is not taken for a refusal's write.
+					attempts++
+					checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+						if c := n.counts().Attempts; c != attempts {
+							return fmt.Errorf("%d attempts recorded, want %d", c, attempts)
+						}
+						return nil
+					})
+				}
+				continue
+			}
+			var e struct{ Code, Detail string }
+			r.json(t, &e)
+			wantCode := "insufficient_capability"
+			if cl.allowed == nil {
+				wantCode = "insufficient access"
+			}
+			if r.status != 403 || e.Code != wantCode {
+				t.Errorf("%s token, %s (%s %s) = %d %s, want 403 %s", name, cl.name, cl.method, cl.path, r.status, r.body, wantCode)
+			}
+			if got := n.Store().AppliedIndex(); got != idx {
+				t.Errorf("%s token, refused %s moved the applied index %d -> %d", name, cl.name, idx, got)
+			}
+		}
+
+		// The session route: what the portal shows.
+		var s struct {
+			Kind         string
+			AppID        string `json:"appId"`
+			AppUID       *string
+			ReadOnly     *bool
+			Capabilities []string
+			ExpiresAt    time.Time
+		}
+		r := n.doToken(token, "GET", "/api/v1/auth/session", nil)
+		if r.status != 200 {
+			t.Fatalf("session for %s token = %d %s", name, r.status, r.body)
+		}
+		r.json(t, &s)
+		wantCaps := map[string][]string{
+			"default":  {"ViewBase", "ViewEndpointSecret", "ManageEndpointSecret", "ManageTransformations", "CreateAttempts", "ManageEndpoint"},
+			"readOnly": {"ViewBase"},
+		}[name]
+		if wantCaps == nil {
+			wantCaps = []string{"ViewBase"}
+			if name != "ViewBase" {
+				wantCaps = append(wantCaps, name)
+			}
+		}
+		wantRO := name == "readOnly" || name == "ViewBase" || name == "ViewEndpointSecret"
+		if s.Kind != "app_portal" || s.AppID != app.Id || s.AppUID == nil || *s.AppUID != "caps-app" || s.ReadOnly == nil || *s.ReadOnly != wantRO ||
+			!slices.Equal(s.Capabilities, wantCaps) || time.Until(s.ExpiresAt) < 6*24*time.Hour {
+			t.Errorf("session for %s token = %s", name, r.body)
+		}
+	}
+	if r := n.do("GET", "/api/v1/auth/session", nil); r.status != 200 || strings.TrimSpace(string(r.body)) != `{"kind":"admin"}` {
+		t.Errorf("session for the admin token = %d %s", r.status, r.body)
+	}
+	if r := n.doToken("", "GET", "/api/v1/auth/session", nil); r.status != 401 {
+		t.Errorf("session without a token = %d", r.status)
+	}
+
+	// Bad capability lists: 422, and no token issued.
+	idx := n.Store().AppliedIndex()
+	for _, body := range []string{
+		`{"capabilities":["ViewBase","Superpowers"]}`,
+		`{"capabilities":["ManageEndpoint"]}`,
+		`{"capabilities":[]}`,
+		`{"capabilities":["ViewBase","ViewEndpointSecret"],"readOnly":true}`,
+		`{"capabilities":"ViewBase"}`,
+	} {
+		if r := n.do("POST", "/api/v1/auth/app-portal-access/"+app.Id, body); r.status != 422 || strings.Contains(string(r.body), "hrldapp_") {
+			t.Errorf("app-portal-access %s = %d %s, want 422", body, r.status, r.body)
+		}
+	}
+	if got := n.Store().AppliedIndex(); got != idx {
+		t.Errorf("refused app-portal-access requests moved the applied index %d -> %d", idx, got)
 	}
 }

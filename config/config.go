@@ -55,6 +55,8 @@ type Config struct {
 	SecretsOldKeys []string `toml:"secrets_old_keys"`
 	// Log configures the node's own logs.
 	Log LogConfig `toml:"log"`
+	// TLS configures HTTPS on the API and TLS between nodes.
+	TLS TLSConfig `toml:"tls"`
 	// API configures the HTTP front end.
 	API APIConfig `toml:"api"`
 	// Delivery configures outbound webhook requests and retries.
@@ -70,6 +72,22 @@ type LogConfig struct {
 	// Format is json (for collectors) or console (for people).
 	Format string `toml:"format"`
 }
+
+// TLSConfig configures HTTPS on the API and TLS between nodes. With a
+// certificate and key, the API serves HTTPS and all node-to-node traffic
+// (Raft, joins, forwarded writes, status calls) runs over TLS.
+type TLSConfig struct {
+	// CertFile is the PEM certificate (leaf first, then intermediates) the node presents; empty = no TLS.
+	CertFile string `toml:"cert_file"`
+	// KeyFile is the PEM private key of CertFile.
+	KeyFile string `toml:"key_file"`
+	// CAFile is a PEM bundle of the CAs that sign the nodes' certificates;
+	// with it, peers are verified against it and must present one (mutual TLS).
+	CAFile string `toml:"ca_file"`
+}
+
+// Enabled reports whether the node runs with TLS.
+func (t TLSConfig) Enabled() bool { return t.CertFile != "" }
 
 // APIConfig configures the HTTP front end.
 type APIConfig struct {

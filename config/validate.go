@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herald-webhooks/herald/certs"
 )
 
 // Limits enforced by Validate.
@@ -69,6 +71,8 @@ func (c Config) Validate() error {
 			v.fail("allow_private_cidr", "entry %d %q is not a CIDR such as 10.0.0.0/8 or fd00::/8 (use /32 or /128 for one address)", i+1, s)
 		}
 	}
+
+	v.tls(c.TLS)
 
 	v.oneOf("log.level", c.Log.Level, logLevels)
 	v.oneOf("log.format", c.Log.Format, logFormats)
@@ -138,6 +142,15 @@ func (c Config) HTTPAdvertiseAddr() string {
 		return c.HTTPAdvertise
 	}
 	return c.HTTPAddr
+}
+
+// APIScheme is the URL scheme of this node's API, and of every node's in
+// its cluster: https with TLS, else http.
+func (c Config) APIScheme() string {
+	if c.TLS.Enabled() {
+		return "https"
+	}
+	return "http"
 }
 
 // RaftAdvertiseAddr is the Raft address to give other nodes.
@@ -318,6 +331,32 @@ func (v *validator) advertiseAddr(key, addr, listenKey, listen string) {
 	}
 	if unspecifiedHost(listen) {
 		v.fail(key, "must be set when %s (%q) listens on all interfaces: other nodes need an address they can dial", listenKey, listen)
+	}
+}
+
+// tls checks that the TLS settings come as a whole and that their files
+// load, so a typo fails the start instead of the first handshake.
+func (v *validator) tls(t TLSConfig) {
+	switch {
+	case t.CertFile == "" && t.KeyFile == "" && t.CAFile == "":
+		return
+	case t.CertFile == "" && t.KeyFile != "":
+		v.fail("tls.cert_file", "must be set when tls.key_file is: a key needs its certificate")
+		return
+	case t.CertFile != "" && t.KeyFile == "":
+		v.fail("tls.key_file", "must be set when tls.cert_file is: the certificate's private key (PEM)")
+		return
+	case t.CertFile == "":
+		v.fail("tls.ca_file", "needs tls.cert_file and tls.key_file: with a CA, every node presents a certificate it signed")
+		return
+	}
+	if err := certs.CheckKeypair(t.CertFile, t.KeyFile); err != nil {
+		v.fail("tls.cert_file", "%v", err)
+	}
+	if t.CAFile != "" {
+		if _, err := certs.LoadCAs(t.CAFile); err != nil {
+			v.fail("tls.ca_file", "%v", err)
+		}
 	}
 }
 

@@ -366,11 +366,15 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		return o, true
 	}
 	keys, err := d.signingKeys(&ep)
+	var headers map[string]string
+	if err == nil {
+		headers, err = OpenHeaders(d.cfg.Keys, &ep)
+	}
 	if err != nil {
-		// A node without the cluster's secrets key cannot sign. Nothing
-		// was sent: put the same attempt off, for this node once fixed or
-		// another leader, and say why.
-		d.log.Error().Err(err).Str("endpoint_id", ep.ID).Msg("endpoint secret cannot be opened: is secrets.key the same on every node?")
+		// A node without the cluster's secrets key cannot sign or send
+		// the custom headers. Nothing was sent: put the same attempt off,
+		// for this node once fixed or another leader, and say why.
+		d.log.Error().Err(err).Str("endpoint_id", ep.ID).Msg("endpoint secret or header cannot be opened: is secrets.key the same on every node?")
 		o.AttemptNo = max(e.Due.Attempt, 1) - 1
 		o.NextDueMs = d.now().Add(secretRetry).UnixMilli()
 		return o, true
@@ -386,7 +390,7 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	// sort like their start times.
 	attemptID := storage.NewID(storage.PrefixAttempt, start)
 	req := Request{
-		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: ep.Headers,
+		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: headers,
 		Keys: keys, Now: start,
 	}
 	sp := e.Due.Policy

@@ -1,4 +1,4 @@
-// Package keyring encrypts endpoint signing secrets at rest with
+// Package keyring encrypts endpoint signing secrets and custom header values at rest with
 // XChaCha20-Poly1305 under a main key from config or a key file.
 //
 // A sealed value reads "enc:v1:<key id>:<base64url(nonce || ciphertext)>".

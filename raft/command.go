@@ -32,6 +32,8 @@ const (
 	CmdPutAppToken     CommandType = 17
 	CmdRevokeAppTokens CommandType = 18
 	CmdRecover         CommandType = 19
+	CmdPutTask         CommandType = 20
+	CmdReplayMissing   CommandType = 21
 )
 
 // Command is one replicated state change.
@@ -230,6 +232,53 @@ func (c *Recover) encode(e *storage.Encoder) {
 }
 
 func (c *Recover) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.AppID = d.String()
+	c.EndpointID = d.String()
+	c.Since = d.Varint()
+	c.Until = d.Varint()
+	c.After = d.String()
+	c.Limit = d.Uint32()
+}
+
+// PutTask records a background task's state (see storage.Tx.PutTask).
+type PutTask struct {
+	Task storage.Task
+}
+
+// Type implements Command.
+func (*PutTask) Type() CommandType { return CmdPutTask }
+
+func (c *PutTask) encode(e *storage.Encoder) { c.Task.Encode(e) }
+func (c *PutTask) decode(d *storage.Decoder) { c.Task.Decode(d) }
+
+// ReplayMissing sends an endpoint, at Meta.Time, the messages of
+// [Since, Until) (unix ns) it never got: the messages after After, at most
+// Limit of them (see storage.Tx.ReplayMissing).
+type ReplayMissing struct {
+	Meta
+	AppID      string
+	EndpointID string
+	Since      int64
+	Until      int64
+	After      string
+	Limit      uint32
+}
+
+// Type implements Command.
+func (*ReplayMissing) Type() CommandType { return CmdReplayMissing }
+
+func (c *ReplayMissing) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	e.String(c.AppID)
+	e.String(c.EndpointID)
+	e.Varint(c.Since)
+	e.Varint(c.Until)
+	e.String(c.After)
+	e.Uvarint(uint64(c.Limit))
+}
+
+func (c *ReplayMissing) decode(d *storage.Decoder) {
 	c.Meta.decode(d)
 	c.AppID = d.String()
 	c.EndpointID = d.String()
@@ -470,6 +519,10 @@ func newCommand(t CommandType) Command {
 		return &RevokeAppTokens{}
 	case CmdRecover:
 		return &Recover{}
+	case CmdPutTask:
+		return &PutTask{}
+	case CmdReplayMissing:
+		return &ReplayMissing{}
 	}
 	return nil
 }

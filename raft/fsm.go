@@ -19,8 +19,8 @@ type Result struct {
 	Existing string                      // with ErrEventIDTaken: the message holding the event id
 	Created  bool                        // PutEventType created rather than replaced
 	Fanout   int                         // CreateMessages: deliveries created
-	Count    int                         // Expire: records deleted; Recover: deliveries re-queued
-	Cursor   string                      // Recover: last message looked at, "" once the range is done
+	Count    int                         // Expire: records deleted; Recover, ReplayMissing: deliveries queued
+	Cursor   string                      // Recover, ReplayMissing: last message looked at, "" once the range is done
 }
 
 // Hooks let the layers above react to what the FSM applied, without the FSM
@@ -153,6 +153,12 @@ func apply(tx *storage.Tx, cmd Command) any {
 		return Result{}
 	case *Recover:
 		n, cursor := tx.Recover(c.AppID, c.EndpointID, c.Since, c.Until, c.After, int(c.Limit), c.Time/1e6)
+		return Result{Count: n, Cursor: cursor}
+	case *PutTask:
+		tx.PutTask(c.Task)
+		return Result{}
+	case *ReplayMissing:
+		n, cursor := tx.ReplayMissing(c.AppID, c.EndpointID, c.Since, c.Until, c.After, int(c.Limit), c.Time/1e6)
 		return Result{Count: n, Cursor: cursor}
 	}
 	panic(fmt.Sprintf("fsm: no apply for command type %d", cmd.Type()))

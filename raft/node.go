@@ -51,6 +51,9 @@ type Config struct {
 	SnapshotInterval   time.Duration
 	TrailingLogs       uint64
 
+	// TLS, when set, runs the transport over TLS (see tls.go).
+	TLS *TLS
+
 	// WrapStream, when set, wraps the TCP stream layer raft talks over:
 	// tests use it to cut and heal a node's Raft traffic.
 	WrapStream func(hraft.StreamLayer) hraft.StreamLayer
@@ -116,7 +119,7 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 	if err != nil {
 		return fail(fmt.Errorf("raft transport on %s: %w", cfg.BindAddr, err))
 	}
-	var layer hraft.StreamLayer = stream
+	layer := withTLS(stream, cfg.TLS)
 	if cfg.WrapStream != nil {
 		layer = cfg.WrapStream(layer)
 	}

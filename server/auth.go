@@ -17,18 +17,20 @@ import (
 //   - admin tokens (configured, or generated on a cluster's first start)
 //     may do everything;
 //   - application tokens (app portal access) may read and manage one
-//     application's endpoints, messages and attempts, and nothing else.
-//     They expire, can be revoked, and may be read-only.
+//     application's endpoints, messages and attempts, and nothing else,
+//     as far as their capabilities allow (see capabilities.go). They
+//     expire and can be revoked.
 //
 // Only sha256 hashes of tokens are kept, compared in constant time, and no
 // token is ever logged.
 
 // principal is who a request acts as.
 type principal struct {
-	admin    bool
-	appID    string // an application token's application
-	readOnly bool
-	id       string // stable name for idempotency scoping and rate limits
+	admin     bool
+	appID     string     // an application token's application
+	caps      capability // an application token's capabilities
+	expiresAt int64      // an application token's expiry, unix ns
+	id        string     // stable name for idempotency scoping and rate limits
 }
 
 // handler is a route's work; it returns an error to be answered as JSON.
@@ -45,10 +47,14 @@ func (s *Server) authed(h handler) fasthttp.RequestHandler {
 	})
 }
 
-// authenticated wraps a handler with bearer-token authentication only.
+// authenticated wraps a handler with bearer-token authentication and the
+// route's capability check only.
 func (s *Server) authenticated(h handler) fasthttp.RequestHandler {
 	return func(c *fasthttp.RequestCtx) {
 		p, err := s.authenticate(c)
+		if err == nil {
+			err = authorize(c, p)
+		}
 		if err == nil {
 			err = h(c, p)
 		}
@@ -94,7 +100,7 @@ func (s *Server) authenticate(c *fasthttp.RequestCtx) (principal, error) {
 	}
 	// The lookup is by hash, so it leaks nothing about other tokens.
 	if appErr == nil && s.now().UnixNano() < app.ExpiresAt {
-		return principal{appID: app.AppID, readOnly: app.ReadOnly, id: "app:" + hex.EncodeToString(sum[:8])}, nil
+		return principal{appID: app.AppID, caps: tokenCapabilities(&app), expiresAt: app.ExpiresAt, id: "app:" + hex.EncodeToString(sum[:8])}, nil
 	}
 	return principal{}, errUnauthorized
 }
@@ -115,14 +121,6 @@ func (p principal) requireAdmin() error {
 		return nil
 	}
 	return errForbidden
-}
-
-// canWrite refuses read-only application tokens.
-func (p principal) canWrite() error {
-	if p.readOnly {
-		return errForbidden
-	}
-	return nil
 }
 
 // tokenTTL bounds an application token's life (Svix: 1 hour to 7 days,

@@ -42,3 +42,33 @@ func BenchmarkDecodeMessage(b *testing.B) {
 		}
 	}
 }
+
+// benchEndpointBody is an endpoint creation as the SDKs send it.
+var benchEndpointBody = []byte(`{"url":"https://example.com/hooks/1","description":"Job events","uid":"ep-1",` +
+	`"filterTypes":["job.completed","job.failed"],"channels":["team-1"],"metadata":{"owner":"ops"},"rateLimit":100}`)
+
+// BenchmarkDecodeBody measures the decoder of every request but messages,
+// here an endpoint creation.
+func BenchmarkDecodeBody(b *testing.B) {
+	var c fasthttp.RequestCtx
+	c.Request.SetBody(benchEndpointBody)
+	b.SetBytes(int64(len(benchEndpointBody)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var in endpointIn
+		if err := decodeBody(&c, &in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkHasHugeNumber is the check the message fast path adds to JSON
+// v2's own (see decodeMessage), on the body of BenchmarkDecodeMessage.
+func BenchmarkHasHugeNumber(b *testing.B) {
+	b.SetBytes(int64(len(benchMessageBody)))
+	for b.Loop() {
+		if hasHugeNumber(benchMessageBody) {
+			b.Fatal("huge number")
+		}
+	}
+}

@@ -15,4 +15,11 @@
 //   - Errors map to status codes in one place (errors.go). Tokens are
 //     compared as hashes and never logged; endpoint secrets appear only in
 //     the secret route's response.
+//   - Endpoint secrets and every custom header value are sealed before
+//     they enter a Raft command; sealing is random, so it never happens
+//     in the FSM.
+//   - What an application token may do is decided in one table
+//     (routeAccess, capabilities.go), checked on every authenticated
+//     request before its handler runs; a route missing there is closed to
+//     application tokens.
 package server

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strings"
 
 	"github.com/valyala/fasthttp"
 
@@ -36,6 +35,7 @@ var (
 	errBodyTooLarge    = errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.")
 	errHeadersTooLarge = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request line and headers are too large.")
 	errTooManyHeaders  = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request has too many headers.")
+	errRequestTimeout  = errorf(http.StatusRequestTimeout, "request_timeout", "The request did not arrive in full within the read timeout.")
 )
 
 func notFound(what string) *apiError {
@@ -62,11 +62,10 @@ func (e *validationError) Error() string {
 }
 
 // violations collects what is wrong with a request while it is checked:
-// query parameters that do not parse (400, as Svix answers) and values that
-// break a rule (422).
+// body fields and query parameters that break a rule, answered together
+// as one 422 validation_error.
 type violations struct {
-	fields   []fieldError
-	unparsed []string
+	fields []fieldError
 }
 
 func (v *violations) add(msg string, loc ...string) {
@@ -78,9 +77,11 @@ func (v *violations) addQuery(msg, param string) {
 	v.fields = append(v.fields, fieldError{Loc: []string{"query", param}, Msg: msg, Type: "value_error"})
 }
 
-// badQuery records a query parameter that does not parse.
+// badQuery records a query parameter that does not parse. It is answered
+// like every other invalid value (422, located in the query), not 400:
+// clients handle one error shape for "fix your input".
 func (v *violations) badQuery(msg, param string) {
-	v.unparsed = append(v.unparsed, "query parameter "+param+": "+msg)
+	v.fields = append(v.fields, fieldError{Loc: []string{"query", param}, Msg: msg, Type: "type_error"})
 }
 
 func (v *violations) check(ok bool, msg string, loc ...string) {
@@ -90,10 +91,7 @@ func (v *violations) check(ok bool, msg string, loc ...string) {
 }
 
 func (v *violations) err() error {
-	switch {
-	case len(v.unparsed) > 0:
-		return errorf(http.StatusBadRequest, "generic_error", strings.Join(v.unparsed, "; "))
-	case len(v.fields) > 0:
+	if len(v.fields) > 0 {
 		return &validationError{fields: v.fields}
 	}
 	return nil

@@ -30,9 +30,6 @@ var relayHeaders = []string{"Content-Type", "Idempotent-Replayed", "Location", "
 // forwards, and no request header can skip the leader's count).
 func (s *Server) write(h handler) fasthttp.RequestHandler {
 	return s.authenticated(func(c *fasthttp.RequestCtx, p principal) error {
-		if err := p.canWrite(); err != nil {
-			return err
-		}
 		if !s.node.IsLeader() {
 			return s.forward(c)
 		}
@@ -58,7 +55,7 @@ func (s *Server) forward(c *fasthttp.RequestCtx) error {
 		return errNotLeader
 	}
 	if string(c.QueryArgs().Peek("redirect")) == "true" {
-		c.Response.Header.Set("Location", "http://"+leader+string(c.RequestURI()))
+		c.Response.Header.Set("Location", s.peerURL(leader, string(c.RequestURI())))
 		c.SetStatusCode(http.StatusTemporaryRedirect)
 		return nil
 	}
@@ -67,7 +64,7 @@ func (s *Server) forward(c *fasthttp.RequestCtx) error {
 	req := fasthttp.AcquireRequest()
 	c.Request.Header.CopyTo(&req.Header)
 	req.SetBody(c.PostBody())
-	req.SetRequestURI("http://" + leader + string(c.RequestURI()))
+	req.SetRequestURI(s.peerURL(leader, string(c.RequestURI())))
 	req.Header.Set(forwardedHeader, s.node.ID())
 	done := make(chan *fasthttp.Response, 1)
 	failed := make(chan error, 1)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/valyala/fasthttp"
 
 	"github.com/herald-webhooks/herald/delivery"
@@ -44,6 +46,18 @@ var decodeSeeds = []string{
 	`{"secret":"whsec_!!"}`, `{"secret":"` + strings.Repeat("A", 200) + `"}`,
 	`{"uid":"app_123"}`, `{"uid":"` + strings.Repeat("u", 300) + `"}`,
 	`{"eventType":"a","eventType":"b","payload":{}}`, `{"eventTypes":["a"],"filterTypes":["b"]}`,
+	// Valid for encoding/json, refused as not strict (checkStrictJSON).
+	"{\"eventType\":\"a\",\"payload\":{\"s\":\"\xc3\x28\"}}", "{\"eventType\":\"a\",\"payload\":{\"\xff\":1}}",
+	`{"eventType":"a","payload":{"s":"\udc00"}}`, `{"eventType":"a","payload":{"s":["\ud83d\ud83d"]}}`,
+	`{"eventType":"a","payload":{"s":"\ud83d\ude00"}}`, `{"eventType":"a","payload":{"s":"\\ud800"}}`,
+	`{"eventType":"a","payload":{"n":1e999999}}`, `{"eventType":"a","payload":{"n":[-1E309]}}`,
+	`{"eventType":"a","payload":{"n":1e-999999}}`, `{"eventType":"a","payload":{"n":` + strings.Repeat("9", 309) + `}}`,
+	`{"eventType":"a","payload":{"s":"1e999","t":"\"1e999"}}`, `{"rateLimit":1e999}`,
+	`{"eventType":"a","payload":{"a":1,"a":1}}`, `{"eventType":"a","payload":{"x":[{"a":1},{"a":2,"b":{"a":3,"a":4}}]}}`,
+	`{"eventType":"a","payload":{},"transformationsParams":{"k":1,"k":2}}`, `{"name":"x","name":"x"}`,
+	`{"nodeId":"n2","raftAddr":"10.0.0.2:8485","keyId":"k","extra":1}`, `{"nodeId":"n2","RAFTADDR":"10.0.0.2:8485"}`,
+	`{"throttleRate":-5}`, `{"rateLimit":65536}`, `{"version":-1}`, `{"application":{"name":"A","throttleRate":-5}}`,
+	`{"expiry":-1}`, `{"gracePeriodSeconds":1e30}`,
 }
 
 func FuzzDecodeRequests(f *testing.F) {
@@ -71,8 +85,25 @@ func FuzzDecodeRequests(f *testing.F) {
 		var epPatch endpointPatch
 		checkClientError(t, "endpointPatch", body, decodeBody(c, &epPatch))
 		var join joinIn
-		checkClientError(t, "joinIn", body, decodeBody(c, &join))
+		joinErr := decodeBody(c, &join)
+		checkClientError(t, "joinIn", body, joinErr)
+		if strictErr := strictReference(body); strictErr != nil {
+			// What a strict parser refuses, every decoder refuses.
+			var generic struct{}
+			if err := decodeBody(c, &generic); err == nil || joinErr == nil {
+				t.Fatalf("body %q: accepted, but a strict parser refuses it: %v", body, strictErr)
+			}
+		}
 	})
+}
+
+// strictReference is an independent statement of what Herald's decoders
+// must refuse beyond encoding/json: JSON v2 decoding into any refuses
+// invalid UTF-8, lone surrogates, duplicate keys and numbers a float64
+// cannot hold.
+func strictReference(body []byte) error {
+	var v any
+	return jsonv2.Unmarshal(body, &v)
 }
 
 // decodeThen decodes the body into v and, if that worked, validates it.
@@ -117,8 +148,8 @@ func checkClientError(t *testing.T, what string, body []byte, err error) {
 }
 
 // FuzzDecodeMessage checks the message decoder's fast path against
-// encoding/json: decodeMessage must accept exactly what encoding/json
-// accepts, and decode it to the same value.
+// encoding/json and a strict reference: decodeMessage must accept exactly
+// what both accept, and decode it as encoding/json does.
 func FuzzDecodeMessage(f *testing.F) {
 	for _, s := range decodeSeeds {
 		f.Add([]byte(s))
@@ -147,6 +178,15 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var want messageIn
 		wantErr := json.Unmarshal(body, &want)
+		if wantErr == nil {
+			wantErr = strictReference(body)
+		}
+		if wantErr == nil {
+			// Two spellings of one field ("eventType", "eventtype").
+			if err := jsonv2.Unmarshal(body, new(messageIn), fastDecode); errors.Is(err, jsontext.ErrDuplicateName) {
+				wantErr = err
+			}
+		}
 		if len(bytes.TrimSpace(body)) == 0 {
 			wantErr = errors.New("empty body")
 		}

@@ -54,7 +54,7 @@ func checkUID(v *violations, uid, idPrefix string) {
 
 func checkRate(v *violations, r *uint16, field string) {
 	if r != nil && *r == 0 {
-		v.add("must be at least 1", field)
+		v.add("must be a whole number between 1 and 65535", field)
 	}
 }
 
@@ -132,7 +132,7 @@ func (s *Server) createApp(c *fasthttp.RequestCtx, p principal) error {
 		return nil
 	}
 	var in applicationIn
-	if err := decodeStrict(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	if err := in.validate(); err != nil {
@@ -171,7 +171,7 @@ func (s *Server) updateApp(c *fasthttp.RequestCtx, p principal) error {
 		return err
 	}
 	var in applicationIn
-	if err := decodeStrict(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	if err := in.validate(); err != nil {
@@ -217,7 +217,7 @@ func (s *Server) patchApp(c *fasthttp.RequestCtx, p principal) error {
 		return err
 	}
 	var in applicationPatch
-	if err := decodeStrict(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	a, err := s.loadApp(p, pathParam(c, "app_id"))

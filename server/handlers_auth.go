@@ -6,7 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"net/http"
-	"slices"
+	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -51,11 +51,8 @@ func (s *Server) appPortalAccess(c *fasthttp.RequestCtx, p principal) error {
 		v.check(len(*in.SessionID) <= 256, "must be at most 256 characters", "sessionId")
 	}
 	v.check(len(in.FeatureFlags) <= 64, "at most 64 feature flags", "featureFlags")
-	// Tokens carry no capability set yet: a restricted list would be
-	// silently widened to every capability, so it is refused instead.
-	if len(in.Capabilities) > 0 && !allCapabilities(in.Capabilities) {
-		v.add("restricting a token's capabilities is not supported; omit capabilities (all) or set readOnly", "capabilities")
-	}
+	readOnly := in.ReadOnly != nil && *in.ReadOnly
+	caps := checkCapabilities(&v, in.Capabilities, readOnly)
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -75,7 +72,12 @@ func (s *Server) appPortalAccess(c *fasthttp.RequestCtx, p principal) error {
 	now := s.now()
 	t := storage.AppToken{
 		Hash: sum[:], AppID: a.ID, SessionID: deref(in.SessionID), FeatureFlags: in.FeatureFlags,
-		ReadOnly: in.ReadOnly != nil && *in.ReadOnly, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(ttl).UnixNano(),
+		ReadOnly: readOnly, CreatedAt: now.UnixNano(), ExpiresAt: now.Add(ttl).UnixNano(),
+	}
+	// The default sets (everything; ViewBase when read-only) are stored
+	// as no list, as tokens were before capabilities existed.
+	if in.Capabilities != nil && caps != allCapabilities && !(readOnly && caps == capViewBase) {
+		t.Capabilities = caps.names()
 	}
 	out := struct {
 		URL   string `json:"url"`
@@ -85,14 +87,67 @@ func (s *Server) appPortalAccess(c *fasthttp.RequestCtx, p principal) error {
 	return s.commit(c, &raft.PutAppToken{Meta: raft.Meta{Time: now.UnixNano()}, Token: t}, http.StatusOK, body)
 }
 
-// allCapabilities reports whether list grants every app-portal capability.
-func allCapabilities(list []string) bool {
-	for _, c := range []string{"ViewBase", "ViewEndpointSecret", "ManageEndpointSecret", "ManageTransformations", "CreateAttempts", "ManageEndpoint"} {
-		if !slices.Contains(list, c) {
-			return false
+// checkCapabilities validates a requested capability list and returns the
+// set the token gets: every capability when no list is given (Svix's
+// default), ViewBase alone for a read-only token.
+func checkCapabilities(v *violations, list []string, readOnly bool) capability {
+	if list == nil {
+		if readOnly {
+			return capViewBase
 		}
+		return allCapabilities
 	}
-	return true
+	if len(list) > 2*len(capabilityNames) {
+		v.add("at most 12 entries", "capabilities")
+		return 0
+	}
+	var set capability
+	for i, name := range list {
+		c, ok := parseCapability(name)
+		if !ok {
+			v.add("unknown capability; use ViewBase, ViewEndpointSecret, ManageEndpointSecret, ManageTransformations, CreateAttempts or ManageEndpoint", "capabilities", strconv.Itoa(i))
+			continue
+		}
+		set |= c
+	}
+	v.check(set&capViewBase != 0 || len(list) == 0, "must include ViewBase, which every token needs", "capabilities")
+	v.check(len(list) > 0, "must not be empty; omit it for every capability", "capabilities")
+	if readOnly && set&^capViewBase != 0 {
+		v.add("a read-only token has ViewBase only; drop readOnly or the other capabilities", "capabilities")
+	}
+	return set
+}
+
+// appSessionOut is GET /api/v1/auth/session for an application token, a
+// Herald addition: the token as the API sees it, so a portal shows only
+// the controls the token may use. An admin token answers {"kind":"admin"}.
+// readOnly is true when no capability lets the token change anything.
+type appSessionOut struct {
+	Kind         string    `json:"kind"` // "app_portal"
+	AppID        string    `json:"appId"`
+	AppUID       *string   `json:"appUid"`
+	ReadOnly     bool      `json:"readOnly"`
+	Capabilities []string  `json:"capabilities"`
+	ExpiresAt    time.Time `json:"expiresAt"`
+}
+
+// session answers the caller's view of its own token.
+func (s *Server) session(c *fasthttp.RequestCtx, p principal) error {
+	if p.admin {
+		writeJSON(c, http.StatusOK, struct {
+			Kind string `json:"kind"`
+		}{"admin"})
+		return nil
+	}
+	a, err := s.loadApp(p, p.appID)
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, appSessionOut{
+		Kind: "app_portal", AppID: a.ID, AppUID: optString(a.UID), ReadOnly: p.caps&^readCapabilities == 0,
+		Capabilities: p.caps.names(), ExpiresAt: ts(p.expiresAt),
+	})
+	return nil
 }
 
 // createAppFor creates the application an app-portal request names, as

@@ -22,6 +22,11 @@ type joinIn struct {
 	KeyID string `json:"keyId"`
 }
 
+// closedObject: a join comes from another Herald node, and a field this
+// node does not know means the nodes run versions that should not be
+// joined silently.
+func (joinIn) closedObject() {}
+
 // joinCluster adds the calling node as a voter (on the leader; followers
 // forward it). Joining again with the same id and address changes nothing.
 func (s *Server) joinCluster(c *fasthttp.RequestCtx, p principal) error {
@@ -145,7 +150,7 @@ func (s *Server) fetchStatus(addr string, auth []byte) (*raft.Status, error) {
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	req.SetRequestURI("http://" + addr + "/api/v1/cluster/node")
+	req.SetRequestURI(s.peerURL(addr, "/api/v1/cluster/node"))
 	req.Header.SetBytesV("Authorization", auth)
 	if err := s.forwarder.DoTimeout(req, resp, 2*time.Second); err != nil {
 		return nil, err

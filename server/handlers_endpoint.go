@@ -140,7 +140,7 @@ func (in *endpointIn) validate(s *Server) error {
 		checkUID(&v, *in.UID, storage.PrefixEndpoint)
 	}
 	if in.Version != nil {
-		v.check(*in.Version >= 1, "must be at least 1", "version")
+		v.check(*in.Version >= 1, "must be a whole number between 1 and 65535", "version")
 	}
 	if in.Description != nil {
 		v.check(len(*in.Description) <= 1024, "must be at most 1024 characters", "description")
@@ -238,7 +238,7 @@ func (s *Server) createEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		return nil
 	}
 	var in endpointIn
-	if err := decodeStrict(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	if err := in.validate(s); err != nil {
@@ -253,13 +253,13 @@ func (s *Server) createEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	now := s.now()
 	ep := storage.Endpoint{ID: storage.NewID(storage.PrefixEndpoint, now), AppID: a.ID, CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
 	in.apply(&ep)
-	ep.Headers = in.Headers
+	ep.Headers = s.sealHeaders(&ep, in.Headers)
 	if in.Secret != nil {
 		ep.Secret = *in.Secret
 	} else if ep.Secret, err = delivery.GenerateSecret(); err != nil {
 		return err
 	}
-	s.sealSecret(&ep)
+	s.sealEndpoint(&ep)
 	body, _ := json.Marshal(toEndpointOut(&ep))
 	return s.commit(c, &raft.CreateEndpoint{Meta: s.meta(c, p, now, http.StatusCreated, body), Endpoint: ep}, http.StatusCreated, body)
 }
@@ -277,7 +277,7 @@ func (s *Server) getEndpoint(c *fasthttp.RequestCtx, p principal) error {
 // clears it), or create one (201) when the path names none.
 func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	var in endpointIn
-	if err := decodeStrict(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	in.Secret, in.Headers = nil, nil // not part of Svix's EndpointUpdate
@@ -295,6 +295,7 @@ func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	case err == nil:
 		in.apply(&ep)
 		ep.UpdatedAt = now.UnixNano()
+		s.sealEndpoint(&ep)
 		body, _ := json.Marshal(toEndpointOut(&ep))
 		return s.commit(c, &raft.UpdateEndpoint{Meta: raft.Meta{Time: now.UnixNano()}, Endpoint: ep}, http.StatusOK, body)
 	case isNotFound(err) && a.ID != "":
@@ -308,7 +309,7 @@ func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		if ep.Secret, err = delivery.GenerateSecret(); err != nil {
 			return err
 		}
-		s.sealSecret(&ep)
+		s.sealEndpoint(&ep)
 		body, _ := json.Marshal(toEndpointOut(&ep))
 		return s.commit(c, &raft.CreateEndpoint{Meta: raft.Meta{Time: now.UnixNano()}, Endpoint: ep}, http.StatusCreated, body)
 	}
@@ -333,7 +334,7 @@ type endpointPatch struct {
 
 func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	var in endpointPatch
-	if err := decodeStrict(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	a, ep, err := s.loadEndpoint(c, p)
@@ -358,7 +359,7 @@ func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		}
 	}
 	if in.Version != nil {
-		v.check(*in.Version >= 1, "must be at least 1", "version")
+		v.check(*in.Version >= 1, "must be a whole number between 1 and 65535", "version")
 		ep.Version = *in.Version
 	}
 	if in.Disabled != nil {
@@ -390,7 +391,6 @@ func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		} else {
 			ep.Secret = normalizeSecret(&v, in.Secret.Value)
 		}
-		s.sealSecret(&ep)
 	}
 	for _, r := range []nullable[uint16]{in.RateLimit, in.ThrottleRate} {
 		if r.Set {
@@ -412,6 +412,7 @@ func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	}
 	now := s.now()
 	ep.UpdatedAt = now.UnixNano()
+	s.sealEndpoint(&ep)
 	body, _ := json.Marshal(toEndpointOut(&ep))
 	return s.commit(c, &raft.UpdateEndpoint{Meta: raft.Meta{Time: now.UnixNano()}, Endpoint: ep}, http.StatusOK, body)
 }
@@ -504,17 +505,31 @@ func (s *Server) rotateEndpointSecret(c *fasthttp.RequestCtx, p principal) error
 		}
 	}
 	ep.Secret, ep.PrevSecrets, ep.UpdatedAt = secret, prev, now.UnixNano()
-	s.sealSecret(&ep)
+	s.sealEndpoint(&ep)
 	return s.commit(c, &raft.UpdateEndpoint{Meta: s.meta(c, p, now, http.StatusNoContent, nil), Endpoint: ep}, statusNoContent, noContent)
 }
 
-// sealSecret encrypts the endpoint's plaintext secret before it goes into a
-// Raft command, so the log, the state and snapshots only ever hold it
-// sealed.
-func (s *Server) sealSecret(ep *storage.Endpoint) {
+// sealEndpoint encrypts the endpoint's plaintext secret, and any header
+// value stored before values were sealed, before they go into a Raft
+// command, so the log, the state and snapshots only ever hold them sealed.
+func (s *Server) sealEndpoint(ep *storage.Endpoint) {
 	if s.cfg.Keys != nil && !keyring.IsSealed(ep.Secret) {
 		ep.Secret = s.cfg.Keys.Seal([]byte(ep.Secret), ep.SecretAAD())
 	}
+	delivery.SealLegacyHeaders(s.cfg.Keys, ep)
+}
+
+// sealHeaders seals header values a request gives in plain text; ep must
+// already have its id and application.
+func (s *Server) sealHeaders(ep *storage.Endpoint, plain map[string]string) map[string]string {
+	if plain == nil {
+		return nil
+	}
+	sealed := make(map[string]string, len(plain))
+	for name, v := range plain {
+		sealed[name] = delivery.SealHeader(s.cfg.Keys, ep, name, v)
+	}
+	return sealed
 }
 
 // openSecret decrypts an endpoint's secret for the secret route.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/herald-webhooks/herald/delivery"
 	"github.com/herald-webhooks/herald/raft"
 	"github.com/herald-webhooks/herald/storage"
 )
@@ -15,6 +16,8 @@ import (
 // Custom headers Herald adds to every delivery of an endpoint, through
 // Svix's headers routes. Values of headers that carry credentials for the
 // receiver are never returned: they are listed by name in "sensitive".
+// Every value, sensitive or not, is sealed before it enters a Raft command
+// (see delivery.SealHeader) and opened only here and by the dispatcher.
 
 // sensitiveHeader reports whether a header's value is a credential.
 func sensitiveHeader(name string) bool {
@@ -40,12 +43,23 @@ func (s *Server) getEndpointHeaders(c *fasthttp.RequestCtx, p principal) error {
 		Headers   map[string]string `json:"headers"`
 		Sensitive []string          `json:"sensitive"`
 	}{Headers: map[string]string{}, Sensitive: []string{}}
-	for k, v := range ep.Headers {
+	for k := range ep.Headers {
 		if sensitiveHeader(k) {
 			out.Sensitive = append(out.Sensitive, k)
-		} else {
-			out.Headers[k] = v
 		}
+	}
+	if len(out.Sensitive) < len(ep.Headers) {
+		// Only the values shown are opened.
+		shown := ep
+		shown.Headers = maps.Clone(ep.Headers)
+		for _, k := range out.Sensitive {
+			delete(shown.Headers, k)
+		}
+		plain, err := delivery.OpenHeaders(s.cfg.Keys, &shown)
+		if err != nil {
+			return err
+		}
+		maps.Copy(out.Headers, plain)
 	}
 	slices.Sort(out.Sensitive)
 	writeJSON(c, http.StatusOK, out)
@@ -72,7 +86,7 @@ func (s *Server) updateEndpointHeaders(c *fasthttp.RequestCtx, p principal) erro
 	if err := v.err(); err != nil {
 		return err
 	}
-	ep.Headers = in.Headers
+	ep.Headers = s.sealHeaders(&ep, in.Headers)
 	return s.commitEndpointHeaders(c, p, ep)
 }
 
@@ -110,9 +124,18 @@ func (s *Server) patchEndpointHeaders(c *fasthttp.RequestCtx, p principal) error
 		remove(k)
 		headers[k] = val
 	}
-	checkHeaders(&v, headers)
+	// Checked before sealing: the limits are on the values clients send.
+	// Values kept from before are sealed already (or plain text from
+	// before sealing, which the check accepted when they were stored).
+	checkHeaders(&v, in.Headers)
+	if len(in.Headers) <= 20 {
+		v.check(len(headers) <= 20, "at most 20 headers", "headers")
+	}
 	if err := v.err(); err != nil {
 		return err
+	}
+	for k, val := range s.sealHeaders(&ep, in.Headers) {
+		headers[k] = val
 	}
 	ep.Headers = headers
 	return s.commitEndpointHeaders(c, p, ep)
@@ -124,5 +147,6 @@ func (s *Server) commitEndpointHeaders(c *fasthttp.RequestCtx, p principal, ep s
 	}
 	now := s.now()
 	ep.UpdatedAt = now.UnixNano()
+	s.sealEndpoint(&ep)
 	return s.commit(c, &raft.UpdateEndpoint{Meta: s.meta(c, p, now, http.StatusNoContent, nil), Endpoint: ep}, statusNoContent, noContent)
 }

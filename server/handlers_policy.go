@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -313,27 +312,47 @@ func appAllowsURL(a *storage.App, rawURL string) error {
 	return v.err()
 }
 
-// decodeStrict is decodeBody for objects that refuse fields Herald does not
-// know (applications and endpoints with their delivery policy): a setting
-// silently dropped would be a delivery contract silently broken.
-func decodeStrict(c *fasthttp.RequestCtx, v any) error {
+// policyFields are the names of deliveryPolicy's fields, refused at the
+// top level of an application or endpoint: Svix's objects ignore unknown
+// fields (decodeBody), but a policy setting put beside deliveryPolicy
+// instead of in it would silently leave the delivery contract at its
+// default.
+var policyFields = map[string]bool{
+	"retryschedule": true, "attempttimeout": true, "disableon410": true, "honorretryafter": true,
+	"httpsonly": true, "retryjitter": true, "signature": true, "headerstyle": true,
+}
+
+// decodeWithPolicy is decodeBody for applications and endpoints: it also
+// refuses a policy field outside deliveryPolicy, and any field inside
+// deliveryPolicy (and its signature) that Herald does not know.
+func decodeWithPolicy(c *fasthttp.RequestCtx, v any) error {
 	if err := decodeBody(c, v); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(c.PostBody()))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		return nil
+	var top map[string]json.RawMessage
+	if json.Unmarshal(c.PostBody(), &top) != nil {
+		return nil // not an object: decodeBody has said so
 	}
-	msg := err.Error()
-	if name, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		name = strings.Trim(name, `"`)
-		return &validationError{fields: []fieldError{{
-			Loc:  []string{"body", name},
-			Msg:  "unknown field: Herald does not know it, so it refuses it instead of ignoring it",
-			Type: "value_error.extra",
-		}}}
+	for name, raw := range top {
+		lname := strings.ToLower(name)
+		if policyFields[lname] {
+			return extraField([]string{"body", name}, "a delivery policy setting: put it inside deliveryPolicy")
+		}
+		if lname != "deliverypolicy" || string(raw) == "null" {
+			continue
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var p policyIn
+		if err := dec.Decode(&p); err != nil {
+			if field, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+				return extraField([]string{"body", name, strings.Trim(field, `"`)}, "unknown field: deliveryPolicy has no such setting, so Herald refuses it instead of ignoring it")
+			}
+		}
 	}
-	return errors.New("decode body: " + msg)
+	return nil
+}
+
+func extraField(loc []string, msg string) error {
+	return &validationError{fields: []fieldError{{Loc: loc, Msg: msg, Type: "value_error.extra"}}}
 }

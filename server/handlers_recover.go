@@ -7,40 +7,24 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/herald-webhooks/herald/raft"
-	"github.com/herald-webhooks/herald/storage"
 )
 
 // recoverChunk is how many of an endpoint's messages one Raft entry of a
-// recovery looks at.
+// recovery or replay looks at.
 const recoverChunk = 1000
 
-type recoverOut struct {
-	ID     string `json:"id"`
-	Status string `json:"status"`
-	Task   string `json:"task"`
+// rangeIn is the body of recover and replay-missing (Svix's RecoverIn and
+// ReplayIn).
+type rangeIn struct {
+	Since *time.Time `json:"since"`
+	Until *time.Time `json:"until"`
 }
 
-// recoverEndpoint re-queues, now, every delivery to the endpoint that
-// failed for good, of the messages created since (and before until), as
-// Svix's recover does: after a receiver's outage, its failed messages go
-// out again at once instead of waiting for someone to resend each. It
-// answers 202 with a task; the leader works through the range in the
-// background, a Raft entry per chunk.
-func (s *Server) recoverEndpoint(c *fasthttp.RequestCtx, p principal) error {
-	var in struct {
-		Since *time.Time `json:"since"`
-		Until *time.Time `json:"until"`
-	}
-	if err := decodeBody(c, &in); err != nil {
-		return err
-	}
-	a, ep, err := s.loadEndpoint(c, p)
-	if err != nil {
-		return err
-	}
-	now := s.now()
+// bounds checks the range and returns it in unix nanoseconds; until
+// defaults to now.
+func (in *rangeIn) bounds(now time.Time) (since, until int64, err error) {
 	var v violations
-	until := now
+	end := now
 	// Message ids carry their creation second, from 2014 (KSUID's epoch)
 	// on; earlier dates would also overflow the nanosecond bounds.
 	epoch := time.Date(2014, 5, 13, 16, 53, 20, 0, time.UTC)
@@ -51,48 +35,60 @@ func (s *Server) recoverEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		v.check(!in.Since.Before(epoch), "must not be before 2014-05-13", "since")
 	}
 	if in.Until != nil {
-		until = *in.Until
+		end = *in.Until
 		v.check(in.Since == nil || in.Until.After(*in.Since), "must be after since", "until")
 		v.check(in.Until.Year() < 2200, "must be before 2200", "until")
 	}
 	if err := v.err(); err != nil {
-		return err
+		return 0, 0, err
 	}
-	task := recoverOut{ID: storage.NewID("qtask_", now), Status: "running", Task: "endpoint.recover"}
-	s.taskMu.Lock()
-	if s.closing.Load() {
-		s.taskMu.Unlock()
-		return errShuttingDown
-	}
-	s.tasks.Add(1)
-	s.taskMu.Unlock()
-	go s.runRecovery(task.ID, a.ID, ep.ID, in.Since.UnixNano(), until.UnixNano())
-	writeJSON(c, http.StatusAccepted, task)
-	return nil
+	return in.Since.UnixNano(), end.UnixNano(), nil
 }
 
-// runRecovery applies a recovery chunk by chunk until its range is done,
-// the node shuts down or loses leadership (logged; the client may ask
-// again, re-queuing is idempotent for deliveries already pending).
-func (s *Server) runRecovery(taskID, appID, epID string, since, until int64) {
-	defer s.tasks.Done()
-	log := s.log.With().Str("component", "api").Str("task_id", taskID).Str("endpoint_id", epID).Logger()
-	total, cursor := 0, ""
-	for !s.closing.Load() {
-		resp, err := s.node.Apply(&raft.Recover{
-			Meta: raft.Meta{Time: s.now().UnixNano()}, AppID: appID, EndpointID: epID,
-			Since: since, Until: until, After: cursor, Limit: recoverChunk,
-		})
-		if err != nil {
-			log.Warn().Err(err).Int("requeued", total).Msg("endpoint recovery stopped")
-			return
-		}
-		res, _ := resp.(raft.Result)
-		total += res.Count
-		if cursor = res.Cursor; cursor == "" {
-			log.Info().Int("requeued", total).Msg("endpoint recovery finished")
-			return
-		}
+// recoverEndpoint re-queues, now, every delivery to the endpoint that
+// failed for good, of the messages created since (and before until), as
+// Svix's recover does: after a receiver's outage, its failed messages go
+// out again at once instead of waiting for someone to resend each.
+func (s *Server) recoverEndpoint(c *fasthttp.RequestCtx, p principal) error {
+	return s.rangeTask(c, p, taskRecover, func(m raft.Meta, appID, epID string, since, until int64, after string) raft.Command {
+		return &raft.Recover{Meta: m, AppID: appID, EndpointID: epID, Since: since, Until: until, After: after, Limit: recoverChunk}
+	})
+}
+
+// replayMissing sends the endpoint, now, the messages since (and before
+// until) that it never got, as Svix's replay-missing does: an endpoint
+// created late, or that subscribed to a type late, catches up.
+func (s *Server) replayMissing(c *fasthttp.RequestCtx, p principal) error {
+	return s.rangeTask(c, p, taskReplay, func(m raft.Meta, appID, epID string, since, until int64, after string) raft.Command {
+		return &raft.ReplayMissing{Meta: m, AppID: appID, EndpointID: epID, Since: since, Until: until, After: after, Limit: recoverChunk}
+	})
+}
+
+// rangeTask answers 202 with a task and has the leader work through the
+// endpoint's range in the background, a Raft entry per chunk.
+func (s *Server) rangeTask(c *fasthttp.RequestCtx, p principal, kind string,
+	step func(m raft.Meta, appID, epID string, since, until int64, after string) raft.Command) error {
+	var in rangeIn
+	if err := decodeBody(c, &in); err != nil {
+		return err
 	}
-	log.Warn().Int("requeued", total).Msg("endpoint recovery stopped by shutdown")
+	a, ep, err := s.loadEndpoint(c, p)
+	if err != nil {
+		return err
+	}
+	since, until, err := in.bounds(s.now())
+	if err != nil {
+		return err
+	}
+	t, err := s.startTask(kind, a.ID, ep.ID, func() (any, error) {
+		n, err := s.chunked(func(after string) raft.Command {
+			return step(raft.Meta{Time: s.now().UnixNano()}, a.ID, ep.ID, since, until, after)
+		})
+		return map[string]any{"queued": n}, err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusAccepted, toTaskOut(&t))
+	return nil
 }

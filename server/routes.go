@@ -12,6 +12,7 @@ import (
 // routes registers every path, Svix's v1 layout.
 func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/health", s.health)
+	r.GET("/api/v1/openapi.json", s.serveOpenAPI)
 
 	r.GET("/api/v1/app", s.authed(s.listApps))
 	r.POST("/api/v1/app", s.write(s.createApp))
@@ -29,6 +30,7 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret", s.authed(s.getEndpointSecret))
 	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/secret/rotate", s.write(s.rotateEndpointSecret))
 	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/recover", s.write(s.recoverEndpoint))
+	r.POST("/api/v1/app/{app_id}/endpoint/{endpoint_id}/replay-missing", s.write(s.replayMissing))
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.authed(s.getEndpointHeaders))
 	r.PUT("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.updateEndpointHeaders))
 	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}/headers", s.write(s.patchEndpointHeaders))
@@ -38,6 +40,7 @@ func (s *Server) routes(r *router.Router) {
 
 	r.GET("/api/v1/event-type", s.authed(s.listEventTypes))
 	r.POST("/api/v1/event-type", s.write(s.createEventType))
+	r.POST("/api/v1/event-type/import/openapi", s.write(s.importOpenAPI))
 	r.GET("/api/v1/event-type/{event_type_name}", s.authed(s.getEventType))
 	r.PUT("/api/v1/event-type/{event_type_name}", s.write(s.updateEventType))
 	r.PATCH("/api/v1/event-type/{event_type_name}", s.write(s.patchEventType))
@@ -59,11 +62,17 @@ func (s *Server) routes(r *router.Router) {
 	r.POST("/api/v1/auth/app/{app_id}/expire-all", s.write(s.expireAll))
 	r.POST("/api/v1/auth/logout", s.write(s.logout))
 
+	r.GET("/api/v1/background-task", s.authed(s.listBackgroundTasks))
+	r.GET("/api/v1/background-task/{task_id}", s.authed(s.getBackgroundTask))
+	r.POST("/api/v1/stats/usage/app", s.write(s.appUsageStats))
+	r.PUT("/api/v1/stats/usage/event-types", s.write(s.aggregateEventTypes))
+
 	// Herald additions.
+	r.GET("/api/v1/auth/session", s.authed(s.session))
 	r.GET("/metrics", s.authed(s.serveMetrics))
 	r.GET("/api/v1/cluster", s.authed(s.clusterView))
 	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))
-	r.POST("/api/v1/cluster/join", s.write(s.joinCluster))
+	r.POST("/api/v1/cluster/join", s.nodeOnly(s.write(s.joinCluster)))
 	r.DELETE("/api/v1/cluster/node/{node_id}", s.write(s.removeNode))
 }
 

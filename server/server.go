@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -55,7 +56,13 @@ type Config struct {
 	MaxHeaderBytes int
 	MaxHeaders     int
 	MaxJSONDepth   int
-	Now            func() time.Time
+	// PeerTLS, when set, is the TLS client configuration for calls to
+	// other members (forwarded writes, status), which then use https.
+	PeerTLS *tls.Config
+	// RequireNodeCert refuses joins from clients without a certificate
+	// the API listener verified (mutual TLS between nodes is on).
+	RequireNodeCert bool
+	Now             func() time.Time
 }
 
 // Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.
@@ -74,6 +81,12 @@ type Server struct {
 	limits    *rateLimits
 	tasks     sync.WaitGroup // background work started by requests (recover)
 	taskMu    sync.Mutex     // orders tasks.Add before Shutdown's Wait
+	// headersIn holds the request header of each connection whose
+	// current request's headers have arrived and that has not reached a
+	// handler yet, so transportError can tell a body that stopped
+	// arriving from a connection that never sent a byte (see
+	// transportError).
+	headersIn sync.Map // *fasthttp.RequestHeader -> struct{}
 }
 
 // New builds the API over a node and its state.
@@ -82,7 +95,8 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 		cfg.Now = time.Now
 	}
 	s := &Server{limits: newRateLimits(cfg.AdminRateLimit, cfg.AppRateLimit), cfg: cfg, node: node, store: store, guard: guard, log: log, now: cfg.Now,
-		forwarder: &fasthttp.Client{Name: "herald-forward", MaxConnsPerHost: 512, ReadTimeout: forwardTimeout, WriteTimeout: forwardTimeout}}
+		forwarder: &fasthttp.Client{Name: "herald-forward", MaxConnsPerHost: 512, ReadTimeout: forwardTimeout, WriteTimeout: forwardTimeout,
+			TLSConfig: cfg.PeerTLS}}
 	s.messages = raft.NewBatcher(node, raft.BatcherConfig{
 		// 1 MiB entries: a lagging follower is sent max_append_entries of
 		// them at once, so their size bounds its catch-up memory.
@@ -115,6 +129,7 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 		NoDefaultServerHeader: false,
 		NoDefaultDate:         false,
 		ErrorHandler:          s.transportError,
+		HeaderReceived:        s.headerReceived,
 		Logger:                fasthttpLogger{log},
 	}
 	return s
@@ -124,6 +139,8 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 func (s *Server) Handler() fasthttp.RequestHandler {
 	r := router.New()
 	r.RedirectTrailingSlash = false
+	// authorize looks the matched route up in routeAccess.
+	r.SaveMatchedRoutePath = true
 	r.HandleMethodNotAllowed = true
 	r.NotFound = func(c *fasthttp.RequestCtx) { s.writeError(c, notFound("Route")) }
 	r.MethodNotAllowed = func(c *fasthttp.RequestCtx) {
@@ -180,6 +197,7 @@ const maxDrain = 16 << 20
 func (s *Server) limitBody(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 	limit := s.cfg.MaxRequestBodyBytes
 	return func(c *fasthttp.RequestCtx) {
+		s.headersIn.Delete(&c.Request.Header)
 		if s.cfg.MaxHeaders > 0 && c.Request.Header.Len() > s.cfg.MaxHeaders {
 			c.SetConnectionClose()
 			s.writeError(c, errTooManyHeaders)
@@ -197,6 +215,11 @@ func (s *Server) limitBody(h fasthttp.RequestHandler) fasthttp.RequestHandler {
 			return
 		case cl == -1 && stream != nil:
 			body, err := io.ReadAll(io.LimitReader(stream, int64(limit)+1))
+			if isTimeout(err) {
+				c.SetConnectionClose()
+				s.writeError(c, errRequestTimeout)
+				return
+			}
 			if err != nil || len(body) > limit {
 				c.SetConnectionClose()
 				s.writeError(c, errBodyTooLarge)
@@ -248,9 +271,35 @@ func jsonTooDeep(body []byte, limit int) bool {
 	return false
 }
 
+// headerReceived notes that a request's headers arrived (see headersIn).
+func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	s.headersIn.Store(h, struct{}{})
+	return fasthttp.RequestConfig{} // the server's own limits
+}
+
 // transportError answers errors fasthttp hits before a handler runs, most
 // importantly a body over the size limit.
+//
+// A read timeout is answered by what the client did. A connection on which
+// nothing arrived is closed without a word: it is idle, and any answer
+// would be read as the reply to a request the client sends at that
+// moment, which would then be lost. fasthttp (v1.74) already closes
+// keep-alive connections idle since their last response that way; a new
+// connection's silence reaches this handler as the bare read error.
+// A request whose headers or body started but did not finish is answered
+// 408, which clients treat as "the server closed; retry".
 func (s *Server) transportError(c *fasthttp.RequestCtx, err error) {
+	_, headersIn := s.headersIn.LoadAndDelete(&c.Request.Header)
+	if isTimeout(err) {
+		var bare net.Error
+		if nothingRead := errors.As(err, &bare) && error(bare) == err && !headersIn; nothingRead {
+			// The response fasthttp writes after this goes nowhere.
+			_ = c.Conn().Close()
+			return
+		}
+		s.writeError(c, errRequestTimeout)
+		return
+	}
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		s.writeError(c, errBodyTooLarge)
 		return
@@ -262,10 +311,44 @@ func (s *Server) transportError(c *fasthttp.RequestCtx, err error) {
 	s.writeError(c, errorf(http.StatusBadRequest, "bad_request", "The request could not be read."))
 }
 
+// isTimeout reports whether err is a read deadline passing.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 type fasthttpLogger struct{ log zerolog.Logger }
 
 func (l fasthttpLogger) Printf(format string, args ...any) {
 	l.log.Debug().Msgf(format, args...)
+}
+
+// peerURL is the URL of uri (path and query) on another member's API at
+// addr (host:port): https when members talk TLS.
+func (s *Server) peerURL(addr, uri string) string {
+	if s.cfg.PeerTLS != nil {
+		return "https://" + addr + uri
+	}
+	return "http://" + addr + uri
+}
+
+// nodeOnly lets through only clients that presented a certificate the
+// listener verified against the cluster's CA, when RequireNodeCert is
+// set: joining makes the caller a voter, which the admin token alone must
+// not do when nodes are meant to prove they belong. (The API port cannot
+// require certificates of every client: the platform's have none.)
+func (s *Server) nodeOnly(h fasthttp.RequestHandler) fasthttp.RequestHandler {
+	if !s.cfg.RequireNodeCert {
+		return h
+	}
+	return func(c *fasthttp.RequestCtx) {
+		if st := c.TLSConnectionState(); st == nil || len(st.VerifiedChains) == 0 {
+			s.writeError(c, errorf(http.StatusForbidden, "node_certificate_required",
+				"Joining needs a node certificate signed by the cluster's CA (tls.ca_file)."))
+			return
+		}
+		h(c)
+	}
 }
 
 // validHostPort reports whether s is host:port with a numeric port.

@@ -29,6 +29,7 @@ const (
 	pNode      = "node/"           // node/<nodeID> -> Node
 	pToken     = "tok/"            // tok/<sha256 hex> -> AppToken
 	pAppToken  = "tok-app/"        // tok-app/<appID>/<sha256 hex> -> empty
+	pTask      = "task/"           // task/<taskID> -> Task
 )
 
 func key(parts ...string) []byte {

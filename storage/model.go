@@ -1,5 +1,7 @@
 package storage
 
+import "strings"
+
 // Records are encoded with a leading format version byte. To add a field,
 // append it at the end of Encode and decode it only when bytes remain
 // (d.Remaining() > 0), so records written before stay readable; Decode
@@ -31,9 +33,9 @@ type Endpoint struct {
 	Description  string
 	Version      uint16
 	Disabled     bool
-	FilterTypes  []string // event types it receives; empty = all
-	Channels     []string // channels it receives; empty = all
-	Headers      map[string]string
+	FilterTypes  []string          // event types it receives; empty = all
+	Channels     []string          // channels it receives; empty = all
+	Headers      map[string]string // values sealed (keyring) at rest, see HeaderAAD; older ones may be plain text
 	Metadata     map[string]string
 	Secret       string // whsec_... signing secret, sealed (keyring) at rest
 	ThrottleRate uint16
@@ -58,6 +60,14 @@ type PrevSecret struct {
 // to: a sealed secret copied onto another endpoint does not open.
 func (ep *Endpoint) SecretAAD() []byte {
 	return []byte("herald/endpoint-secret/" + ep.AppID + "/" + ep.ID)
+}
+
+// HeaderAAD is the additional data a sealed custom header value of the
+// endpoint is bound to: the endpoint and the header's name (HTTP names are
+// case-insensitive), so a sealed value moved to another header or endpoint
+// does not open.
+func (ep *Endpoint) HeaderAAD(name string) []byte {
+	return []byte("herald/endpoint-header/" + ep.AppID + "/" + ep.ID + "/" + strings.ToLower(name))
 }
 
 // EventType names a kind of event that messages carry and endpoints filter on.
@@ -184,6 +194,11 @@ type AppToken struct {
 	FeatureFlags []string
 	CreatedAt    int64
 	ExpiresAt    int64 // unix nanoseconds; revocation moves it earlier
+	// Capabilities restrict what the token may do (Svix's app portal
+	// capability names); empty means the default set: ViewBase alone when
+	// ReadOnly, every capability otherwise. Appended field: written only
+	// when set, so tokens without it keep their encoding.
+	Capabilities []string
 }
 
 // Encode appends t's encoding.
@@ -196,6 +211,9 @@ func (t *AppToken) Encode(e *Encoder) {
 	e.Strings(t.FeatureFlags)
 	e.Varint(t.CreatedAt)
 	e.Varint(t.ExpiresAt)
+	if len(t.Capabilities) > 0 {
+		e.Strings(t.Capabilities)
+	}
 }
 
 // Decode reads what Encode wrote.
@@ -208,6 +226,11 @@ func (t *AppToken) Decode(d *Decoder) {
 	t.FeatureFlags = d.Strings()
 	t.CreatedAt = d.Varint()
 	t.ExpiresAt = d.Varint()
+	if d.Remaining() > 0 {
+		if t.Capabilities = d.Strings(); len(t.Capabilities) == 0 {
+			d.fail() // never written empty: a stray byte, not a field
+		}
+	}
 }
 
 // IdempotentResponse is the first response to a request that carried an

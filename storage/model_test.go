@@ -144,6 +144,19 @@ var goldenRecords = []struct {
 		empty:  func() record { return &AppToken{} },
 	},
 	{
+		name:   "Task",
+		value:  &Task{ID: "qtask_1", Kind: "endpoint.recover", Status: TaskFailed, AppID: "app_1", EndpointID: "ep_1", Data: []byte(`{"a":1}`), CreatedAt: 1, UpdatedAt: 2},
+		golden: "01" + "07717461736b5f31" + "10656e64706f696e742e7265636f766572" + "02" + "056170705f31" + "0465705f31" + "077b2261223a317d" + "02" + "04",
+		empty:  func() record { return &Task{} },
+	},
+	{
+		// A token with restricted capabilities: the appended field follows.
+		name:   "AppTokenRestricted",
+		value:  &AppToken{Hash: []byte{0xab}, AppID: "app_1", CreatedAt: 1, ExpiresAt: 2, Capabilities: []string{"ViewBase", "CreateAttempts"}},
+		golden: "01" + "01ab" + "056170705f31" + "00" + "00" + "00" + "02" + "04" + "02" + "085669657742617365" + "0e437265617465417474656d707473",
+		empty:  func() record { return &AppToken{} },
+	},
+	{
 		name:   "zero App",
 		value:  &App{},
 		golden: "0100000000000000",
@@ -231,6 +244,11 @@ func TestRecordDecodeRejectsDamage(t *testing.T) {
 			if ep, ok := tc.value.(*Endpoint); ok && len(ep.PrevSecrets) > 0 {
 				c := *ep
 				c.PrevSecrets = nil
+				older[len(encodeRecord(&c))] = true
+			}
+			if tok, ok := tc.value.(*AppToken); ok && len(tok.Capabilities) > 0 {
+				c := *tok
+				c.Capabilities = nil
 				older[len(encodeRecord(&c))] = true
 			}
 			for n := range len(b) {

@@ -269,15 +269,8 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 	if m.DeliverAt > due {
 		due = m.DeliverAt
 	}
-	dueMs := due / 1e6
 	for _, ep := range eps {
-		epID := ep.ID
-		policy := ep.Policy.Over(appPolicy)
-		policy.HTTPSOnly = Inherit // checked at creation; nothing to stamp
-		dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: due, Policy: policy}
-		tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))
-		tx.set(epMsgKey(m.AppID, epID, m.ID), nil)
-		tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1, Policy: policy.Ref()})
+		tx.addDelivery(m, ep, appPolicy, due, TriggerScheduled)
 	}
 	return len(eps), "", nil
 }
@@ -298,6 +291,19 @@ func (tx *Tx) appPolicy(id string) Policy {
 	}
 	tx.b.appPolicies[id] = app.Policy
 	return app.Policy
+}
+
+// addDelivery creates the delivery of m to an endpoint, its first attempt
+// due at dueNs (unix nanoseconds), stamped with the endpoint's policy over
+// the application's (appPolicy).
+func (tx *Tx) addDelivery(m *Message, ep *Endpoint, appPolicy Policy, dueNs int64, trigger Trigger) {
+	dueMs := dueNs / 1e6
+	policy := ep.Policy.Over(appPolicy)
+	policy.HTTPSOnly = Inherit // checked at creation; nothing to stamp
+	dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: ep.ID, Status: StatusPending, NextAttempt: dueNs, Policy: policy}
+	tx.set(deliveryKey(m.AppID, m.ID, ep.ID), encode(dl.Encode))
+	tx.set(epMsgKey(m.AppID, ep.ID, m.ID), nil)
+	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: ep.ID}, Due{AppID: m.AppID, Attempt: 1, Trigger: trigger, Policy: policy.Ref()})
 }
 
 // appExists reports whether an application exists, memoized for the batch
