@@ -226,6 +226,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		},
 		DrainTimeout: cfg.Delivery.DrainTimeout.Duration,
 		CatchUp:      cfg.Delivery.CatchUpOnRecovery,
+		HeaderStyle:  delivery.HeaderStyleNamed(cfg.Delivery.HeaderStyle),
 		Now:          opts.Now,
 		Keys:         keys,
 		OnAttempt:    opts.OnAttempt,

@@ -157,6 +157,9 @@ type DeliveryConfig struct {
 	CatchUpOnRecovery bool `toml:"catch_up_on_recovery"`
 	// DrainTimeout is how long shutdown waits for attempts in flight.
 	DrainTimeout Duration `toml:"drain_timeout"`
+	// HeaderStyle names the Standard Webhooks headers of deliveries whose
+	// policy does not: "webhook" (webhook-id...), "svix" (svix-id...) or "both".
+	HeaderStyle string `toml:"header_style"`
 }
 
 // RaftConfig configures replication timing and log compaction.
@@ -225,6 +228,7 @@ func Default() Config {
 			ResponseBodyLimit:      4096,
 			CatchUpOnRecovery:      true,
 			DrainTimeout:           dur(20 * time.Second),
+			HeaderStyle:            "webhook",
 		},
 		Raft: RaftConfig{
 			HeartbeatTimeout:   dur(time.Second),

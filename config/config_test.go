@@ -61,6 +61,7 @@ func TestDefault(t *testing.T) {
 		{"delivery.max_in_flight_per_endpoint", c.Delivery.MaxInFlightPerEndpoint, 64},
 		{"delivery.response_body_limit", c.Delivery.ResponseBodyLimit, 4096},
 		{"delivery.drain_timeout", c.Delivery.DrainTimeout.Duration, 20 * time.Second},
+		{"delivery.header_style", c.Delivery.HeaderStyle, "webhook"},
 		{"raft.heartbeat_timeout", c.Raft.HeartbeatTimeout.Duration, time.Second},
 		{"raft.election_timeout", c.Raft.ElectionTimeout.Duration, time.Second},
 		{"raft.leader_lease_timeout", c.Raft.LeaderLeaseTimeout.Duration, 500 * time.Millisecond},

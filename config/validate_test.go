@@ -59,6 +59,7 @@ func TestValidate(t *testing.T) {
 		{"delay over a week", func(c *Config) { c.Delivery.RetrySchedule[0] = dur(8 * 24 * time.Hour) }, "delivery.retry_schedule: entry 1 (192h0m0s)"},
 		{"jitter", func(c *Config) { c.Delivery.RetryJitter = 0.6 }, "delivery.retry_jitter: must be between 0 and 0.5, got 0.6"},
 		{"negative jitter", func(c *Config) { c.Delivery.RetryJitter = -0.1 }, "delivery.retry_jitter"},
+		{"header style", func(c *Config) { c.Delivery.HeaderStyle = "Svix" }, `delivery.header_style: must be "webhook", "svix" or "both", got "Svix"`},
 		{"level", func(c *Config) { c.Log.Level = "verbose" }, `log.level: must be one of trace, debug, info, warn, error, got "verbose"`},
 		{"level case", func(c *Config) { c.Log.Level = "INFO" }, "log.level"},
 		{"format", func(c *Config) { c.Log.Format = "text" }, `log.format: must be one of json, console, got "text"`},

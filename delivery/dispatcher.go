@@ -1,7 +1,6 @@
 package delivery
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"math/rand/v2"
@@ -9,7 +8,6 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
-	"golang.org/x/time/rate"
 
 	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/raft"
@@ -25,6 +23,9 @@ type DispatcherConfig struct {
 	Now                    func() time.Time
 	// Keys opens endpoint secrets, which are sealed at rest.
 	Keys *keyring.Keyring
+	// HeaderStyle names the Standard Webhooks headers of deliveries whose
+	// policy leaves it unset (zero: webhook-*).
+	HeaderStyle storage.HeaderStyle
 	// CatchUp sends an endpoint's waiting retries as soon as a retry to it
 	// succeeds, without waiting for their due times (see catchUp).
 	CatchUp bool
@@ -50,21 +51,16 @@ type Dispatcher struct {
 	outcomes *raft.Batcher[storage.Outcome]
 	wake     chan struct{}
 
-	mu        sync.Mutex
-	term      *term                     // the current leadership term, nil on a follower
-	inflight  map[string]struct{}       // schedule keys dispatched, outcome not yet committed
-	endpoints map[string]*endpointState // per endpoint: attempts in flight, first skipped key
-	refills   map[string][]byte         // endpoints that drained: where their skipped keys start
-	catchUps  map[string][]byte         // endpoints catching up with a free slot: where their scan goes on
-	caughtUp  map[string]time.Time      // when each endpoint's last catch-up started (kept catchUpEvery)
-	catching  int                       // endpoints catching up now (at most maxCatchingUp)
-	rewindTo  []byte                    // a key behind the sweep position appeared; [] = rescan all
+	mu       sync.Mutex
+	term     *term               // the current leadership term, nil on a follower
+	inflight map[string]struct{} // schedule keys dispatched, outcome not yet committed
+	flows    *flows              // per-endpoint flow control (flow.go)
+	rewindTo []byte              // a key behind the sweep position appeared; [] = rescan all
 	// finished holds keys whose outcome just committed, with the page
 	// sequence current at that moment: a page read before then may still
 	// list the key, so offers from it are ignored (see readDue).
 	finished map[string]uint64
 	pageSeq  uint64
-	pruneAt  int  // size of endpoints at which idle states are pruned
 	draining bool // Close was called: start nothing new
 	closed   bool
 }
@@ -77,49 +73,6 @@ type term struct {
 	// recording bounds the outcomes waiting for their Raft commit.
 	recording chan struct{}
 	wg        sync.WaitGroup
-}
-
-type endpointState struct {
-	inflight int
-	resume   []byte // first key skipped while full or throttled; nil = none
-	// limiter enforces the endpoint's throttleRate (nil = none); while
-	// it is set the state is kept, so an idle moment does not refill the
-	// bucket early. timer is true while a wake-up for it is pending.
-	limiter *rate.Limiter
-	timer   bool
-	// ahead is where the endpoint's catch-up scan goes on (nil = not
-	// catching up). window bounds the attempts in flight to the endpoint
-	// while the catch-up sends more: it starts at one and doubles with
-	// each success, so a receiver that is not really back costs one early
-	// attempt, not a full in-flight limit of them.
-	ahead  []byte
-	window int
-	// aheadSince is when the catch-up started (Unix ns): attempts started
-	// before then were in flight as the receiver came back, and their
-	// failures do not stop it.
-	aheadSince int64
-	// backoff bounds the attempts in flight to an endpoint that fails
-	// (0 = not failing: MaxInFlightPerEndpoint applies). Each failed
-	// attempt halves it, each success doubles it: an endpoint that is down
-	// gets one attempt at a time instead of its full limit of retries, so
-	// its due retries do not take the node's capacity from the work that
-	// can succeed, and a receiver coming back is not hit by a wall of them.
-	backoff int
-}
-
-// limit is how many attempts the endpoint may have in flight now.
-func (d *Dispatcher) limit(st *endpointState) int {
-	if st.backoff > 0 {
-		return st.backoff
-	}
-	return d.cfg.MaxInFlightPerEndpoint
-}
-
-// skipped remembers k if it is the earliest key skipped so far.
-func (s *endpointState) skipped(k []byte) {
-	if s.resume == nil || bytes.Compare(k, s.resume) < 0 {
-		s.resume = k
-	}
 }
 
 // NewDispatcher returns a dispatcher; it starts working when node becomes
@@ -181,12 +134,7 @@ func (d *Dispatcher) setLeader(leader bool) {
 	d.term = t
 	d.inflight = make(map[string]struct{})
 	d.finished = make(map[string]uint64)
-	d.endpoints = make(map[string]*endpointState)
-	d.pruneAt = maxEndpointStates
-	d.refills = nil
-	d.catchUps = nil
-	d.caughtUp = make(map[string]time.Time)
-	d.catching = 0
+	d.flows = newFlows(d.cfg.MaxInFlightPerEndpoint, d.cfg.CatchUp)
 	d.rewindTo = nil
 	d.mu.Unlock()
 	for range d.cfg.Workers {
@@ -229,293 +177,91 @@ func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64, ahead 
 	if seq, ok := d.finished[k]; ok && page <= seq {
 		return offerInFlight
 	}
-	st := d.endpointState(e.Key.EndpointID)
-	if ahead && (st.ahead == nil || st.inflight >= st.window) {
-		// The catch-up ended, or waits for its window to widen.
-		return offerEndpointFull
+	var now time.Time // only a throttle needs the time
+	if epErr == nil && ep.ThrottleRate > 0 {
+		now = d.now()
 	}
-	if st.resume != nil && (ahead || k > string(st.resume)) {
-		// The endpoint's keys skipped earlier go first, by their refill
-		// pass: a newer key (or one sent ahead) taking a freed slot
-		// could otherwise hold them back for as long as new keys come.
-		return offerEndpointFull
+	a := d.flows.offer(e.Key.EndpointID, k, ahead, throttleRead{rate: ep.ThrottleRate, err: epErr}, now)
+	if a.wake != nil {
+		d.wakeAfter(e.Key.EndpointID, a.wake, a.wakeIn)
 	}
-	if st.inflight >= d.limit(st) {
-		if !ahead {
-			st.skipped([]byte(k))
-		}
-		return offerEndpointFull
-	}
-	res := d.throttle(st, ep, epErr)
-	if res != nil && res.delay > 0 {
-		if !ahead {
-			st.skipped([]byte(k))
-		}
-		d.wakeAfter(e.Key.EndpointID, st, res.delay)
+	if !a.admit {
 		return offerEndpointFull
 	}
 	select {
 	case t.jobs <- e:
 	default:
-		res.cancel()
+		a.res.cancel()
 		return offerQueueFull
 	}
 	d.inflight[k] = struct{}{}
-	st.inflight++
+	d.flows.started(e.Key.EndpointID)
 	return offerDispatched
-}
-
-// reservation is a token taken from an endpoint's limiter.
-type reservation struct {
-	r     *rate.Reservation
-	at    time.Time
-	delay time.Duration
-}
-
-// cancel gives the token back (nil-safe).
-func (r *reservation) cancel() {
-	if r != nil {
-		r.r.CancelAt(r.at)
-	}
-}
-
-// throttle applies the endpoint's throttleRate (deliveries per second, a
-// second's worth in a burst; 0 = none): it takes a token, or says how long
-// until one is free (and takes none). ep and err are the endpoint's read.
-// Called with d.mu held.
-func (d *Dispatcher) throttle(st *endpointState, ep storage.Endpoint, err error) *reservation {
-	if err != nil {
-		// A gone endpoint is closed by the attempt itself; after a read
-		// error the limiter is kept, so its bucket does not refill early.
-		if errors.Is(err, storage.ErrNotFound) {
-			st.limiter = nil
-		}
-		return nil
-	}
-	if ep.ThrottleRate == 0 {
-		st.limiter = nil
-		return nil
-	}
-	if lim := rate.Limit(ep.ThrottleRate); st.limiter == nil || st.limiter.Limit() != lim {
-		st.limiter = rate.NewLimiter(lim, int(ep.ThrottleRate))
-	}
-	now := d.now()
-	r := st.limiter.ReserveN(now, 1)
-	res := &reservation{r: r, at: now, delay: r.DelayFrom(now)}
-	if res.delay > 0 {
-		res.cancel()
-	}
-	return res
 }
 
 // wakeAfter refills a throttled endpoint's skipped keys once its limiter
 // has a token again. Called with d.mu held.
-func (d *Dispatcher) wakeAfter(endpoint string, st *endpointState, wait time.Duration) {
-	if st.timer {
-		return
-	}
-	st.timer = true
+func (d *Dispatcher) wakeAfter(endpoint string, st *flowState, wait time.Duration) {
 	time.AfterFunc(wait, func() {
 		d.mu.Lock()
-		st.timer = false
-		if st.resume != nil {
-			d.addRefill(endpoint, st.resume)
-			st.resume = nil
-		}
-		if st.ahead != nil {
-			d.addCatchUp(endpoint, st.ahead)
-		}
+		d.flows.woken(endpoint, st)
 		d.mu.Unlock()
 		d.signal()
 	})
 }
 
-func (d *Dispatcher) endpointState(id string) *endpointState {
-	st := d.endpoints[id]
-	if st == nil {
-		if len(d.endpoints) >= d.pruneAt {
-			// Idle endpoints kept only for their backoff are forgotten
-			// (they start again from the full limit); the next prune
-			// waits until the map has doubled, so states that cannot be
-			// pruned (throttled endpoints) do not make each one a scan.
-			for k, s := range d.endpoints {
-				if s.idle() && s.limiter == nil {
-					delete(d.endpoints, k)
-				}
-			}
-			d.pruneAt = max(maxEndpointStates, 2*len(d.endpoints))
-		}
-		st = &endpointState{}
-		d.endpoints[id] = st
-	}
-	return st
-}
-
-// maxEndpointStates is the size from which idle endpoint states are pruned.
-const maxEndpointStates = 4096
-
-// idle reports a state with nothing in flight or waiting; it is kept only
-// for its limiter or backoff.
-func (s *endpointState) idle() bool {
-	return s.inflight == 0 && s.resume == nil && s.ahead == nil
-}
-
-// forgettable reports a state that holds nothing worth keeping.
-func (s *endpointState) forgettable() bool {
-	return s.idle() && s.limiter == nil && s.backoff == 0
-}
-
-func (d *Dispatcher) addRefill(endpoint string, k []byte) {
-	if d.refills == nil {
-		d.refills = make(map[string][]byte)
-	}
-	if cur, ok := d.refills[endpoint]; !ok || string(k) < string(cur) {
-		d.refills[endpoint] = k
-	}
-}
-
-func (d *Dispatcher) addCatchUp(endpoint string, k []byte) {
-	if d.catchUps == nil {
-		d.catchUps = make(map[string][]byte)
-	}
-	d.catchUps[endpoint] = k
-}
-
-// catchUpEvery is the least time between two catch-ups of one endpoint, so
-// an endpoint that keeps failing and recovering is not rescanned for each
-// success.
-const catchUpEvery = time.Minute
-
-// maxCaughtUp is the size at which the record of recent catch-ups is
-// pruned of the ones older than catchUpEvery.
-const maxCaughtUp = 1024
-
-// maxCatchingUp bounds the endpoints catching up at once: each catch-up
-// walks the schedule ahead of the present, so many endpoints recovering
-// together (say, after the node's own network came back) would otherwise
-// each walk it. The others follow their retry schedule.
-const maxCatchingUp = 8
-
-// noteResult adjusts an endpoint's backoff after an attempt to it, and
-// starts or stops its catch-up: a scheduled retry that succeeded means the
-// endpoint is back, and its
-// deliveries waiting for their next retry are sent now instead of over the
-// hours of the retry schedule; a failure of any attempt started since then
-// stops that at once, so a receiver that is still failing keeps the
-// schedule's back-off. Called before release.
+// noteResult tells flow control how an attempt went (see flows.result) and
+// says what changed. Called before release.
 func (d *Dispatcher) noteResult(e storage.ScheduleEntry, o storage.Outcome) {
 	if o.Attempt.ID == "" {
 		return // nothing was sent
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	st := d.endpoints[e.Key.EndpointID]
-	if st == nil {
-		return
+	c := d.flows.result(e.Key.EndpointID, attemptResult{
+		succeeded: o.Attempt.Status == storage.StatusSuccess,
+		status:    o.Attempt.StatusCode,
+		startedNs: o.Attempt.Timestamp,
+		attempt:   e.Due.Attempt,
+		trigger:   e.Due.Trigger,
+	}, d.now())
+	if c.backoffStarted {
+		d.log.Info().Str("endpoint_id", e.Key.EndpointID).Int("status", o.Attempt.StatusCode).
+			Msg("endpoint failing: fewer attempts in flight to it until it answers again")
 	}
-	if o.Attempt.Status != storage.StatusSuccess {
-		if code := o.Attempt.StatusCode; code == 0 || code == 429 || code >= 500 {
-			// The endpoint itself is failing (no answer, overloaded,
-			// broken), not refusing one message: back off.
-			if st.backoff == 0 {
-				d.log.Info().Str("endpoint_id", e.Key.EndpointID).Int("status", code).
-					Msg("endpoint failing: fewer attempts in flight to it until it answers again")
-			}
-			st.backoff = max(1, d.limit(st)/2)
-		}
-		if st.ahead == nil {
-			return
-		}
-		if o.Attempt.Timestamp < st.aheadSince {
-			// Sent before the success that started the catch-up: it
-			// failed against the receiver as it was, not as it is.
-			return
-		}
-		d.endCatchUp(e.Key.EndpointID, st, "an attempt failed; the retry schedule applies again")
-		return
+	if c.backoffEnded {
+		d.log.Info().Str("endpoint_id", e.Key.EndpointID).Msg("endpoint answers again: back to its full in-flight limit")
 	}
-	if st.backoff > 0 {
-		if st.backoff *= 2; st.backoff >= d.cfg.MaxInFlightPerEndpoint {
-			st.backoff = 0
-			d.log.Info().Str("endpoint_id", e.Key.EndpointID).Msg("endpoint answers again: back to its full in-flight limit")
-		}
+	if c.catchUpEnded != "" {
+		d.logCatchUpOver(e.Key.EndpointID, c.catchUpEnded)
 	}
-	if !d.cfg.CatchUp {
-		return
+	if c.catchUpStarted {
+		catchUpsStarted.Inc()
+		d.log.Info().Str("endpoint_id", e.Key.EndpointID).Msg("retry succeeded: sending the endpoint's waiting retries now")
 	}
-	if st.ahead != nil {
-		st.window = min(2*st.window, d.cfg.MaxInFlightPerEndpoint)
-		return
-	}
-	now := d.now()
-	if e.Due.Attempt < 2 || e.Due.Trigger != storage.TriggerScheduled || d.catching >= maxCatchingUp ||
-		now.Sub(d.caughtUp[e.Key.EndpointID]) < catchUpEvery {
-		return
-	}
-	if len(d.caughtUp) >= maxCaughtUp {
-		for id, at := range d.caughtUp {
-			if now.Sub(at) >= catchUpEvery {
-				delete(d.caughtUp, id)
-			}
-		}
-	}
-	d.caughtUp[e.Key.EndpointID] = now
-	d.catching++
-	// Keys due by now are the sweep's; the catch-up starts after them.
-	st.ahead = storage.ScheduleKey{DueMs: now.UnixMilli() + 1}.Bytes()
-	st.window = 1
-	st.aheadSince = now.UnixNano()
-	catchUpsStarted.Inc()
-	d.log.Info().Str("endpoint_id", e.Key.EndpointID).Msg("retry succeeded: sending the endpoint's waiting retries now")
-	// release, which follows, queues the scan.
 }
 
 // endCatchUp stops an endpoint's catch-up, if it has one, saying why.
 // Called with d.mu held.
-func (d *Dispatcher) endCatchUp(endpoint string, st *endpointState, why string) {
-	if st.ahead == nil {
-		return
+func (d *Dispatcher) endCatchUp(endpoint string, st *flowState, why string) {
+	if d.flows.endCatchUp(endpoint, st) {
+		d.logCatchUpOver(endpoint, why)
 	}
+}
+
+func (d *Dispatcher) logCatchUpOver(endpoint, why string) {
 	d.log.Info().Str("endpoint_id", endpoint).Str("reason", why).Msg("catch-up over")
-	st.ahead = nil
-	d.catching--
-	delete(d.catchUps, endpoint)
-	if st.forgettable() && d.endpoints[endpoint] == st {
-		delete(d.endpoints, endpoint)
-	}
 }
 
 // release frees the endpoint's slot once the request is over (answered,
 // failed or not made), before its outcome is recorded: the per-endpoint
-// limit is about load on the receiver, not on Raft. An endpoint with
-// skipped keys gets a refill pass once refillBatch of its slots are free
-// (a catch-up likewise, within its window).
+// limit is about load on the receiver, not on Raft.
 func (d *Dispatcher) release(e storage.ScheduleEntry) {
 	d.mu.Lock()
-	if st := d.endpoints[e.Key.EndpointID]; st != nil {
-		st.inflight--
-		limit := d.limit(st)
-		if st.resume != nil && limit-st.inflight >= refillBatch(limit) {
-			d.addRefill(e.Key.EndpointID, st.resume)
-			st.resume = nil
-		}
-		if w := min(st.window, limit); st.ahead != nil && w-st.inflight >= refillBatch(w) {
-			d.addCatchUp(e.Key.EndpointID, st.ahead)
-		}
-		if st.forgettable() {
-			delete(d.endpoints, e.Key.EndpointID)
-		}
-	}
+	d.flows.release(e.Key.EndpointID)
 	d.mu.Unlock()
 	d.signal()
 }
-
-// refillBatch is how many of an endpoint's limit slots must be free before
-// a refill (or catch-up) pass runs for it: each pass is a read of the
-// schedule, and with one pass per freed slot the reads, not the receiver,
-// bounded a drain to one busy endpoint. An eighth of the limit keeps the
-// endpoint near its limit at an eighth of the reads.
-func refillBatch(limit int) int { return max(1, limit/8) }
 
 // finish forgets a dispatched key. When its outcome was not committed the
 // key is still due, so the scheduler is rewound to it.
@@ -643,10 +389,32 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	// The id is taken before the request, so ids of concurrent attempts
 	// sort like their start times.
 	attemptID := storage.NewID(storage.PrefixAttempt, start)
-	resp := d.sender.Send(ctx, Request{
+	req := Request{
 		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: headers,
 		Keys: keys, Now: start,
-	})
+	}
+	sp := e.Due.Policy
+	if sp == nil {
+		sp = &noPolicy
+	}
+	req.Timeout = time.Duration(sp.AttemptTimeoutMs) * time.Millisecond
+	if sp.Scheme != storage.SchemeInherit || sp.Headers != storage.HeadersInherit || d.cfg.HeaderStyle > storage.HeadersWebhook {
+		req.Signing = signingFor(sp, storage.DeliveryID(msg.ID, ep.ID))
+		if req.Signing.Headers == storage.HeadersInherit {
+			req.Signing.Headers = d.cfg.HeaderStyle
+		}
+		if req.Signing.needsSecretText() {
+			text, err := d.openSecret(ep.Secret, &ep)
+			if err != nil {
+				d.log.Error().Err(err).Str("endpoint_id", ep.ID).Msg("endpoint secret cannot be opened: is secrets.key the same on every node?")
+				o.AttemptNo = max(e.Due.Attempt, 1) - 1
+				o.NextDueMs = d.now().Add(secretRetry).UnixMilli()
+				return o, true
+			}
+			req.Signing.Secret = []byte(text)
+		}
+	}
+	resp := d.sender.Send(ctx, req)
 	at := &o.Attempt
 	at.ID = attemptID
 	at.MsgID = msg.ID
@@ -661,45 +429,40 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		at.Error = resp.Err.Error()
 	}
 	attemptDuration.Update(resp.Duration.Seconds())
-	class := Classify(resp.StatusCode, resp.Err)
-	switch {
-	case class == Succeeded:
-		at.Status = storage.StatusSuccess
-		o.Final = storage.StatusSuccess
+	policy := d.cfg.Retry
+	if e.Due.Policy != nil {
+		policy = policy.With(e.Due.Policy)
+	}
+	dc := decide(policy, attemptFacts{
+		status: resp.StatusCode, err: resp.Err,
+		retryAfter: resp.RetryAfter, hasRetryAfter: resp.HasRetryAfter,
+		attempt: e.Due.Attempt, dueMs: e.Key.DueMs, start: start, end: d.now(),
+	}, rand.Float64)
+	at.Status, o.Final, o.DisableEndpoint = dc.status, dc.final, dc.disable
+	o.AttemptNo, o.NextDueMs = dc.attemptNo, dc.nextDueMs
+	if dc.verdict == Succeeded {
 		attemptsSucceeded.Inc()
-	case class == DisableEndpoint:
-		at.Status = storage.StatusFail
-		o.Final = storage.StatusFail
-		o.DisableEndpoint = true
+	} else {
 		attemptsFailed.Inc()
+	}
+	switch {
+	case dc.disable:
 		deliveriesFailed.Inc()
 		endpointsDisabled.Inc()
 		d.log.Warn().Str("endpoint_id", ep.ID).Str("app_id", ep.AppID).Msg("endpoint answered 410 Gone: disabling it")
-	case e.Key.DueMs > start.UnixMilli():
-		// Sent ahead of its time by a catch-up, and failed: recorded, but
-		// it costs the delivery nothing. It keeps its attempt number and
-		// its place in the schedule, as if the catch-up had not come.
-		at.Status = storage.StatusFail
-		o.Final = storage.StatusFail
-		attemptsFailed.Inc()
-		o.AttemptNo = max(e.Due.Attempt, 1) - 1
-		o.NextDueMs = e.Key.DueMs
-	default:
-		at.Status = storage.StatusFail
-		o.Final = storage.StatusFail
-		attemptsFailed.Inc()
-		if delay, ok := d.cfg.Retry.NextDelay(int(e.Due.Attempt), resp.StatusCode, resp.RetryAfter, resp.HasRetryAfter, rand.Float64); ok {
-			o.NextDueMs = d.now().Add(delay).UnixMilli()
-			attemptsRetried.Inc()
-		} else {
-			deliveriesFailed.Inc()
-		}
+	case dc.exhausted:
+		deliveriesFailed.Inc()
+	case dc.nextDueMs != 0 && !dc.early:
+		attemptsRetried.Inc()
 	}
 	d.log.Debug().Str("msg_id", msg.ID).Str("endpoint_id", ep.ID).Int("status", resp.StatusCode).
 		Uint32("attempt", e.Due.Attempt).Int64("duration_ms", at.DurationMs).Str("outcome", at.Status.String()).
 		Msg("attempt made")
 	return o, true
 }
+
+// noPolicy is the stamped policy of a delivery that sets nothing.
+var noPolicy storage.Policy
 
 // signingKeys returns the keys that sign an attempt: the endpoint's secret,
 // then the secrets a rotation replaced that have not expired.
@@ -723,17 +486,26 @@ func (d *Dispatcher) signingKeys(ep *storage.Endpoint) ([][]byte, error) {
 
 // signingKey opens a sealed secret of ep and decodes it.
 func (d *Dispatcher) signingKey(secret string, ep *storage.Endpoint) ([]byte, error) {
+	plain, err := d.openSecret(secret, ep)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSecret(plain)
+}
+
+// openSecret opens a sealed secret of ep: its whsec_ text.
+func (d *Dispatcher) openSecret(secret string, ep *storage.Endpoint) (string, error) {
 	if keyring.IsSealed(secret) {
 		if d.cfg.Keys == nil {
-			return nil, errors.New("no secrets key configured")
+			return "", errors.New("no secrets key configured")
 		}
 		plain, err := d.cfg.Keys.Open(secret, ep.SecretAAD())
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		secret = string(plain)
 	}
-	return ParseSecret(secret)
+	return secret, nil
 }
 
 // Close stops dispatching: no new attempts start, attempts in flight get up

@@ -20,13 +20,12 @@ func offerFixture(t *testing.T, limit int) (*Dispatcher, *term) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	d := &Dispatcher{
-		cfg:       DispatcherConfig{MaxInFlightPerEndpoint: limit},
-		store:     st,
-		wake:      make(chan struct{}, 1),
-		inflight:  map[string]struct{}{},
-		finished:  map[string]uint64{},
-		endpoints: map[string]*endpointState{},
-		pruneAt:   maxEndpointStates,
+		cfg:      DispatcherConfig{MaxInFlightPerEndpoint: limit},
+		store:    st,
+		wake:     make(chan struct{}, 1),
+		inflight: map[string]struct{}{},
+		finished: map[string]uint64{},
+		flows:    newFlows(limit, false),
 	}
 	return d, &term{jobs: make(chan storage.ScheduleEntry, 4*limit)}
 }
@@ -54,14 +53,14 @@ func TestSkippedKeysGoFirst(t *testing.T) {
 	}
 	// One slot frees: fewer than refillBatch(16) = 2, so no refill yet.
 	d.release(entry(1000, 0))
-	if len(d.refills) != 0 {
-		t.Fatalf("refill queued with one slot free: %v", d.refills)
+	if len(d.flows.refills) != 0 {
+		t.Fatalf("refill queued with one slot free: %v", d.flows.refills)
 	}
 	if r := d.offer(tm, entry(2000, 17), 2, false); r != offerEndpointFull {
 		t.Errorf("a newer key took the freed slot (%v) while older keys wait", r)
 	}
 	// A catch-up with room in its window waits too.
-	st := d.endpoints["ep_1"]
+	st := d.flows.endpoints["ep_1"]
 	st.ahead, st.window = entry(1500, 0).Key.Bytes(), 16
 	if r := d.offer(tm, entry(2000, 18), 2, true); r != offerEndpointFull {
 		t.Errorf("a key sent ahead took the freed slot (%v) while older keys wait", r)
@@ -69,7 +68,7 @@ func TestSkippedKeysGoFirst(t *testing.T) {
 	// A second slot frees: the refill pass is queued from the first
 	// skipped key.
 	d.release(entry(1000, 1))
-	if got, want := string(d.refills["ep_1"]), string(entry(1000, 16).Key.Bytes()); got != want {
+	if got, want := string(d.flows.refills["ep_1"]), string(entry(1000, 16).Key.Bytes()); got != want {
 		t.Errorf("refill from %q, want the first skipped key %q", got, want)
 	}
 }

@@ -1,6 +1,6 @@
 // Package delivery sends webhooks: the scheduler and dispatcher that run on
-// the leader, the HTTP sender with its SSRF guard, Standard Webhooks
-// signing, and the retry policy.
+// the leader, the HTTP sender with its SSRF guard, signing (Standard
+// Webhooks, or a configurable HMAC scheme), and the retry policy.
 //
 // Invariants:
 //
@@ -24,6 +24,17 @@
 //     doubled by each success, so a receiver that is down is retried one
 //     attempt at a time. Its keys skipped while it was full go before its
 //     newer ones.
+//   - The per-endpoint flow control above (limit, backoff, catch-up,
+//     throttle, refills) lives in flows (flow.go), which has no side
+//     effects: it reads no clock and starts no timer; the dispatcher runs
+//     goroutines, timers and logs around it under its lock. What an
+//     attempt's outcome means for its delivery is decide (outcome.go), a
+//     pure function.
+//   - A delivery follows the policy stamped into it when it was created
+//     (storage.Policy: retry schedule, attempt timeout, 410 and
+//     Retry-After handling, signature scheme, header names); what it
+//     leaves unset is the server's configuration at attempt time. A
+//     schedule that ends fails the delivery.
 //   - Memory is bounded: the scheduler reads the index a page at a time and
 //     holds only the attempts in flight and the outcomes awaiting commit.
 //   - Every connection's address is checked after DNS resolution (Guard),

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/herald-webhooks/herald/storage"
 )
 
 var (
@@ -70,6 +72,35 @@ type RetryPolicy struct {
 	Jitter float64
 	// RetryAfterMax bounds how far a receiver's Retry-After may push a retry; zero ignores Retry-After.
 	RetryAfterMax time.Duration
+	// Keep410 makes a 410 Gone a plain failure instead of disabling the endpoint.
+	Keep410 bool
+}
+
+// With returns p changed by a delivery's stamped policy (its unset fields
+// keep p's values, the server default).
+func (p RetryPolicy) With(sp *storage.Policy) RetryPolicy {
+	switch {
+	case sp.NoRetries:
+		p.Schedule = nil
+	case sp.RetryScheduleMs != nil:
+		p.Schedule = make([]time.Duration, len(sp.RetryScheduleMs))
+		for i, ms := range sp.RetryScheduleMs {
+			p.Schedule[i] = time.Duration(ms) * time.Millisecond
+		}
+	}
+	if sp.RetryAfter == storage.No {
+		p.RetryAfterMax = 0
+	}
+	if sp.JitterSet {
+		p.Jitter = float64(sp.JitterPct) / 100
+	}
+	switch sp.On410 {
+	case storage.No:
+		p.Keep410 = true
+	case storage.Yes:
+		p.Keep410 = false
+	}
+	return p
 }
 
 // Verdict is what one attempt's outcome means for its delivery.

@@ -90,8 +90,7 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 			d.rewindTo = nil
 			sweepNeeded = true
 		}
-		refills, catchUps := d.refills, d.catchUps
-		d.refills, d.catchUps = nil, nil
+		refills, catchUps := d.flows.takePasses()
 		d.mu.Unlock()
 
 		wait := time.Hour
@@ -123,12 +122,10 @@ func (d *Dispatcher) scheduleLoop(t *term) {
 			// ends). Skipped refills are kept for then.
 			d.mu.Lock()
 			for ep, from := range refills {
-				d.addRefill(ep, from)
+				d.flows.addRefill(ep, from)
 			}
 			for ep, from := range catchUps {
-				if _, ok := d.catchUps[ep]; !ok {
-					d.addCatchUp(ep, from)
-				}
+				d.flows.requeueCatchUp(ep, from)
 			}
 			d.mu.Unlock()
 			wait = leaseRecheck
@@ -212,7 +209,7 @@ func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs 
 		if r == offerQueueFull {
 			// Try again from here once a worker frees a slot.
 			d.mu.Lock()
-			d.addRefill(endpoint, k)
+			d.flows.addRefill(endpoint, k)
 			d.mu.Unlock()
 		}
 	})
@@ -220,7 +217,7 @@ func (d *Dispatcher) refill(t *term, endpoint string, from, limit []byte, nowMs 
 		return false
 	}
 	d.mu.Lock()
-	d.addRefill(endpoint, from)
+	d.flows.addRefill(endpoint, from)
 	d.mu.Unlock()
 	return true
 }
@@ -240,20 +237,14 @@ const catchUpPages = 8
 // catch-up is over.
 func (d *Dispatcher) catchUp(t *term, endpoint string, from []byte) {
 	d.mu.Lock()
-	st := d.endpoints[endpoint]
-	active := st != nil && st.ahead != nil
+	st := d.flows.catchingUp(endpoint)
 	d.mu.Unlock()
-	if !active {
+	if st == nil {
 		return
 	}
 	res, pos := d.scanFor(t, endpoint, from, nil, farFuture, catchUpPages, func(k []byte, r offerResult) {
 		d.mu.Lock()
-		if st.ahead != nil {
-			st.ahead = k
-			if r == offerQueueFull {
-				d.addCatchUp(endpoint, k)
-			}
-		}
+		d.flows.catchUpStopped(endpoint, st, k, r == offerQueueFull)
 		d.mu.Unlock()
 	})
 	d.mu.Lock()
@@ -264,9 +255,7 @@ func (d *Dispatcher) catchUp(t *term, endpoint string, from []byte) {
 	case scanFailed:
 		d.endCatchUp(endpoint, st, "the schedule could not be read")
 	case scanPaused:
-		if st.ahead != nil {
-			st.ahead = pos
-			d.addCatchUp(endpoint, pos)
+		if d.flows.catchUpPaused(endpoint, st, pos) {
 			d.signal()
 		}
 	}

@@ -9,8 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"time"
+
+	"github.com/herald-webhooks/herald/storage"
 )
 
 var (
@@ -87,6 +88,10 @@ type Request struct {
 	Keys [][]byte
 	// Now is the signing timestamp; the zero time means time.Now.
 	Now time.Time
+	// Timeout bounds this attempt; 0 means the sender's.
+	Timeout time.Duration
+	// Signing is how the request is signed (zero: Standard Webhooks).
+	Signing Signing
 }
 
 // Response is the outcome of one attempt, ready for the attempt log.
@@ -172,7 +177,7 @@ func (s *Sender) Close() {
 // Send makes one signed POST and reports its outcome; it never returns an error separately.
 func (s *Sender) Send(ctx context.Context, r Request) Response {
 	start := time.Now()
-	if len(r.Keys) == 0 {
+	if len(r.Keys) == 0 && r.Signing.Scheme != storage.SchemeNone {
 		return Response{Err: ErrNoSigningKey}
 	}
 	now := r.Now
@@ -181,7 +186,11 @@ func (s *Sender) Send(ctx context.Context, r Request) Response {
 	}
 	ts := now.Unix()
 
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	timeout := s.timeout
+	if r.Timeout > 0 {
+		timeout = r.Timeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.URL, bytes.NewReader(r.Body))
 	if err != nil {
@@ -195,9 +204,7 @@ func (s *Sender) Send(ctx context.Context, r Request) Response {
 		}
 	}
 	h.Set("Content-Type", "application/json")
-	h.Set("Webhook-Id", r.MsgID)
-	h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
-	h.Set("Webhook-Signature", SignatureHeader(r.Keys, r.MsgID, ts, r.Body))
+	r.Signing.setSignature(h, r.Keys, r.MsgID, ts, r.Body)
 
 	resp, err := s.client.Do(req)
 	if err != nil {

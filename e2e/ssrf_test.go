@@ -57,33 +57,37 @@ func newByteCounter(t *testing.T) *byteCounter {
 	return bc
 }
 
-// rebindingHosts returns a command prefix that runs herald with an
-// /etc/hosts in which rebind.herald.test resolves to 127.0.0.1 (a private
-// mount namespace, the test's own), and the name to use.
-func rebindingHosts(t *testing.T) ([]string, string) {
-	const name = "rebind.herald.test"
-	hosts := filepath.Join(t.TempDir(), "hosts")
-	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n127.0.0.1 "+name+"\n"), 0o644); err != nil {
+// rebindingHosts returns a command prefix that runs herald with its own
+// /etc/hosts (a private mount namespace, the test's own) in which
+// loopback.herald.test resolves to 127.0.0.1, the path of that file (the
+// test rewrites it in place to rebind a name), and the names to use.
+func rebindingHosts(t *testing.T) (wrap []string, hosts, rebind, loopback string) {
+	rebind, loopback = "rebind.herald.test", "loopback.herald.test"
+	hosts = filepath.Join(t.TempDir(), "hosts")
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n127.0.0.1 "+loopback+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	script := `mount --bind "$0" /etc/hosts && exec "$@"`
-	probe := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, hosts, "getent", "hosts", name)
+	probe := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script, hosts, "getent", "hosts", loopback)
 	if out, err := probe.CombinedOutput(); err != nil || !strings.Contains(string(out), "127.0.0.1") {
 		t.Skipf("cannot give herald its own /etc/hosts (unshare -m needs root): %v %s", err, out)
 	}
-	return []string{"unshare", "-m", "--propagation", "private", "sh", "-c", script, hosts}, name
+	return []string{"unshare", "-m", "--propagation", "private", "sh", "-c", script, hosts}, hosts, rebind, loopback
 }
 
 // TestNoByteReachesLoopback: with no allowlist, loopback endpoints are
-// refused when created, in every spelling, and a hostname that resolves to
-// loopback only at delivery time (DNS rebinding) is refused on the dial:
-// not one connection reaches the loopback receiver.
+// refused when created, in every spelling and by a name that resolves to
+// loopback, and a hostname that resolves to loopback only at delivery time
+// (DNS rebinding) is refused on the dial: not one connection reaches the
+// loopback receiver.
 func TestNoByteReachesLoopback(t *testing.T) {
-	wrap, rebind := rebindingHosts(t)
+	wrap, hosts, rebind, loopback := rebindingHosts(t)
 	bc := newByteCounter(t)
 	port := bc.ln.Addr().(*net.TCPAddr).Port
 
-	n := newNode(t, "--retry-schedule", "200ms,200ms")
+	// Go's resolver rereads /etc/hosts at most every 5 s: the later
+	// retries come after it has seen the rebinding.
+	n := newNode(t, "--retry-schedule", "200ms,200ms,3s,3s")
 	n.noAllowlist, n.wrap = true, wrap
 	n.start()
 	c := n.client()
@@ -93,7 +97,7 @@ func TestNoByteReachesLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, host := range []string{"127.0.0.1", "localhost", "127.1", "2130706433", "0x7f000001", "0177.0.0.1",
-		"[::1]", "[::ffff:127.0.0.1]", "localhost.", "user@127.0.0.1", "0.0.0.0"} {
+		"[::1]", "[::ffff:127.0.0.1]", "localhost.", "user@127.0.0.1", "0.0.0.0", loopback} {
 		url := fmt.Sprintf("http://%s:%d/hook", host, port)
 		_, err := c.Endpoint.Create(ctx, app.Id, models.EndpointIn{Url: url}, nil)
 		se, ok := err.(*svix.Error)
@@ -102,10 +106,15 @@ func TestNoByteReachesLoopback(t *testing.T) {
 		}
 	}
 
+	// The name does not resolve when the endpoint is created (accepted:
+	// checked again at every dial), then comes to resolve to loopback.
 	url := fmt.Sprintf("http://%s:%d/hook", rebind, port)
 	ep, err := c.Endpoint.Create(ctx, app.Id, models.EndpointIn{Url: url}, nil)
 	if err != nil {
-		t.Fatalf("endpoint on a hostname (resolved only at dial time): %v", err)
+		t.Fatalf("endpoint on a hostname that does not resolve yet: %v", err)
+	}
+	if err := os.WriteFile(hosts, []byte("127.0.0.1 localhost\n127.0.0.1 "+loopback+"\n127.0.0.1 "+rebind+"\n"), 0o644); err != nil {
+		t.Fatal(err)
 	}
 	msg, err := c.Message.Create(ctx, app.Id, models.MessageIn{EventType: "job.completed", Payload: map[string]any{"x": 1}}, nil)
 	if err != nil {
@@ -117,7 +126,7 @@ func TestNoByteReachesLoopback(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if len(list.Data) < 3 {
+		if len(list.Data) < 5 {
 			return fmt.Errorf("%d attempts so far", len(list.Data))
 		}
 		for _, a := range list.Data {

@@ -22,6 +22,9 @@ type applicationIn struct {
 	Metadata     map[string]string `json:"metadata"`
 	RateLimit    *uint16           `json:"rateLimit"`
 	ThrottleRate *uint16           `json:"throttleRate"`
+	// Policy is a Herald extension (handlers_policy.go).
+	Policy *policyIn `json:"deliveryPolicy"`
+	policy storage.Policy
 }
 
 func (in *applicationIn) validate() error {
@@ -36,6 +39,7 @@ func (in *applicationIn) validate() error {
 	checkRate(&v, in.RateLimit, "rateLimit")
 	checkRate(&v, in.ThrottleRate, "throttleRate")
 	checkMetadata(&v, in.Metadata)
+	in.policy = toPolicy(&v, in.Policy, true)
 	return v.err()
 }
 
@@ -128,7 +132,7 @@ func (s *Server) createApp(c *fasthttp.RequestCtx, p principal) error {
 		return nil
 	}
 	var in applicationIn
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	if err := in.validate(); err != nil {
@@ -144,7 +148,7 @@ func (s *Server) createApp(c *fasthttp.RequestCtx, p principal) error {
 	a := storage.App{
 		ID: storage.NewID(storage.PrefixApp, now), UID: deref(in.UID), Name: *in.Name,
 		Metadata: in.Metadata, ThrottleRate: rateOf(in.ThrottleRate, in.RateLimit),
-		CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano(),
+		CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano(), Policy: in.policy,
 	}
 	body, _ := json.Marshal(toApplicationOut(&a))
 	return s.commit(c, &raft.CreateApp{Meta: s.meta(c, p, now, http.StatusCreated, body), App: a}, http.StatusCreated, body)
@@ -167,7 +171,7 @@ func (s *Server) updateApp(c *fasthttp.RequestCtx, p principal) error {
 		return err
 	}
 	var in applicationIn
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	if err := in.validate(); err != nil {
@@ -188,6 +192,7 @@ func (s *Server) updateApp(c *fasthttp.RequestCtx, p principal) error {
 	a.UID = deref(in.UID)
 	a.Metadata = in.Metadata
 	a.ThrottleRate = rateOf(in.ThrottleRate, in.RateLimit)
+	a.Policy = in.policy
 	a.UpdatedAt = now.UnixNano()
 	if created {
 		body, _ := json.Marshal(toApplicationOut(&a))
@@ -203,6 +208,8 @@ type applicationPatch struct {
 	Metadata     map[string]string `json:"metadata"`
 	RateLimit    nullable[uint16]  `json:"rateLimit"`
 	ThrottleRate nullable[uint16]  `json:"throttleRate"`
+	// Policy replaces the delivery policy; null clears it.
+	Policy nullable[policyIn] `json:"deliveryPolicy"`
 }
 
 func (s *Server) patchApp(c *fasthttp.RequestCtx, p principal) error {
@@ -210,7 +217,7 @@ func (s *Server) patchApp(c *fasthttp.RequestCtx, p principal) error {
 		return err
 	}
 	var in applicationPatch
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	a, err := s.loadApp(p, pathParam(c, "app_id"))
@@ -240,6 +247,12 @@ func (s *Server) patchApp(c *fasthttp.RequestCtx, p principal) error {
 				checkRate(&v, &r.Value, "throttleRate")
 				a.ThrottleRate = r.Value
 			}
+		}
+	}
+	if in.Policy.Set {
+		a.Policy = storage.Policy{}
+		if !in.Policy.Null {
+			a.Policy = toPolicy(&v, &in.Policy.Value, true)
 		}
 	}
 	if err := v.err(); err != nil {

@@ -200,6 +200,7 @@ func (s *Server) listMessageEndpoints(c *fasthttp.RequestCtx, p principal) error
 			endpointOut: toEndpointOut(&ep),
 			Status:      int(dl.Status), StatusText: dl.Status.String(),
 			NextAttempt: optTime(dl.NextAttempt), Attempts: dl.Attempts,
+			DeliveryID: storage.DeliveryID(dl.MsgID, dl.EndpointID),
 		}
 	}))
 	return nil

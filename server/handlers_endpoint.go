@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,10 +50,19 @@ type endpointIn struct {
 	Secret       *string           `json:"secret"`
 	RateLimit    *uint16           `json:"rateLimit"`
 	ThrottleRate *uint16           `json:"throttleRate"`
+	// Policy is a Herald extension (handlers_policy.go).
+	Policy *policyIn `json:"deliveryPolicy"`
+	policy storage.Policy
 }
 
 func (s *Server) checkURL(v *violations, raw string) {
-	if _, err := s.guard.CheckURL(raw); err != nil {
+	u, err := s.guard.CheckURL(raw)
+	if err == nil {
+		// A name that resolves to a refused address is refused now, with
+		// a clear message, and not only at every connection.
+		err = s.guard.CheckResolves(context.Background(), u, nil)
+	}
+	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, delivery.ErrForbiddenAddress) {
 			msg = "the URL points at a private or reserved address: " + msg
@@ -143,6 +153,7 @@ func (in *endpointIn) validate(s *Server) error {
 	if in.Secret != nil {
 		*in.Secret = normalizeSecret(&v, *in.Secret)
 	}
+	in.policy = toPolicy(&v, in.Policy, false)
 	return v.err()
 }
 
@@ -161,6 +172,7 @@ func (in *endpointIn) apply(ep *storage.Endpoint) {
 	ep.Channels = in.Channels
 	ep.Metadata = in.Metadata
 	ep.ThrottleRate = rateOf(in.ThrottleRate, in.RateLimit)
+	ep.Policy = in.policy
 }
 
 // checkEndpointLimit refuses a new endpoint for an application that has
@@ -226,10 +238,13 @@ func (s *Server) createEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		return nil
 	}
 	var in endpointIn
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	if err := in.validate(s); err != nil {
+		return err
+	}
+	if err := appAllowsURL(&a, *in.URL); err != nil {
 		return err
 	}
 	if err := s.checkEndpointLimit(a.ID); err != nil {
@@ -262,7 +277,7 @@ func (s *Server) getEndpoint(c *fasthttp.RequestCtx, p principal) error {
 // clears it), or create one (201) when the path names none.
 func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	var in endpointIn
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
 	in.Secret, in.Headers = nil, nil // not part of Svix's EndpointUpdate
@@ -270,6 +285,11 @@ func (s *Server) updateEndpoint(c *fasthttp.RequestCtx, p principal) error {
 		return err
 	}
 	a, ep, err := s.loadEndpoint(c, p)
+	if a.ID != "" {
+		if err := appAllowsURL(&a, *in.URL); err != nil {
+			return err
+		}
+	}
 	now := s.now()
 	switch {
 	case err == nil:
@@ -308,20 +328,23 @@ type endpointPatch struct {
 	Secret       nullable[string]   `json:"secret"`
 	RateLimit    nullable[uint16]   `json:"rateLimit"`
 	ThrottleRate nullable[uint16]   `json:"throttleRate"`
+	// Policy replaces the delivery policy; null clears it.
+	Policy nullable[policyIn] `json:"deliveryPolicy"`
 }
 
 func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	var in endpointPatch
-	if err := decodeBody(c, &in); err != nil {
+	if err := decodeWithPolicy(c, &in); err != nil {
 		return err
 	}
-	_, ep, err := s.loadEndpoint(c, p)
+	a, ep, err := s.loadEndpoint(c, p)
 	if err != nil {
 		return err
 	}
 	var v violations
 	if in.URL != nil {
 		s.checkURL(&v, *in.URL)
+		checkAppHTTPS(&v, &a, *in.URL, "url")
 		ep.URL = *in.URL
 	}
 	if in.Description != nil {
@@ -378,6 +401,12 @@ func (s *Server) patchEndpoint(c *fasthttp.RequestCtx, p principal) error {
 			}
 		}
 	}
+	if in.Policy.Set {
+		ep.Policy = storage.Policy{}
+		if !in.Policy.Null {
+			ep.Policy = toPolicy(&v, &in.Policy.Value, false)
+		}
+	}
 	if err := v.err(); err != nil {
 		return err
 	}
@@ -407,9 +436,16 @@ func (s *Server) getEndpointSecret(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
+	// publicKey (a Herald extension) verifies Standard Webhooks v1a
+	// signatures, made with a key pair derived from the secret.
+	var publicKey string
+	if key, err := delivery.ParseSecret(secret); err == nil {
+		publicKey = delivery.V1aPublicKey(key)
+	}
 	writeJSON(c, http.StatusOK, struct {
-		Key string `json:"key"`
-	}{secret})
+		Key       string `json:"key"`
+		PublicKey string `json:"publicKey,omitempty"`
+	}{secret, publicKey})
 	return nil
 }
 

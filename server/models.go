@@ -67,6 +67,8 @@ type applicationOut struct {
 	ThrottleRate *uint16           `json:"throttleRate"`
 	CreatedAt    time.Time         `json:"createdAt"`
 	UpdatedAt    time.Time         `json:"updatedAt"`
+	// DeliveryPolicy is a Herald extension (handlers_policy.go).
+	DeliveryPolicy *policyOut `json:"deliveryPolicy"`
 }
 
 func toApplicationOut(a *storage.App) applicationOut {
@@ -74,6 +76,7 @@ func toApplicationOut(a *storage.App) applicationOut {
 		ID: a.ID, UID: optString(a.UID), Name: a.Name, Metadata: nonNilMap(a.Metadata),
 		RateLimit: optUint16(a.ThrottleRate), ThrottleRate: optUint16(a.ThrottleRate),
 		CreatedAt: ts(a.CreatedAt), UpdatedAt: ts(a.UpdatedAt),
+		DeliveryPolicy: toPolicyOut(&a.Policy, true),
 	}
 }
 
@@ -94,6 +97,8 @@ type endpointOut struct {
 	ThrottleRate *uint16           `json:"throttleRate"`
 	CreatedAt    time.Time         `json:"createdAt"`
 	UpdatedAt    time.Time         `json:"updatedAt"`
+	// DeliveryPolicy is a Herald extension (handlers_policy.go).
+	DeliveryPolicy *policyOut `json:"deliveryPolicy"`
 }
 
 func toEndpointOut(ep *storage.Endpoint) endpointOut {
@@ -102,6 +107,7 @@ func toEndpointOut(ep *storage.Endpoint) endpointOut {
 		Version: int(ep.Version), Disabled: ep.Disabled, FilterTypes: ep.FilterTypes, EventTypes: ep.FilterTypes, Channels: ep.Channels,
 		Metadata: nonNilMap(ep.Metadata), RateLimit: optUint16(ep.ThrottleRate), ThrottleRate: optUint16(ep.ThrottleRate),
 		CreatedAt: ts(ep.CreatedAt), UpdatedAt: ts(ep.UpdatedAt),
+		DeliveryPolicy: toPolicyOut(&ep.Policy, false),
 	}
 }
 
@@ -199,6 +205,9 @@ type attemptOut struct {
 	// Error is a Herald addition: the transport error when no response
 	// arrived (connection refused, timeout, refused address).
 	Error string `json:"error,omitempty"`
+	// DeliveryID is a Herald addition: the id of the (message, endpoint)
+	// delivery the attempt belongs to, the one a delivery-id header sends.
+	DeliveryID string `json:"deliveryId"`
 }
 
 // toAttemptOut renders an attempt; without content the response body reads
@@ -212,7 +221,7 @@ func toAttemptOut(at *storage.Attempt, withContent bool) attemptOut {
 		ID: at.ID, MsgID: at.MsgID, EndpointID: at.EndpointID, URL: at.URL,
 		Response: response, ResponseStatusCode: at.StatusCode, ResponseDurationMs: at.DurationMs,
 		Status: int(at.Status), StatusText: at.Status.String(), TriggerType: int(at.Trigger),
-		Timestamp: ts(at.Timestamp), Error: at.Error,
+		Timestamp: ts(at.Timestamp), Error: at.Error, DeliveryID: storage.DeliveryID(at.MsgID, at.EndpointID),
 	}
 }
 
@@ -246,4 +255,6 @@ type messageEndpointOut struct {
 	NextAttempt *time.Time `json:"nextAttempt,omitempty"`
 	// Attempts is a Herald addition: how many attempts were made.
 	Attempts uint32 `json:"attempts"`
+	// DeliveryID is a Herald addition: this delivery's id (see attemptOut).
+	DeliveryID string `json:"deliveryId"`
 }

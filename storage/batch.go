@@ -31,7 +31,10 @@ type Batch struct {
 	// message checks its app, and a batch holds hundreds of messages of
 	// few apps. Any write to an application record clears it.
 	appsSeen map[string]bool
-	release  func()
+	// appPolicies memoizes, like appsSeen, each application's delivery
+	// policy for stamping into deliveries.
+	appPolicies map[string]Policy
+	release     func()
 }
 
 // Soft limits on one transaction: past them the batch commits at the next
@@ -257,6 +260,7 @@ func (tx *Tx) touch(k []byte) {
 	if bytes.HasPrefix(k, []byte(pApp)) || bytes.HasPrefix(k, []byte(pAppUID)) {
 		tx.b.apps = true
 		clear(tx.b.appsSeen)
+		clear(tx.b.appPolicies)
 	}
 	if bytes.HasPrefix(k, []byte(pEpUID)) {
 		tx.b.eps = true

@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"crypto/sha256"
+	"encoding/base32"
 	"strings"
 	"sync"
 	"time"
@@ -76,3 +78,17 @@ func ValidID(prefix, id string) bool {
 	_, err := ksuid.Parse(rest)
 	return err == nil
 }
+
+// DeliveryID names the delivery of a message to one destination: the same
+// on every retry and resend of it, different for each destination, and
+// derived from the two ids, so it needs no storage and every node computes
+// the same one ("dlv_" + 26 base32 characters of a SHA-256).
+func DeliveryID(msgID, destID string) string {
+	sum := sha256.Sum256([]byte(msgID + "\x00" + destID))
+	return PrefixDelivery + deliveryIDEncoding.EncodeToString(sum[:16])
+}
+
+// PrefixDelivery starts delivery ids.
+const PrefixDelivery = "dlv_"
+
+var deliveryIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)

@@ -130,3 +130,21 @@ func TestBoundID(t *testing.T) {
 		t.Fatalf("bounds are not valid ids: %q %q", lo, hi)
 	}
 }
+
+func TestDeliveryID(t *testing.T) {
+	a := DeliveryID("msg_1", "ep_1")
+	if a != DeliveryID("msg_1", "ep_1") {
+		t.Error("delivery id not stable")
+	}
+	if a == DeliveryID("msg_1", "ep_2") || a == DeliveryID("msg_2", "ep_1") || a == DeliveryID("msg_1e", "p_1") {
+		t.Error("delivery ids collide")
+	}
+	if !strings.HasPrefix(a, "dlv_") || len(a) != 4+26 {
+		t.Errorf("delivery id %q, want dlv_ and 26 characters", a)
+	}
+	// Pinned: receivers store these ids to deduplicate, so the derivation
+	// may never change.
+	if a != "dlv_b2ervejsfzv62bwpf0z6wpxvsr" {
+		t.Errorf("delivery id %s changed", a)
+	}
+}

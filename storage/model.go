@@ -19,6 +19,9 @@ type App struct {
 	ThrottleRate uint16 // deliveries/s per endpoint; 0 = unlimited
 	CreatedAt    int64  // unix nanoseconds, stamped by the leader
 	UpdatedAt    int64
+	// Policy is the app's delivery policy (appended field): its
+	// endpoints' deliveries inherit what their endpoint leaves unset.
+	Policy Policy
 }
 
 // Endpoint is a URL that receives an application's messages.
@@ -42,6 +45,9 @@ type Endpoint struct {
 	// are signed with them too until they expire, so receivers can switch
 	// to the new secret at their own pace. Sealed like Secret.
 	PrevSecrets []PrevSecret
+	// Policy is the endpoint's delivery policy (appended field); what it
+	// leaves unset comes from the app.
+	Policy Policy
 }
 
 // PrevSecret is a rotated-out signing secret and when it stops signing.
@@ -138,6 +144,9 @@ type Delivery struct {
 	Attempts    uint32 // attempts made so far
 	NextAttempt int64  // due time of the pending attempt; 0 = none
 	LastAttempt int64  // time of the latest attempt; 0 = none
+	// Policy is the delivery policy stamped when the delivery was created
+	// (endpoint over app; unset fields: the server default). Appended.
+	Policy Policy
 }
 
 // Attempt is the record of one HTTP request made for a delivery.
@@ -162,6 +171,10 @@ type Due struct {
 	AppID   string
 	Attempt uint32 // 1-based number of the attempt to make
 	Trigger Trigger
+	// Policy is the delivery's stamped policy, copied here so the
+	// dispatcher has it without another read (appended; nil when it sets
+	// nothing, as for most: a pointer keeps schedule pages small).
+	Policy *Policy
 }
 
 // Node is a cluster member as recorded in the replicated registry.
@@ -245,6 +258,11 @@ func (a *App) Encode(e *Encoder) {
 	e.Uvarint(uint64(a.ThrottleRate))
 	e.Varint(a.CreatedAt)
 	e.Varint(a.UpdatedAt)
+	// Appended field: written only when set, so records without it keep
+	// their encoding.
+	if !a.Policy.IsZero() {
+		encodePolicy(e, &a.Policy)
+	}
 }
 
 // Decode reads what Encode wrote.
@@ -257,6 +275,9 @@ func (a *App) Decode(d *Decoder) {
 	a.ThrottleRate = d.Uint16()
 	a.CreatedAt = d.Varint()
 	a.UpdatedAt = d.Varint()
+	if d.Remaining() > 0 {
+		decodePolicy(d, &a.Policy)
+	}
 }
 
 // Encode appends ep's encoding.
@@ -279,12 +300,18 @@ func (ep *Endpoint) Encode(e *Encoder) {
 	e.Varint(ep.UpdatedAt)
 	// Appended field (see the top of this file): written only when there
 	// is something to write, so records without it keep their encoding.
-	if len(ep.PrevSecrets) > 0 {
+	// A policy follows the previous secrets, whose count is then written
+	// even when it is zero.
+	hasPolicy := !ep.Policy.IsZero()
+	if len(ep.PrevSecrets) > 0 || hasPolicy {
 		e.Uvarint(uint64(len(ep.PrevSecrets)))
 		for _, ps := range ep.PrevSecrets {
 			e.String(ps.Secret)
 			e.Varint(ps.ExpiresAt)
 		}
+	}
+	if hasPolicy {
+		encodePolicy(e, &ep.Policy)
 	}
 }
 
@@ -308,14 +335,19 @@ func (ep *Endpoint) Decode(d *Decoder) {
 	ep.UpdatedAt = d.Varint()
 	if d.Remaining() > 0 {
 		n := d.Count()
-		if n == 0 {
-			d.fail() // never written empty: a stray byte, not a field
+		if n == 0 && d.Remaining() == 0 {
+			d.fail() // written empty only before a policy: a stray byte, not a field
 			return
 		}
-		ep.PrevSecrets = make([]PrevSecret, 0, n)
+		if n > 0 {
+			ep.PrevSecrets = make([]PrevSecret, 0, n)
+		}
 		for range n {
 			ep.PrevSecrets = append(ep.PrevSecrets, PrevSecret{Secret: d.String(), ExpiresAt: d.Varint()})
 		}
+	}
+	if d.Remaining() > 0 {
+		decodePolicy(d, &ep.Policy)
 	}
 }
 
@@ -385,6 +417,9 @@ func (dl *Delivery) Encode(e *Encoder) {
 	e.Uvarint(uint64(dl.Attempts))
 	e.Varint(dl.NextAttempt)
 	e.Varint(dl.LastAttempt)
+	if !dl.Policy.IsZero() { // appended, only when set
+		encodePolicy(e, &dl.Policy)
+	}
 }
 
 // Decode reads what Encode wrote.
@@ -397,6 +432,9 @@ func (dl *Delivery) Decode(d *Decoder) {
 	dl.Attempts = d.Uint32()
 	dl.NextAttempt = d.Varint()
 	dl.LastAttempt = d.Varint()
+	if d.Remaining() > 0 {
+		decodePolicy(d, &dl.Policy)
+	}
 }
 
 // Encode appends at's encoding.
@@ -439,6 +477,9 @@ func (du *Due) Encode(e *Encoder) {
 	e.String(du.AppID)
 	e.Uvarint(uint64(du.Attempt))
 	e.Byte(byte(du.Trigger))
+	if du.Policy != nil && !du.Policy.IsZero() { // appended, only when set
+		encodePolicy(e, du.Policy)
+	}
 }
 
 // Decode reads what Encode wrote.
@@ -447,6 +488,10 @@ func (du *Due) Decode(d *Decoder) {
 	du.AppID = d.String()
 	du.Attempt = d.Uint32()
 	du.Trigger = Trigger(d.Byte())
+	if d.Remaining() > 0 {
+		du.Policy = new(Policy)
+		decodePolicy(d, du.Policy)
+	}
 }
 
 // Encode appends n's encoding.

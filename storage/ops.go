@@ -256,6 +256,10 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 	if err != nil {
 		return 0, "", err
 	}
+	var appPolicy Policy
+	if len(eps) > 0 {
+		appPolicy = tx.appPolicy(m.AppID)
+	}
 	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
 	if m.EventID != "" {
 		k := eventIDKey(m.AppID, m.EventID)
@@ -265,20 +269,41 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 	if m.DeliverAt > due {
 		due = m.DeliverAt
 	}
-	for _, epID := range eps {
-		tx.addDelivery(m, epID, due, TriggerScheduled)
+	for _, ep := range eps {
+		tx.addDelivery(m, ep, appPolicy, due, TriggerScheduled)
 	}
 	return len(eps), "", nil
 }
 
+// appPolicy returns an application's delivery policy, memoized for the
+// batch (zero when the app cannot be read: its deliveries inherit the
+// server default).
+func (tx *Tx) appPolicy(id string) Policy {
+	if p, ok := tx.b.appPolicies[id]; ok {
+		return p
+	}
+	app, err := tx.getApp(id)
+	if err != nil {
+		return Policy{}
+	}
+	if tx.b.appPolicies == nil {
+		tx.b.appPolicies = make(map[string]Policy)
+	}
+	tx.b.appPolicies[id] = app.Policy
+	return app.Policy
+}
+
 // addDelivery creates the delivery of m to an endpoint, its first attempt
-// due at dueNs (unix nanoseconds).
-func (tx *Tx) addDelivery(m *Message, epID string, dueNs int64, trigger Trigger) {
+// due at dueNs (unix nanoseconds), stamped with the endpoint's policy over
+// the application's (appPolicy).
+func (tx *Tx) addDelivery(m *Message, ep *Endpoint, appPolicy Policy, dueNs int64, trigger Trigger) {
 	dueMs := dueNs / 1e6
-	dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: dueNs}
-	tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))
-	tx.set(epMsgKey(m.AppID, epID, m.ID), nil)
-	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: epID}, Due{AppID: m.AppID, Attempt: 1, Trigger: trigger})
+	policy := ep.Policy.Over(appPolicy)
+	policy.HTTPSOnly = Inherit // checked at creation; nothing to stamp
+	dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: ep.ID, Status: StatusPending, NextAttempt: dueNs, Policy: policy}
+	tx.set(deliveryKey(m.AppID, m.ID, ep.ID), encode(dl.Encode))
+	tx.set(epMsgKey(m.AppID, ep.ID, m.ID), nil)
+	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: m.ID, EndpointID: ep.ID}, Due{AppID: m.AppID, Attempt: 1, Trigger: trigger, Policy: policy.Ref()})
 }
 
 // CreateMessageFor stores a message and schedules its delivery to one
@@ -317,18 +342,18 @@ func (tx *Tx) schedule(k ScheduleKey, d Due) {
 	}
 }
 
-func (tx *Tx) matchingEndpoints(m *Message) ([]string, error) {
+func (tx *Tx) matchingEndpoints(m *Message) ([]*Endpoint, error) {
 	eps, err := tx.appEndpoints(m.AppID)
 	if err != nil {
 		return nil, err
 	}
-	var ids []string
+	var out []*Endpoint
 	for i := range eps {
 		if eps[i].Matches(m) {
-			ids = append(ids, eps[i].ID)
+			out = append(out, &eps[i])
 		}
 	}
-	return ids, nil
+	return out, nil
 }
 
 // appEndpoints returns an application's endpoints, from the store's cache
@@ -417,7 +442,7 @@ func (tx *Tx) RecordOutcome(o Outcome) {
 			tx.del(keyBytes)
 		}
 		next := ScheduleKey{DueMs: o.NextDueMs, MsgID: o.Key.MsgID, EndpointID: o.Key.EndpointID}
-		tx.schedule(next, Due{AppID: appID, Attempt: o.AttemptNo + 1})
+		tx.schedule(next, Due{AppID: appID, Attempt: o.AttemptNo + 1, Policy: dl.Policy.Ref()})
 		dl.Status = StatusPending
 		dl.NextAttempt = o.NextDueMs * 1e6
 	case live:
@@ -458,7 +483,7 @@ func (tx *Tx) Resend(appID, msgID, epID string, dueMs int64) error {
 	dl.NextAttempt = dueMs * 1e6
 	tx.set(dlKey, encode(dl.Encode))
 	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: msgID, EndpointID: epID},
-		Due{AppID: appID, Attempt: dl.Attempts + 1, Trigger: TriggerManual})
+		Due{AppID: appID, Attempt: dl.Attempts + 1, Trigger: TriggerManual, Policy: dl.Policy.Ref()})
 	return nil
 }
 

@@ -111,11 +111,11 @@ func TestCreateMessageFanout(t *testing.T) {
 				wantSched = append(wantSched, string(ScheduleKey{DueMs: tc.wantDue, MsgID: tMsg, EndpointID: ep}.Bytes()))
 				dl, err := getDelivery(t, s, tApp, tMsg, ep)
 				want := Delivery{AppID: tApp, MsgID: tMsg, EndpointID: ep, Status: StatusPending, NextAttempt: max(ts, m.DeliverAt)}
-				if err != nil || dl != want {
+				if err != nil || !reflect.DeepEqual(dl, want) {
 					t.Errorf("delivery to %s = %+v, %v; want %+v", ep, dl, err, want)
 				}
 				var due Due
-				if err := decodeInto([]byte(kv[wantSched[len(wantSched)-1]]), due.Decode); err != nil || due != (Due{AppID: tApp, Attempt: 1}) {
+				if err := decodeInto([]byte(kv[wantSched[len(wantSched)-1]]), due.Decode); err != nil || !reflect.DeepEqual(due, Due{AppID: tApp, Attempt: 1}) {
 					t.Errorf("due of %s = %+v, %v", ep, due, err)
 				}
 			}

@@ -144,7 +144,7 @@ func TestRecordOutcome(t *testing.T) {
 			if minDue != tc.wantMinDue {
 				t.Errorf("MinDue of the last batch = %d, want %d", minDue, tc.wantMinDue)
 			}
-			if dl, err := getDelivery(t, s, tApp, tMsg, tEpAll); err != nil || dl != tc.wantDl {
+			if dl, err := getDelivery(t, s, tApp, tMsg, tEpAll); err != nil || !reflect.DeepEqual(dl, tc.wantDl) {
 				t.Errorf("delivery = %+v, %v\n          want %+v", dl, err, tc.wantDl)
 			}
 			var wantSched []string
@@ -158,7 +158,7 @@ func TestRecordOutcome(t *testing.T) {
 			for dueMs, want := range tc.wantDue {
 				var got Due
 				k := ScheduleKey{DueMs: dueMs, MsgID: tMsg, EndpointID: tEpAll}.Bytes()
-				if err := decodeInto([]byte(kv[string(k)]), got.Decode); err != nil || got != want {
+				if err := decodeInto([]byte(kv[string(k)]), got.Decode); err != nil || !reflect.DeepEqual(got, want) {
 					t.Errorf("due at %d = %+v, %v; want %+v", dueMs, got, err, want)
 				}
 			}
@@ -198,7 +198,7 @@ func TestRecordOutcomeDeletedDelivery(t *testing.T) {
 		return nil
 	})
 	want := Delivery{AppID: tApp, MsgID: tMsg, EndpointID: tEpAll, Status: StatusSuccess, Attempts: 1, LastAttempt: 5}
-	if dl, err := getDelivery(t, s, tApp, tMsg, tEpAll); err != nil || dl != want {
+	if dl, err := getDelivery(t, s, tApp, tMsg, tEpAll); err != nil || !reflect.DeepEqual(dl, want) {
 		t.Fatalf("delivery = %+v, %v; want %+v", dl, err, want)
 	}
 }
@@ -211,7 +211,7 @@ func TestResend(t *testing.T) {
 	})
 	mustApply(t, s, func(tx *Tx) error { return tx.Resend(tApp, tMsg, tEpAll, 50_000) })
 	want := Delivery{AppID: tApp, MsgID: tMsg, EndpointID: tEpAll, Status: StatusPending, Attempts: 2, NextAttempt: 50_000e6, LastAttempt: 1100e6}
-	if dl, err := getDelivery(t, s, tApp, tMsg, tEpAll); err != nil || dl != want {
+	if dl, err := getDelivery(t, s, tApp, tMsg, tEpAll); err != nil || !reflect.DeepEqual(dl, want) {
 		t.Fatalf("delivery = %+v, %v; want %+v", dl, err, want)
 	}
 	manual := ScheduleKey{DueMs: 50_000, MsgID: tMsg, EndpointID: tEpAll}.Bytes()
@@ -220,7 +220,7 @@ func TestResend(t *testing.T) {
 		t.Fatalf("schedule keys = %q", got)
 	}
 	var due Due
-	if err := decodeInto([]byte(kv[string(manual)]), due.Decode); err != nil || due != (Due{AppID: tApp, Attempt: 3, Trigger: TriggerManual}) {
+	if err := decodeInto([]byte(kv[string(manual)]), due.Decode); err != nil || !reflect.DeepEqual(due, Due{AppID: tApp, Attempt: 3, Trigger: TriggerManual}) {
 		t.Fatalf("manual due = %+v, %v", due, err)
 	}
 
@@ -228,7 +228,7 @@ func TestResend(t *testing.T) {
 		mustApply(t, s, func(tx *Tx) error { return tx.CreateEndpoint(testEndpoint(tApp, "ep_new", "")) })
 		mustApply(t, s, func(tx *Tx) error { return tx.Resend(tApp, tMsg, "ep_new", 60_000) })
 		want := Delivery{AppID: tApp, MsgID: tMsg, EndpointID: "ep_new", Status: StatusPending, NextAttempt: 60_000e6}
-		if dl, err := getDelivery(t, s, tApp, tMsg, "ep_new"); err != nil || dl != want {
+		if dl, err := getDelivery(t, s, tApp, tMsg, "ep_new"); err != nil || !reflect.DeepEqual(dl, want) {
 			t.Fatalf("delivery = %+v, %v; want %+v", dl, err, want)
 		}
 		if _, ok := dumpState(t, s)[string(epMsgKey(tApp, "ep_new", tMsg))]; !ok {

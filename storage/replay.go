@@ -43,7 +43,7 @@ func (tx *Tx) ReplayMissing(appID, epID string, sinceNs, untilNs int64, after st
 		if m.Timestamp < sinceNs || tx.exists(deliveryKey(appID, m.ID, epID)) || !ep.Matches(m) {
 			continue
 		}
-		tx.addDelivery(m, epID, dueMs*1e6, TriggerManual)
+		tx.addDelivery(m, &ep, tx.appPolicy(appID), dueMs*1e6, TriggerManual)
 		queued++
 	}
 	if done || len(msgs) == 0 {
