@@ -311,11 +311,15 @@ func (tx *Tx) addDelivery(m *Message, ep *Endpoint, appPolicy Policy, dueNs int6
 // re-applied on top of its own partial writes, like CreateMessage.
 func (tx *Tx) CreateMessageFor(nm NewMessage, epID string) error {
 	m := &nm.Message
-	if !tx.appExists(m.AppID) || !tx.exists(endpointKey(m.AppID, epID)) {
+	if !tx.appExists(m.AppID) {
+		return ErrNotFound
+	}
+	ep, err := tx.getEndpoint(m.AppID, epID)
+	if err != nil {
 		return ErrNotFound
 	}
 	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
-	tx.addDelivery(m, epID, m.Timestamp, TriggerScheduled)
+	tx.addDelivery(m, &ep, tx.appPolicy(m.AppID), m.Timestamp, TriggerScheduled)
 	return nil
 }
 
