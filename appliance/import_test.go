@@ -1,6 +1,7 @@
 package appliance_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -88,6 +89,9 @@ func TestImportOpenAPI(t *testing.T) {
 	if !failed.Deprecated || failed.Description != "A job failed." || len(failed.FeatureFlags) != 1 {
 		t.Errorf("job.failed = %+v", failed)
 	}
+	if failed.CreatedAt.Year() < 2020 || failed.UpdatedAt.Before(failed.CreatedAt) {
+		t.Errorf("job.failed times: created %v, updated %v", failed.CreatedAt, failed.UpdatedAt)
+	}
 	r := n.do(http.MethodGet, "/api/v1/event-type/job.failed", nil)
 	if !strings.Contains(string(r.body), `"maxLength":9007199254740993`) || strings.Contains(string(r.body), "$ref") {
 		t.Errorf("job.failed schema not inlined exactly: %s", r.body)
@@ -107,6 +111,38 @@ func TestImportOpenAPI(t *testing.T) {
 		t.Errorf("re-import = %+v, %v", out, err)
 	}
 
+	// A few hundred bytes of $refs that name each other four times per
+	// level would inline into gigabytes; deep schemas without $refs are
+	// fine.
+	bomb := `{"openapi":"3.1.0","webhooks":{"a.b":{"post":{"requestBody":{"content":{"application/json":{"schema":{"$ref":"#/components/schemas/L0"}}}}}}},"components":{"schemas":{`
+	for i := range 12 {
+		if i > 0 {
+			bomb += ","
+		}
+		next := fmt.Sprintf(`{"$ref":"#/components/schemas/L%d"}`, i+1)
+		if i == 11 {
+			next = `{"type":"string"}`
+		}
+		bomb += fmt.Sprintf(`"L%d":{"type":"object","properties":{"a":%s,"b":%s,"c":%s,"d":%s}}`, i, next, next, next, next)
+	}
+	bomb += `}}}`
+	deep := `{"type":"string"}`
+	for range 20 {
+		deep = `{"type":"object","properties":{"x":` + deep + `}}`
+	}
+	deepSpec := `{"openapi":"3.1.0","webhooks":{"deep.one":{"post":{"requestBody":{"content":{"application/json":{"schema":` + deep + `}}}}}}}`
+	if r := n.do(http.MethodPost, "/api/v1/event-type/import/openapi", `{"spec":`+deepSpec+`}`); r.status != http.StatusOK {
+		t.Errorf("a deep schema without $refs: %d %s", r.status, r.body)
+	}
+	longDesc := `{"spec":{"webhooks":{"a.b":{"post":{"description":"` + strings.Repeat("d", 5000) + `"}}}}}`
+	recursive := `{"spec":{"webhooks":{"a.b":{"post":{"requestBody":{"content":{"application/json":{"schema":{"$ref":"#/components/schemas/T"}}}}}}},"components":{"schemas":{"T":{"properties":{"next":{"$ref":"#/components/schemas/T"}}}}}}}`
+	for _, body := range []string{`{"spec":` + bomb + `}`, longDesc, recursive,
+		`{"specRaw":"{\"webhooks\":{\"a.b\":{\"post\":{\"x\":1e999999}}}}"}`,
+		`{"specRaw":"webhooks:\n  a.b: {post: {}}\n  a.b: {post: {}}\n"}`} {
+		if r := n.do(http.MethodPost, "/api/v1/event-type/import/openapi", body); r.status != http.StatusUnprocessableEntity {
+			t.Errorf("import %.80s: %d %.300s, want 422", body, r.status, r.body)
+		}
+	}
 	for _, body := range []string{`{}`, `{"specRaw":"a: [b"}`, `{"spec":{"openapi":"3.1.0"}}`,
 		`{"spec":{"webhooks":{"bad name":{"post":{}}}}}`,
 		`{"spec":{"webhooks":{"a.b":{"post":{"requestBody":{"content":{"application/json":{"schema":{"$ref":"#/nope"}}}}}}}}}`} {

@@ -130,7 +130,10 @@ func TestUsageStats(t *testing.T) {
 	if u["hasCatchAllEndpoint"] != true || fmt.Sprint(u["explicitlySubscribedEventTypes"]) != "[job.completed job.failed]" {
 		t.Errorf("event type usage %v", u)
 	}
-	if r := n.do(http.MethodPost, "/api/v1/stats/usage/app", `{"since":"2026-01-02T00:00:00Z","until":"2026-01-01T00:00:00Z"}`); r.status != http.StatusUnprocessableEntity {
-		t.Errorf("until before since: %d %s", r.status, r.body)
+	for _, body := range []string{`{"since":"2026-01-02T00:00:00Z","until":"2026-01-01T00:00:00Z"}`,
+		`{"since":"2000-01-01T00:00:00Z","until":"2026-01-01T00:00:00Z"}`, `{"since":"2026-01-01T00:00:00Z","until":"9999-01-01T00:00:00Z"}`} {
+		if r := n.do(http.MethodPost, "/api/v1/stats/usage/app", body); r.status != http.StatusUnprocessableEntity {
+			t.Errorf("stats %s: %d %s, want 422", body, r.status, r.body)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -40,8 +41,16 @@ func (s *Server) importOpenAPI(c *fasthttp.RequestCtx, p principal) error {
 	switch {
 	case len(spec) > 0 && string(spec) != "null" && in.SpecRaw != nil:
 		v.add("give spec or specRaw, not both", "spec")
+	case in.SpecRaw != nil && json.Valid([]byte(*in.SpecRaw)):
+		// JSON text is taken as JSON, with the body's strictness and
+		// every digit of its numbers.
+		if err := checkStrictJSON([]byte(*in.SpecRaw)); err != nil {
+			v.add("is not strict JSON: "+err.Error(), "specRaw")
+		}
+		spec = []byte(*in.SpecRaw)
 	case in.SpecRaw != nil:
-		raw, err := yaml.YAMLToJSON([]byte(*in.SpecRaw))
+		// YAML with a key given twice is refused, as in a JSON body.
+		raw, err := yaml.YAMLToJSONStrict([]byte(*in.SpecRaw))
 		if err != nil {
 			v.add("is neither JSON nor YAML: "+err.Error(), "specRaw")
 		}
@@ -57,6 +66,12 @@ func (s *Server) importOpenAPI(c *fasthttp.RequestCtx, p principal) error {
 		return err
 	}
 	now := s.now().UnixNano()
+	for i := range types {
+		types[i].CreatedAt, types[i].UpdatedAt = now, now
+		if err := validateImported(&types[i]); err != nil {
+			return err
+		}
+	}
 	modified := make([]string, 0, len(types))
 	var cmds []raft.Command
 	named := map[string]bool{}
@@ -199,7 +214,7 @@ func eventTypesFromOpenAPI(spec []byte) ([]storage.EventType, error) {
 		}
 		t.GroupName, _ = op["x-svix-group-name"].(string)
 		if schema := requestSchema(op); schema != nil {
-			inlined, err := inlineRefs(doc, schema, 0)
+			inlined, err := inlineRefs(doc, schema, nil, &refBudget{})
 			if err != nil {
 				v.add("webhook "+name+": "+err.Error(), "spec", "webhooks", name)
 				continue
@@ -222,24 +237,42 @@ func requestSchema(op map[string]any) any {
 	return media["schema"]
 }
 
-// inlineRefs replaces local "#/..." $refs in a schema by what they name, so
-// each event type's schema stands alone.
-func inlineRefs(doc map[string]any, node any, depth int) (any, error) {
-	if depth > 32 {
-		return nil, errorf(http.StatusUnprocessableEntity, "validation_error", "schema $refs nest too deep or loop")
+// importLimits bound what one event type's schema may grow to once its
+// $refs are inlined: a few hundred bytes of references can otherwise name
+// each other into gigabytes.
+const (
+	maxRefDepth     = 32        // $refs followed in a row
+	maxInlinedNodes = 256 << 10 // JSON values written in all, about 256 KiB
+)
+
+// refBudget counts what inlining has produced so far.
+type refBudget struct{ nodes int }
+
+// inlineRefs replaces local "#/..." $refs in a schema by what they name,
+// so each event type's schema stands alone. A $ref that names one of its
+// own ancestors (a recursive schema) cannot be inlined and is refused.
+func inlineRefs(doc map[string]any, node any, refs []string, b *refBudget) (any, error) {
+	if b.nodes++; b.nodes > maxInlinedNodes {
+		return nil, importError("the schema grows past 256 KiB once its $refs are inlined")
 	}
 	switch n := node.(type) {
 	case map[string]any:
 		if ref, ok := n["$ref"].(string); ok {
+			if slices.Contains(refs, ref) {
+				return nil, importError("$ref " + ref + " refers to itself: recursive schemas cannot be inlined")
+			}
+			if len(refs) >= maxRefDepth {
+				return nil, importError("$refs nest more than 32 deep")
+			}
 			target, err := resolveRef(doc, ref)
 			if err != nil {
 				return nil, err
 			}
-			return inlineRefs(doc, target, depth+1)
+			return inlineRefs(doc, target, append(refs, ref), b)
 		}
 		out := make(map[string]any, len(n))
 		for k, v := range n {
-			r, err := inlineRefs(doc, v, depth+1)
+			r, err := inlineRefs(doc, v, refs, b)
 			if err != nil {
 				return nil, err
 			}
@@ -249,7 +282,7 @@ func inlineRefs(doc map[string]any, node any, depth int) (any, error) {
 	case []any:
 		out := make([]any, len(n))
 		for i, v := range n {
-			r, err := inlineRefs(doc, v, depth+1)
+			r, err := inlineRefs(doc, v, refs, b)
 			if err != nil {
 				return nil, err
 			}
@@ -260,19 +293,41 @@ func inlineRefs(doc map[string]any, node any, depth int) (any, error) {
 	return node, nil
 }
 
+// importError is a plain message about the document; the caller says
+// which webhook it concerns.
+type importError string
+
+func (e importError) Error() string { return string(e) }
+
+// validateImported holds an imported event type to the limits of one
+// created through the API.
+func validateImported(t *storage.EventType) error {
+	in := eventTypeIn{Name: &t.Name, Description: &t.Description, FeatureFlags: t.FeatureFlags, GroupName: &t.GroupName, Schemas: t.Schemas}
+	if err := in.validate(false); err != nil {
+		var ve *validationError
+		if errors.As(err, &ve) {
+			for i := range ve.fields {
+				ve.fields[i].Loc = append([]string{"body", "spec", "webhooks", t.Name}, ve.fields[i].Loc[1:]...)
+			}
+		}
+		return err
+	}
+	return nil
+}
+
 func resolveRef(doc map[string]any, ref string) (any, error) {
 	if !strings.HasPrefix(ref, "#/") {
-		return nil, errorf(http.StatusUnprocessableEntity, "validation_error", "only local $refs (#/...) can be imported, not "+ref)
+		return nil, importError("only local $refs (#/...) can be imported, not " + ref)
 	}
 	var cur any = doc
 	for _, part := range strings.Split(ref[2:], "/") {
 		part = strings.ReplaceAll(strings.ReplaceAll(part, "~1", "/"), "~0", "~")
 		m, ok := cur.(map[string]any)
 		if !ok {
-			return nil, errorf(http.StatusUnprocessableEntity, "validation_error", "$ref "+ref+" names nothing in the document")
+			return nil, importError("$ref " + ref + " names nothing in the document")
 		}
 		if cur, ok = m[part]; !ok {
-			return nil, errorf(http.StatusUnprocessableEntity, "validation_error", "$ref "+ref+" names nothing in the document")
+			return nil, importError("$ref " + ref + " names nothing in the document")
 		}
 	}
 	return cur, nil

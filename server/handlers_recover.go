@@ -13,6 +13,10 @@ import (
 // recovery or replay looks at.
 const recoverChunk = 1000
 
+// idEpoch is the earliest time a message id can carry (KSUID's epoch):
+// earlier bounds would wrap around in id seeks.
+var idEpoch = time.Date(2014, 5, 13, 16, 53, 20, 0, time.UTC)
+
 // rangeIn is the body of recover and replay-missing (Svix's RecoverIn and
 // ReplayIn).
 type rangeIn struct {
@@ -25,14 +29,11 @@ type rangeIn struct {
 func (in *rangeIn) bounds(now time.Time) (since, until int64, err error) {
 	var v violations
 	end := now
-	// Message ids carry their creation second, from 2014 (KSUID's epoch)
-	// on; earlier dates would also overflow the nanosecond bounds.
-	epoch := time.Date(2014, 5, 13, 16, 53, 20, 0, time.UTC)
 	if in.Since == nil {
 		v.add("field required", "since")
 	} else {
 		v.check(!in.Since.After(now), "must not be in the future", "since")
-		v.check(!in.Since.Before(epoch), "must not be before 2014-05-13", "since")
+		v.check(!in.Since.Before(idEpoch), "must not be before 2014-05-13", "since")
 	}
 	if in.Until != nil {
 		end = *in.Until

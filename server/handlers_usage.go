@@ -43,6 +43,8 @@ func (s *Server) appUsageStats(c *fasthttp.RequestCtx, p principal) error {
 	v.check(in.Until != nil, "field required", "until")
 	if in.Since != nil && in.Until != nil {
 		v.check(in.Until.After(*in.Since), "must be after since", "until")
+		v.check(!in.Since.Before(idEpoch), "must not be before 2014-05-13", "since")
+		v.check(in.Until.Year() < 2200, "must be before 2200", "until")
 	}
 	if err := v.err(); err != nil {
 		return err

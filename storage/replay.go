@@ -20,34 +20,47 @@ func (tx *Tx) ReplayMissing(appID, epID string, sinceNs, untilNs int64, after st
 	if after != "" {
 		from = append(messageKey(appID, after), 0)
 	}
-	var msgs []Message
+	// Keys first: most messages of a range usually went to the endpoint,
+	// and their payloads need not be read at all inside the apply.
+	var ids []string
 	done := true
-	_ = tx.iterateFrom(prefix, from, false, func(k, v []byte) error {
+	_ = tx.iterateFrom(prefix, from, true, func(k, _ []byte) error {
 		id := string(k[len(prefix):])
 		if t, ok := IDTime(id); ok && t.UnixNano() >= untilNs {
 			return errStop
 		}
-		if len(msgs) == limit {
+		if len(ids) == limit {
 			done = false
 			return errStop
 		}
-		var m Message
-		if err := decodeInto(v, m.Decode); err != nil {
-			return err
-		}
-		msgs = append(msgs, m)
+		ids = append(ids, id)
 		return nil
 	})
-	for i := range msgs {
-		m := &msgs[i]
-		if m.Timestamp < sinceNs || tx.exists(deliveryKey(appID, m.ID, epID)) || !ep.Matches(m) {
+	read := 0
+	for i, id := range ids {
+		if tx.exists(deliveryKey(appID, id, epID)) {
 			continue
 		}
-		tx.addDelivery(m, &ep, tx.appPolicy(appID), dueMs*1e6, TriggerManual)
-		queued++
+		var m Message
+		if tx.get(messageKey(appID, id), func(v []byte) error { read += len(v); return decodeInto(v, m.Decode) }) != nil {
+			continue
+		}
+		if m.Timestamp >= sinceNs && ep.Matches(&m) {
+			tx.addDelivery(&m, &ep, tx.appPolicy(appID), dueMs*1e6, TriggerManual)
+			queued++
+		}
+		// One entry reads a bounded amount of payload on every node: the
+		// rest of the chunk goes in the next entry.
+		if read >= replayBytesPerEntry && i < len(ids)-1 {
+			return queued, id
+		}
 	}
-	if done || len(msgs) == 0 {
+	if done || len(ids) == 0 {
 		return queued, ""
 	}
-	return queued, msgs[len(msgs)-1].ID
+	return queued, ids[len(ids)-1]
 }
+
+// replayBytesPerEntry bounds the message bytes one ReplayMissing entry
+// decodes, so a range of large payloads does not hold the FSM for long.
+const replayBytesPerEntry = 4 << 20
