@@ -51,6 +51,7 @@ type Appliance struct {
 	serveDone  chan error
 	cluster    *clusterClient // nil without an admin token
 	keys       *keyring.Keyring
+	disk       *storage.DiskGuard
 	debug      *http.Server
 	stopTasks  chan struct{}
 	tasksDone  sync.WaitGroup
@@ -94,7 +95,14 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		return nil, err
 	}
 	a.keys = keys
+	// The guard is up before anything writes: on a node restarted with
+	// its disk full it refuses from the first entry on.
+	if err := errors.Join(os.MkdirAll(filepath.Join(cfg.DataDir, "raft"), 0o700), os.MkdirAll(filepath.Join(cfg.DataDir, "state"), 0o700)); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	a.disk = newDiskGuard(cfg, log.With().Str("component", "storage").Logger())
 	if a.store, err = storage.Open(filepath.Join(cfg.DataDir, "state"), log.With().Str("component", "storage").Logger()); err != nil {
+		a.disk.Close()
 		return nil, err
 	}
 
@@ -122,6 +130,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		SnapshotThreshold: uint64(cfg.Raft.SnapshotThreshold), SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
 		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
 		WrapStream:   opts.WrapRaftStream,
+		DiskCheck:    a.disk.AllowEntry,
 	}
 	// A node listed in its own --join (one list for every node) ignores
 	// itself; with nothing left to join, it bootstraps.
@@ -135,6 +144,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	bootstrap := len(joinAddrs) == 0
 	if a.node, err = raft.Open(rcfg, a.store, hooks, bootstrap, log.With().Str("component", "raft").Logger()); err != nil {
 		_ = a.store.Close()
+		a.disk.Close()
 		return nil, err
 	}
 
@@ -160,6 +170,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		Now:          opts.Now,
 		Keys:         keys,
 		OnAttempt:    opts.OnAttempt,
+		Paused:       func() bool { return a.disk.Level() >= storage.DiskFull },
 	}, a.node, a.store, a.sender, log.With().Str("component", "delivery").Logger())
 	disp.Store(a.dispatcher)
 
@@ -187,6 +198,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		MaxHeaders:          cfg.API.MaxHeaders,
 		MaxJSONDepth:        cfg.API.MaxJSONDepth,
 		Now:                 opts.Now,
+		Disk:                a.disk,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 
 	if a.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -561,5 +573,6 @@ func (a *Appliance) closeBelowAPI() error {
 	if serr := a.store.Close(); serr != nil && err == nil {
 		err = fmt.Errorf("close state store: %w", serr)
 	}
+	a.disk.Close()
 	return err
 }

@@ -61,6 +61,23 @@ type Config struct {
 	Delivery DeliveryConfig `toml:"delivery"`
 	// Raft configures replication timing and log compaction.
 	Raft RaftConfig `toml:"raft"`
+	// Storage configures the data's lifecycle: free-space thresholds,
+	// retention and space reclaiming.
+	Storage StorageConfig `toml:"storage"`
+}
+
+// StorageConfig configures the data's lifecycle: free-space thresholds,
+// retention and space reclaiming.
+type StorageConfig struct {
+	// MinFreeMiB and MinFreePercent: client writes are refused (507) while
+	// the free space of a data directory's filesystem is under either.
+	MinFreeMiB     int     `toml:"min_free_mib"`
+	MinFreePercent float64 `toml:"min_free_percent"`
+	// ReserveMiB is the free space kept for delivery outcomes, expiry and
+	// deletes; under it no new log entry is written at all.
+	ReserveMiB int `toml:"reserve_mib"`
+	// DiskCheckInterval is how often free space is measured.
+	DiskCheckInterval Duration `toml:"disk_check_interval"`
 }
 
 // LogConfig configures the node's own logs.
@@ -202,6 +219,12 @@ func Default() Config {
 			TrailingLogs:       10240,
 			JoinTimeout:        dur(60 * time.Second),
 			JoinInterval:       dur(time.Second),
+		},
+		Storage: StorageConfig{
+			MinFreeMiB:        1024,
+			MinFreePercent:    5,
+			ReserveMiB:        256,
+			DiskCheckInterval: dur(100 * time.Millisecond),
 		},
 	}
 }

@@ -33,6 +33,7 @@ var (
 	errNotLeader       = errorf(http.StatusServiceUnavailable, "not_leader", "No leader is available to accept writes; retry shortly.")
 	errUnavailable     = errorf(http.StatusServiceUnavailable, "unavailable", "The write could not be confirmed; retry with the same idempotency-key.")
 	errShuttingDown    = errorf(http.StatusServiceUnavailable, "shutting_down", "The node is shutting down.")
+	errDiskLow         = errorf(http.StatusInsufficientStorage, "insufficient_storage", "The node's disk is nearly full: writes are refused until space is freed. Reads and deliveries go on.")
 	errBodyTooLarge    = errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.")
 	errHeadersTooLarge = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request line and headers are too large.")
 	errTooManyHeaders  = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request has too many headers.")
@@ -124,6 +125,9 @@ func (s *Server) writeError(c *fasthttp.RequestCtx, err error) {
 		ae = errorf(http.StatusConflict, "conflict", "A message with this eventId already exists.")
 	case errors.Is(err, raft.ErrNotLeader):
 		ae = errNotLeader
+	case errors.Is(err, storage.ErrDiskLow), errors.Is(err, storage.ErrDiskFull):
+		c.Response.Header.Set("Retry-After", "30")
+		ae = errDiskLow
 	case errors.Is(err, raft.ErrUnknownOutcome):
 		ae = errUnavailable
 	case errors.Is(err, raft.ErrShutdown):

@@ -56,6 +56,9 @@ type Config struct {
 	MaxHeaders     int
 	MaxJSONDepth   int
 	Now            func() time.Time
+	// Disk refuses client writes while the data's filesystems are nearly
+	// full; nil never refuses.
+	Disk *storage.DiskGuard
 }
 
 // Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.
