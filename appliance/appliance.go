@@ -52,6 +52,7 @@ type Appliance struct {
 	cluster    *clusterClient // nil without an admin token
 	keys       *keyring.Keyring
 	disk       *storage.DiskGuard
+	now        func() time.Time
 	debug      *http.Server
 	stopTasks  chan struct{}
 	tasksDone  sync.WaitGroup
@@ -79,7 +80,10 @@ type Options struct {
 // fresh one-node cluster it also waits for leadership so the first admin
 // token can be generated and recorded.
 func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, error) {
-	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{})}
+	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{}), now: opts.Now}
+	if a.now == nil {
+		a.now = time.Now
+	}
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
 	}
@@ -199,6 +203,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		MaxJSONDepth:        cfg.API.MaxJSONDepth,
 		Now:                 opts.Now,
 		Disk:                a.disk,
+		PayloadRetention:    cfg.Storage.PayloadRetention.Duration,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 
 	if a.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
@@ -237,11 +242,17 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	if cfg.DebugAddr != "" {
 		a.serveDebug(cfg.DebugAddr)
 	}
-	a.tasksDone.Add(2)
+	a.tasksDone.Add(3)
 	// The leader's housekeeping: expiring idempotency keys and event ids.
 	go a.every(10*time.Second, func() {
 		if a.node.IsLeader() {
 			a.expire()
+		}
+	})
+	// And retention: expired payloads and records.
+	go a.every(cfg.Storage.PurgeInterval.Duration, func() {
+		if a.node.IsLeader() {
+			a.purge()
 		}
 	})
 	go a.keepRegistered(a.cluster)

@@ -78,6 +78,16 @@ type StorageConfig struct {
 	ReserveMiB int `toml:"reserve_mib"`
 	// DiskCheckInterval is how often free space is measured.
 	DiskCheckInterval Duration `toml:"disk_check_interval"`
+	// PayloadRetention is how long a payload is kept when its message
+	// names no retention of its own.
+	PayloadRetention Duration `toml:"payload_retention"`
+	// RecordRetention is how long messages, deliveries and attempts are
+	// kept (at least PayloadRetention); pending deliveries are never removed.
+	RecordRetention Duration `toml:"record_retention"`
+	// PurgeInterval is how often the leader looks for expired data.
+	PurgeInterval Duration `toml:"purge_interval"`
+	// PurgeBatch is how many messages (or payloads) one purge entry removes.
+	PurgeBatch int `toml:"purge_batch"`
 }
 
 // LogConfig configures the node's own logs.
@@ -225,6 +235,10 @@ func Default() Config {
 			MinFreePercent:    5,
 			ReserveMiB:        256,
 			DiskCheckInterval: dur(100 * time.Millisecond),
+			PayloadRetention:  dur(30 * 24 * time.Hour),
+			RecordRetention:   dur(30 * 24 * time.Hour),
+			PurgeInterval:     dur(10 * time.Second),
+			PurgeBatch:        500,
 		},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/herald-webhooks/herald/storage"
@@ -104,6 +105,20 @@ var commandCases = []struct {
 		"12" + bareMetaHex + "056170705f31" + "01cd" + "010173" + "06"},
 	{"Recover", &Recover{Meta: bareMeta, AppID: "app_1", EndpointID: "ep_1", Since: 1, Until: -2, After: "m", Limit: 300},
 		"13" + bareMetaHex + "056170705f31" + "0465705f31" + "02" + "03" + "016d" + "ac02"},
+	{"ExpirePayloads", &ExpirePayloads{NowMs: 1_700_000_000_000, Limit: 500},
+		"14" + "80a0abfef962" + "f403"},
+	{"PurgeMessages", &PurgeMessages{BeforeNs: -2, AfterApp: "app_1", Limit: 500},
+		"15" + "03" + "056170705f31" + "f403"},
+	{"ExpungeContent", &ExpungeContent{Meta: goldenMeta, AppID: "app_1", MsgID: "msg_1", AttemptID: "a"},
+		"16" + goldenMetaHex + "056170705f31" + "056d73675f31" + "0161"},
+	{"CreateMessages with payload expiry", &CreateMessages{Items: []MessageItem{
+		{Meta: bareMeta, Message: storage.NewMessage{Message: storage.Message{ID: "m", AppID: "a", Payload: []byte("{}"), Timestamp: 1}, PayloadExpiresMs: 2}},
+		{Meta: bareMeta, Message: storage.NewMessage{Message: storage.Message{ID: "n", AppID: "a", Payload: []byte("{}"), Timestamp: 1}}},
+	}},
+		"0a" + "02" +
+			bareMetaHex + "01" + "016d" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 1, event id expiry 0
+			bareMetaHex + "01" + "016e" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 2
+			"02" + "04" + "00"}, // payload expiries: 2, none
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -134,6 +149,9 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdPutAppToken, 17, &PutAppToken{}, "PutAppToken"},
 		{CmdRevokeAppTokens, 18, &RevokeAppTokens{}, "RevokeAppTokens"},
 		{CmdRecover, 19, &Recover{}, "Recover"},
+		{CmdExpirePayloads, 20, &ExpirePayloads{}, "ExpirePayloads"},
+		{CmdPurgeMessages, 21, &PurgeMessages{}, "PurgeMessages"},
+		{CmdExpungeContent, 22, &ExpungeContent{}, "ExpungeContent"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -147,7 +165,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 20, 100, 255} {
+	for _, unknown := range []CommandType{0, 23, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}
@@ -218,6 +236,9 @@ func TestCommandRoundTrip(t *testing.T) {
 		&SetAdminHash{},
 		&PutNode{},
 		&DeleteNode{},
+		&ExpirePayloads{NowMs: -1, Limit: 1<<32 - 1},
+		&PurgeMessages{},
+		&ExpungeContent{},
 	}
 	for _, c := range others {
 		t.Run(reflect.TypeOf(c).Elem().Name(), func(t *testing.T) { roundTrip(t, c) })
@@ -280,7 +301,20 @@ func TestDecodeErrors(t *testing.T) {
 	for _, tc := range commandCases {
 		t.Run("damaged "+tc.name, func(t *testing.T) {
 			b := Encode(tc.cmd)
+			// Cut exactly before the appended payload expiries, a batch
+			// is whole in the older layout.
+			older := -1
+			if cm, ok := tc.cmd.(*CreateMessages); ok {
+				c := &CreateMessages{Items: slices.Clone(cm.Items)}
+				for i := range c.Items {
+					c.Items[i].Message.PayloadExpiresMs = 0
+				}
+				older = len(Encode(c))
+			}
 			for n := 1; n < len(b); n++ {
+				if n == older {
+					continue
+				}
 				if c, err := Decode(b[:n]); !errors.Is(err, storage.ErrCorrupt) {
 					t.Fatalf("prefix of %d/%d bytes = %#v, %v; want ErrCorrupt", n, len(b), c, err)
 				}

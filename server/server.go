@@ -56,6 +56,9 @@ type Config struct {
 	MaxHeaders     int
 	MaxJSONDepth   int
 	Now            func() time.Time
+	// PayloadRetention is how long a payload is kept when its message
+	// names no retention of its own; 0 = until the message is purged.
+	PayloadRetention time.Duration
 	// Disk refuses client writes while the data's filesystems are nearly
 	// full; nil never refuses.
 	Disk *storage.DiskGuard

@@ -232,6 +232,10 @@ func (tx *Tx) DeleteEventType(name string, expunge bool, now int64) error {
 type NewMessage struct {
 	Message
 	EventIDExpiresMs int64
+	// PayloadExpiresMs is when the payload is dropped (unix ms, stamped
+	// by the leader from the message's or the server's retention); 0 =
+	// kept until the message itself is purged.
+	PayloadExpiresMs int64
 }
 
 // CreateMessage stores a message and fans it out: one delivery and one
@@ -257,6 +261,9 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 		return 0, "", err
 	}
 	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
+	if nm.PayloadExpiresMs != 0 {
+		tx.set(payloadExpiryKey(nm.PayloadExpiresMs, m.AppID, m.ID), nil)
+	}
 	if m.EventID != "" {
 		k := eventIDKey(m.AppID, m.EventID)
 		tx.setExpiring(k, []byte(m.ID), nm.EventIDExpiresMs)
