@@ -322,6 +322,7 @@ func (a *Appliance) nodeMetrics() *metrics.Set {
 	gauge(`herald_raft_applied_index`, func(st raft.Status) float64 { return float64(st.AppliedIndex) })
 	gauge(`herald_raft_last_log_index`, func(st raft.Status) float64 { return float64(st.LastLogIndex) })
 	set.NewGauge(`herald_deliveries_in_flight`, func() float64 { return float64(a.dispatcher.InFlight()) })
+	a.diskMetrics(set)
 	return set
 }
 
