@@ -204,6 +204,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		Now:                 opts.Now,
 		Disk:                a.disk,
 		PayloadRetention:    cfg.Storage.PayloadRetention.Duration,
+		Version:             Version,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 
 	if a.listener, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {

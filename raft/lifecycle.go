@@ -1,9 +1,13 @@
 package raft
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
+	hraft "github.com/hashicorp/raft"
 )
 
 // LogEntries returns how many entries the log store holds: what snapshots
@@ -35,4 +39,25 @@ func snapshotTime(id string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(ms)
+}
+
+// SeedSnapshot starts the Raft state of a node restored from a backup: a
+// snapshot at index (the backup's applied index) whose configuration is
+// this node alone, written to dir/snapshots. The caller writes the state
+// snapshot into the sink and closes it. The node then starts from that
+// index as a one-node cluster (others join it), and, its state already
+// holding the index, applies only what comes after.
+func SeedSnapshot(dir, nodeID, raftAddr string, index uint64) (hraft.SnapshotSink, error) {
+	store, err := hraft.NewFileSnapshotStoreWithLogger(dir, 2, hclog.NewNullLogger())
+	if err != nil {
+		return nil, fmt.Errorf("seed snapshot: %w", err)
+	}
+	addr, trans := hraft.NewInmemTransport(hraft.ServerAddress(raftAddr))
+	defer trans.Close()
+	conf := hraft.Configuration{Servers: []hraft.Server{{Suffrage: hraft.Voter, ID: hraft.ServerID(nodeID), Address: addr}}}
+	sink, err := store.Create(hraft.SnapshotVersionMax, index, 1, conf, index, trans)
+	if err != nil {
+		return nil, fmt.Errorf("seed snapshot: %w", err)
+	}
+	return sink, nil
 }

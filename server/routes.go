@@ -64,6 +64,7 @@ func (s *Server) routes(r *router.Router) {
 	// Herald additions.
 	r.GET("/metrics", s.authed(s.serveMetrics))
 	r.GET("/api/v1/cluster", s.authed(s.clusterView))
+	r.GET("/api/v1/backup", s.authed(s.backup))
 	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))
 	r.POST("/api/v1/cluster/join", s.write(s.joinCluster))
 	r.DELETE("/api/v1/cluster/node/{node_id}", s.write(s.removeNode))

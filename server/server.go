@@ -56,6 +56,8 @@ type Config struct {
 	MaxHeaders     int
 	MaxJSONDepth   int
 	Now            func() time.Time
+	// Version is the build's version, recorded in backups.
+	Version string
 	// PayloadRetention is how long a payload is kept when its message
 	// names no retention of its own; 0 = until the message is purged.
 	PayloadRetention time.Duration
