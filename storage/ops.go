@@ -261,9 +261,6 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 		return 0, "", err
 	}
 	tx.set(messageKey(m.AppID, m.ID), encode(m.Encode))
-	if nm.PayloadExpiresMs != 0 {
-		tx.set(payloadExpiryKey(nm.PayloadExpiresMs, m.AppID, m.ID), nil)
-	}
 	if m.EventID != "" {
 		k := eventIDKey(m.AppID, m.EventID)
 		tx.setExpiring(k, []byte(m.ID), nm.EventIDExpiresMs)
@@ -273,6 +270,11 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 		due = m.DeliverAt
 	}
 	dueMs := due / 1e6
+	if nm.PayloadExpiresMs != 0 {
+		// The endpoints let the expiry see whether a delivery is still
+		// pending with point reads, not a scan.
+		tx.set(payloadExpiryKey(nm.PayloadExpiresMs, m.AppID, m.ID), encode(func(e *Encoder) { e.Strings(eps) }))
+	}
 	for _, epID := range eps {
 		dl := Delivery{AppID: m.AppID, MsgID: m.ID, EndpointID: epID, Status: StatusPending, NextAttempt: due}
 		tx.set(deliveryKey(m.AppID, m.ID, epID), encode(dl.Encode))

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"encoding/binary"
+	"strings"
 	"time"
 )
 
@@ -45,27 +46,47 @@ const pendingRecheckMs = int64(time.Hour / time.Millisecond)
 // ExpirePayloads drops the payloads due at or before nowMs, at most limit
 // index entries, and returns how many entries it handled. A message still
 // pending somewhere keeps its payload and is looked at again an hour later.
+// It reads with one iterator and point lookups only: an iterator in the
+// FSM's write transaction sorts the batch's pending writes each time one
+// is made.
 func (tx *Tx) ExpirePayloads(nowMs int64, limit int) int {
-	var due [][]byte
-	_ = tx.iterate([]byte(pPayloadExp), true, func(k, _ []byte) error {
+	type entry struct{ k, v []byte }
+	var due []entry
+	_ = tx.iterate([]byte(pPayloadExp), false, func(k, v []byte) error {
 		at, _, _, ok := parsePayloadExpiryKey(k)
 		if !ok || at > nowMs || len(due) >= limit {
 			return errStop
 		}
-		due = append(due, k)
+		due = append(due, entry{k, v})
 		return nil
 	})
-	for _, k := range due {
-		tx.del(k)
-		_, appID, msgID, _ := parsePayloadExpiryKey(k)
-		if tx.hasPending(appID, msgID) {
-			tx.set(payloadExpiryKey(nowMs+pendingRecheckMs, appID, msgID), nil)
+	for _, e := range due {
+		tx.del(e.k)
+		_, appID, msgID, _ := parsePayloadExpiryKey(e.k)
+		var eps []string
+		_ = decodeInto(e.v, func(d *Decoder) { eps = d.Strings() })
+		if tx.anyPending(appID, msgID, eps) {
+			tx.set(payloadExpiryKey(nowMs+pendingRecheckMs, appID, msgID), e.v)
 			continue
 		}
 		tx.dropPayload(appID, msgID)
 	}
 	return len(due)
 }
+
+// anyPending reports whether the message's delivery to one of eps is
+// still to be attempted.
+func (tx *Tx) anyPending(appID, msgID string, eps []string) bool {
+	for _, ep := range eps {
+		var dl Delivery
+		if tx.get(deliveryKey(appID, msgID, ep), func(v []byte) error { return decodeInto(v, dl.Decode) }) == nil && dl.pending() {
+			return true
+		}
+	}
+	return false
+}
+
+func (dl *Delivery) pending() bool { return dl.Status == StatusPending || dl.Status == StatusSending }
 
 // A purged message's pexp/ entry is left to come due: dropping the payload
 // of a message that is gone only deletes the entry.
@@ -81,21 +102,6 @@ func (tx *Tx) dropPayload(appID, msgID string) bool {
 	m.Payload = nil
 	tx.set(messageKey(appID, msgID), encode(m.Encode))
 	return true
-}
-
-// hasPending reports whether a delivery of the message is still to be
-// attempted.
-func (tx *Tx) hasPending(appID, msgID string) bool {
-	pending := false
-	_ = tx.iterate(deliveryPrefix(appID, msgID), false, func(_, v []byte) error {
-		var dl Delivery
-		if decodeInto(v, dl.Decode) == nil && (dl.Status == StatusPending || dl.Status == StatusSending) {
-			pending = true
-			return errStop
-		}
-		return nil
-	})
-	return pending
 }
 
 // ExpungeContent drops a message's payload now (Svix's expunge): on every
@@ -144,10 +150,10 @@ func (tx *Tx) PurgeMessages(beforeNs int64, afterApp string, limit int) (removed
 	upper := boundID(PrefixMessage, time.Unix(0, beforeNs), false)
 	prev := afterApp
 	for _, appID := range apps {
-		var old []string
-		prefix := messagePrefix(appID)
 		// Messages still pending are stepped over; a few times the limit
 		// of them is looked at before the round ends.
+		var old []string
+		prefix := messagePrefix(appID)
 		_ = tx.iterate(prefix, true, func(k, _ []byte) error {
 			id := string(k[len(prefix):])
 			if id >= upper || len(old) >= purgeScanFactor*limit {
@@ -156,16 +162,50 @@ func (tx *Tx) PurgeMessages(beforeNs int64, afterApp string, limit int) (removed
 			old = append(old, id)
 			return nil
 		})
+		if len(old) == 0 {
+			prev = appID
+			continue
+		}
+		// Ids sort by time, and delivery and attempt keys by message id
+		// first: one pass over each covers every old message.
+		last := old[len(old)-1]
+		dls := map[string][]string{} // msg -> endpoints
+		pending := map[string]bool{}
+		dlPrefix := key(pDelivery+appID, "")
+		_ = tx.iterateFrom(dlPrefix, deliveryPrefix(appID, old[0]), false, func(k, v []byte) error {
+			msg, ep, ok := strings.Cut(string(k[len(dlPrefix):]), "/")
+			if !ok || msg > last {
+				return errStop
+			}
+			dls[msg] = append(dls[msg], ep)
+			var dl Delivery
+			if decodeInto(v, dl.Decode) != nil || dl.pending() {
+				pending[msg] = true
+			}
+			return nil
+		})
+		atts := map[string][][2]string{} // msg -> (attempt, endpoint)
+		attPrefix := key(pAttempt+appID, "")
+		_ = tx.iterateFrom(attPrefix, attemptPrefix(appID, old[0]), false, func(k, v []byte) error {
+			msg, att, ok := strings.Cut(string(k[len(attPrefix):]), "/")
+			if !ok || msg > last {
+				return errStop
+			}
+			var a Attempt
+			_ = decodeInto(v, a.Decode)
+			atts[msg] = append(atts[msg], [2]string{att, a.EndpointID})
+			return nil
+		})
 		for _, msgID := range old {
 			if removed >= limit {
 				// More of this application next time: continue after
 				// the one before it.
 				return removed, prev
 			}
-			if tx.hasPending(appID, msgID) {
+			if pending[msgID] {
 				continue
 			}
-			tx.deleteMessage(appID, msgID)
+			tx.deleteMessage(appID, msgID, dls[msgID], atts[msgID])
 			removed++
 		}
 		prev = appID
@@ -183,37 +223,27 @@ const purgeScanFactor = 4
 // purgeAppsPerRound bounds the applications one purge command visits.
 const purgeAppsPerRound = 256
 
-// deleteMessage removes a message and everything stored about it.
-func (tx *Tx) deleteMessage(appID, msgID string) {
-	var m Message
-	if err := tx.get(messageKey(appID, msgID), func(v []byte) error { return decodeInto(v, m.Decode) }); err == nil {
-		if m.EventID != "" {
-			if owner, ok := tx.lookup(eventIDKey(appID, m.EventID)); ok && owner == msgID {
-				tx.del(eventIDKey(appID, m.EventID))
-			}
+// deleteMessage removes a message and everything stored about it: its
+// deliveries (to eps) and attempts (id, endpoint) with their index keys.
+func (tx *Tx) deleteMessage(appID, msgID string, eps []string, atts [][2]string) {
+	var eventID string
+	if err := tx.get(messageKey(appID, msgID), func(v []byte) error {
+		var m Message
+		err := decodeInto(v, m.Decode)
+		eventID = m.EventID
+		return err
+	}); err == nil && eventID != "" {
+		if owner, ok := tx.lookup(eventIDKey(appID, eventID)); ok && owner == msgID {
+			tx.del(eventIDKey(appID, eventID))
 		}
 	}
-	var dls, atts [][]byte
-	var eps []string
-	_ = tx.iterate(deliveryPrefix(appID, msgID), true, func(k, _ []byte) error {
-		dls = append(dls, k)
-		eps = append(eps, string(k[len(deliveryPrefix(appID, msgID)):]))
-		return nil
-	})
-	_ = tx.iterate(attemptPrefix(appID, msgID), false, func(k, v []byte) error {
-		atts = append(atts, k)
-		var a Attempt
-		if decodeInto(v, a.Decode) == nil {
-			atts = append(atts, epAttemptKey(appID, a.EndpointID, a.ID))
-		}
-		return nil
-	})
-	for i, k := range dls {
-		tx.del(k)
-		tx.del(epMsgKey(appID, eps[i], msgID))
+	for _, ep := range eps {
+		tx.del(deliveryKey(appID, msgID, ep))
+		tx.del(epMsgKey(appID, ep, msgID))
 	}
-	for _, k := range atts {
-		tx.del(k)
+	for _, a := range atts {
+		tx.del(attemptKey(appID, msgID, a[0]))
+		tx.del(epAttemptKey(appID, a[1], a[0]))
 	}
 	tx.del(messageKey(appID, msgID))
 }
