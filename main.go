@@ -26,6 +26,8 @@ const usage = `usage:
   herald serve [flags]    run a node (herald serve -h lists the flags)
   herald cluster ...      cluster status, node removal and re-admission (herald cluster for help)
   herald listen [flags]   a local webhook receiver that prints and verifies deliveries
+  herald backup ...       an online backup of a running cluster (herald backup for help)
+  herald restore ...      a new node's data directory from a backup
   herald version          print the version
 `
 
@@ -46,6 +48,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return clusterCmd(args[1:], stdout, stderr)
 	case "listen":
 		return listenCmd(args[1:], stdout, stderr)
+	case "backup":
+		return backupCmd(args[1:], stdout, stderr)
+	case "restore":
+		return restoreCmd(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -367,6 +367,11 @@ func TestMetrics(t *testing.T) {
 		if value(body, `herald_attempts_total{outcome="success"}`) < 3 || value(body, "herald_raft_is_leader") != 1 {
 			return fmt.Errorf("attempt or leader gauges wrong:\n%s", body)
 		}
+		if value(body, `herald_disk_free_bytes{dir="state"}`) <= 0 || value(body, `herald_disk_total_bytes{dir="raft"}`) <= 0 ||
+			value(body, "herald_disk_write_refusal") != 0 || value(body, "herald_raft_log_entries") <= 0 ||
+			value(body, "herald_retention_oldest_message_age_seconds") < 0 {
+			return fmt.Errorf("disk, log or retention gauges wrong:\n%s", body)
+		}
 		return nil
 	})
 	if r := n.doToken("", "GET", "/metrics", nil); r.status != 401 {

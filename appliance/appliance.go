@@ -55,6 +55,8 @@ type Appliance struct {
 	cluster    *clusterClient // nil without an admin token
 	tls        *certs.Node    // nil without TLS
 	keys       *keyring.Keyring
+	disk       *storage.DiskGuard
+	now        func() time.Time
 	debug      *http.Server
 	stopTasks  chan struct{}
 	tasksDone  sync.WaitGroup
@@ -89,7 +91,10 @@ type Options struct {
 // fresh one-node cluster it also waits for leadership so the first admin
 // token can be generated and recorded.
 func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, error) {
-	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{}), shutdownDone: make(chan struct{})}
+	a := &Appliance{cfg: cfg, log: log, stopTasks: make(chan struct{}), shutdownDone: make(chan struct{}), now: opts.Now}
+	if a.now == nil {
+		a.now = time.Now
+	}
 	if cfg.MemoryLimit > 0 {
 		debug.SetMemoryLimit(int64(cfg.MemoryLimit) << 20)
 	}
@@ -148,7 +153,15 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		closeListeners()
 		return nil, err
 	}
+	// The guard is up before anything writes: on a node restarted with
+	// its disk full it refuses from the first entry on.
+	if err := errors.Join(os.MkdirAll(filepath.Join(cfg.DataDir, "raft"), 0o700), os.MkdirAll(filepath.Join(cfg.DataDir, "state"), 0o700)); err != nil {
+		closeListeners()
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	a.disk = newDiskGuard(cfg, log.With().Str("component", "storage").Logger())
 	if a.store, err = storage.Open(filepath.Join(cfg.DataDir, "state"), log.With().Str("component", "storage").Logger()); err != nil {
+		a.disk.Close()
 		closeListeners()
 		return nil, err
 	}
@@ -178,6 +191,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
 		WrapStream:   opts.WrapRaftStream,
 		Listener:     raftLn,
+		DiskCheck:    a.disk.AllowEntry,
 	}
 	if a.tls != nil {
 		rcfg.TLS = &raft.TLS{Server: a.tls.PeerServer(), Client: a.tls.PeerClient()}
@@ -186,6 +200,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	if a.node, err = raft.Open(rcfg, a.store, hooks, bootstrap, log.With().Str("component", "raft").Logger()); err != nil {
 		_ = apiLn.Close() // raft.Open closed its own
 		_ = a.store.Close()
+		a.disk.Close()
 		return nil, err
 	}
 	// Without a key, the join comes first, before the API serves: the
@@ -230,6 +245,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		Now:          opts.Now,
 		Keys:         keys,
 		OnAttempt:    opts.OnAttempt,
+		Paused:       func() bool { return a.disk.Level() >= storage.DiskFull },
 	}, a.node, a.store, a.sender, log.With().Str("component", "delivery").Logger())
 	disp.Store(a.dispatcher)
 
@@ -268,6 +284,9 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		PeerTLS:             a.peerTLS(),
 		RequireNodeCert:     a.tls != nil && a.tls.CAs != nil,
 		Now:                 opts.Now,
+		Disk:                a.disk,
+		PayloadRetention:    cfg.Storage.PayloadRetention.Duration,
+		Version:             Version,
 	}, a.node, a.store, guard, log.With().Str("component", "api").Logger())
 
 	a.serveDone = make(chan error, 1)
@@ -297,11 +316,17 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 	if cfg.DebugAddr != "" {
 		a.serveDebug(cfg.DebugAddr)
 	}
-	a.tasksDone.Add(2)
+	a.tasksDone.Add(3)
 	// The leader's housekeeping: expiring idempotency keys and event ids.
 	go a.every(10*time.Second, func() {
 		if a.node.IsLeader() {
 			a.expire()
+		}
+	})
+	// And retention: expired payloads and records.
+	go a.every(cfg.Storage.PurgeInterval.Duration, func() {
+		if a.node.IsLeader() {
+			a.purge()
 		}
 	})
 	go a.keepRegistered(a.cluster)
@@ -383,6 +408,7 @@ func (a *Appliance) nodeMetrics() *metrics.Set {
 	gauge(`herald_raft_applied_index`, func(st raft.Status) float64 { return float64(st.AppliedIndex) })
 	gauge(`herald_raft_last_log_index`, func(st raft.Status) float64 { return float64(st.LastLogIndex) })
 	set.NewGauge(`herald_deliveries_in_flight`, func() float64 { return float64(a.dispatcher.InFlight()) })
+	a.diskMetrics(set)
 	return set
 }
 
@@ -727,5 +753,6 @@ func (a *Appliance) closeBelowAPI() error {
 	if serr := a.store.Close(); serr != nil && err == nil {
 		err = fmt.Errorf("close state store: %w", serr)
 	}
+	a.disk.Close()
 	return err
 }

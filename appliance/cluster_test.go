@@ -640,6 +640,14 @@ type clusterView struct {
 			AppliedIndex uint64 `json:"appliedIndex"`
 			LeaderID     string `json:"leaderId"`
 		} `json:"status"`
+		Disk *struct {
+			State string `json:"state"`
+			Dirs  []struct {
+				Dir        string `json:"dir"`
+				TotalBytes uint64 `json:"totalBytes"`
+				FreeBytes  uint64 `json:"freeBytes"`
+			} `json:"dirs"`
+		} `json:"disk"`
 		Error string `json:"error"`
 	} `json:"nodes"`
 }
@@ -680,6 +688,9 @@ func (c *cluster) checkView(m *member) error {
 			return fmt.Errorf("%s's view: %s is %s", m.id, n.ID, st.State)
 		case term != 0 && st.Term != term:
 			return fmt.Errorf("%s's view: terms differ (%d and %d)", m.id, term, st.Term)
+		case n.Disk == nil || n.Disk.State != "ok" || len(n.Disk.Dirs) != 2 || n.Disk.Dirs[0].Dir != "raft" ||
+			n.Disk.Dirs[1].FreeBytes == 0 || n.Disk.Dirs[1].TotalBytes < n.Disk.Dirs[1].FreeBytes:
+			return fmt.Errorf("%s's view of %s's disk: %s", m.id, n.ID, r.body)
 		}
 		term = st.Term
 	}

@@ -69,6 +69,12 @@ func testConfig(t testing.TB) config.Config {
 // for it to lead its one-node cluster and closes it when the test ends.
 func startNode(t testing.TB, mutate ...func(*config.Config)) *testNode {
 	t.Helper()
+	return startNodeWith(t, appliance.Options{}, mutate...)
+}
+
+// startNodeWith is startNode with options (a clock of the test's own).
+func startNodeWith(t testing.TB, opts appliance.Options, mutate ...func(*config.Config)) *testNode {
+	t.Helper()
 	cfg := testConfig(t)
 	for _, m := range mutate {
 		m(&cfg)
@@ -86,7 +92,7 @@ func startNode(t testing.TB, mutate ...func(*config.Config)) *testNode {
 	}
 	log := zerolog.New(lw).Level(level).With().Timestamp().Logger()
 
-	a, err := appliance.Open(cfg, appliance.Options{}, log)
+	a, err := appliance.Open(cfg, opts, log)
 	if err != nil {
 		t.Fatalf("open node: %v", err)
 	}

@@ -69,6 +69,9 @@ type Config struct {
 	Raft RaftConfig `toml:"raft"`
 	// Portal configures the consumer portal served under /app-portal/.
 	Portal PortalConfig `toml:"portal"`
+	// Storage configures the data's lifecycle: free-space thresholds,
+	// retention and space reclaiming.
+	Storage StorageConfig `toml:"storage"`
 }
 
 // PortalConfig configures the consumer portal.
@@ -81,6 +84,30 @@ type PortalConfig struct {
 	LogoURL string `toml:"logo_url"`
 	// PrimaryColor is the accent colour, #rrggbb.
 	PrimaryColor string `toml:"primary_color"`
+}
+
+// StorageConfig configures the data's lifecycle: free-space thresholds,
+// retention and space reclaiming.
+type StorageConfig struct {
+	// MinFreeMiB and MinFreePercent: client writes are refused (507) while
+	// the free space of a data directory's filesystem is under either.
+	MinFreeMiB     int     `toml:"min_free_mib"`
+	MinFreePercent float64 `toml:"min_free_percent"`
+	// ReserveMiB is the free space kept for delivery outcomes, expiry and
+	// deletes; under it no new log entry is written at all.
+	ReserveMiB int `toml:"reserve_mib"`
+	// DiskCheckInterval is how often free space is measured.
+	DiskCheckInterval Duration `toml:"disk_check_interval"`
+	// PayloadRetention is how long a payload is kept when its message
+	// names no retention of its own.
+	PayloadRetention Duration `toml:"payload_retention"`
+	// RecordRetention is how long messages, deliveries and attempts are
+	// kept (at least PayloadRetention); pending deliveries are never removed.
+	RecordRetention Duration `toml:"record_retention"`
+	// PurgeInterval is how often the leader looks for expired data.
+	PurgeInterval Duration `toml:"purge_interval"`
+	// PurgeBatch is how many messages (or payloads) one purge entry removes.
+	PurgeBatch int `toml:"purge_batch"`
 }
 
 // LogConfig configures the node's own logs.
@@ -247,6 +274,16 @@ func Default() Config {
 			FrameAncestors: []string{"'self'"},
 			PlatformName:   "Webhooks",
 			PrimaryColor:   "#2457d6",
+		},
+		Storage: StorageConfig{
+			MinFreeMiB:        1024,
+			MinFreePercent:    5,
+			ReserveMiB:        256,
+			DiskCheckInterval: dur(100 * time.Millisecond),
+			PayloadRetention:  dur(30 * 24 * time.Hour),
+			RecordRetention:   dur(30 * 24 * time.Hour),
+			PurgeInterval:     dur(10 * time.Second),
+			PurgeBatch:        500,
 		},
 	}
 }

@@ -145,6 +145,22 @@ func (c Config) Validate() error {
 	v.positiveDuration("raft.join_timeout", r.JoinTimeout)
 	v.positiveDuration("raft.join_interval", r.JoinInterval)
 
+	st := c.Storage
+	v.check(st.MinFreeMiB >= 0, "storage.min_free_mib", "must not be negative, got %d", st.MinFreeMiB)
+	v.check(st.MinFreePercent >= 0 && st.MinFreePercent <= 50, "storage.min_free_percent",
+		"must be between 0 and 50, got %g", st.MinFreePercent)
+	// Badger's memory-mapped files grow into the reserve: without one, a
+	// full disk is found by a fault instead of a refusal.
+	v.check(st.ReserveMiB >= 16, "storage.reserve_mib", "must be at least 16, got %d", st.ReserveMiB)
+	v.check(st.ReserveMiB < st.MinFreeMiB, "storage.reserve_mib",
+		"must be less than storage.min_free_mib (%d): client writes stop first, then everything; got %d", st.MinFreeMiB, st.ReserveMiB)
+	v.atLeast("storage.disk_check_interval", st.DiskCheckInterval, 10*time.Millisecond)
+	v.atLeast("storage.payload_retention", st.PayloadRetention, time.Minute)
+	v.check(st.RecordRetention.Duration >= st.PayloadRetention.Duration, "storage.record_retention",
+		"must not be shorter than storage.payload_retention (%s), got %s", st.PayloadRetention, st.RecordRetention)
+	v.atLeast("storage.purge_interval", st.PurgeInterval, 100*time.Millisecond)
+	v.check(st.PurgeBatch >= 1 && st.PurgeBatch <= 10000, "storage.purge_batch", "must be between 1 and 10000, got %d", st.PurgeBatch)
+
 	return errors.Join(v.errs...)
 }
 

@@ -33,6 +33,9 @@ type DispatcherConfig struct {
 	// after the lease check let it through: tests use it to see which node
 	// dispatched what, and when. Nil in production; it must not block.
 	OnAttempt func(msgID, endpointID string)
+	// Paused, when set and true, holds attempts back (the disk is full,
+	// so their outcomes could not be recorded).
+	Paused func() bool
 }
 
 // Dispatcher runs deliveries on the leader: the scheduler feeds due keys to
@@ -285,7 +288,24 @@ func (d *Dispatcher) worker(t *term) {
 		case <-t.ctx.Done():
 			return
 		case e := <-t.jobs:
+			d.waitForRoom(t)
 			d.run(t, e)
+		}
+	}
+}
+
+// waitForRoom holds a worker while the node may not record outcomes (its
+// disk is full): an attempt sent then could not be recorded, and would
+// only be sent again.
+func (d *Dispatcher) waitForRoom(t *term) {
+	if d.cfg.Paused == nil {
+		return
+	}
+	for d.cfg.Paused() {
+		select {
+		case <-t.ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

@@ -30,8 +30,8 @@ var notServed = map[string]string{
 	"Connector, Environment, Ingest, Integration, Streaming": "Svix Cloud products (transformation templates, environments, ingest sources, integrations, event streams), not webhook delivery",
 	"Authentication.Stream*":                                 "token management for Svix's event streams",
 	"Endpoint.BulkReplay":                                    "Svix's newer bulk replay; replay-missing and recover cover its cases",
-	"Message.ExpungeContent, Message.ExpungeAllContents, MessageAttempt.ExpungeContent": "not served yet (the storage lifecycle issue adds them)",
-	"OperationalWebhookEndpoint.*": "not served yet (the delivery contracts issue adds them)",
+	"Message.ExpungeAllContents":                             "not served yet: content expunge is per message (Message.ExpungeContent); retention removes the rest",
+	"OperationalWebhookEndpoint.*":                           "not served yet (the delivery contracts issue adds them)",
 }
 
 // openapiChecker is an http.RoundTripper that validates every response
@@ -294,7 +294,7 @@ func TestSDKConformance(t *testing.T) {
 	call("Authentication.ExpireAll", sdk.Authentication.ExpireAll(ctx, app.Id, models.ApplicationTokenExpireIn{}, nil))
 
 	// Herald's additions, through the same checking client.
-	for _, path := range []string{"/metrics", "/api/v1/cluster", "/api/v1/cluster/node"} {
+	for _, path := range []string{"/metrics", "/api/v1/cluster", "/api/v1/cluster/node", "/api/v1/backup"} {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+adminToken)
 		resp, err := hc.Do(req)
@@ -316,6 +316,7 @@ func TestSDKConformance(t *testing.T) {
 	for _, r := range []struct{ method, path, body string }{
 		{http.MethodPost, "/api/v1/cluster/join", `{}`},
 		{http.MethodDelete, "/api/v1/cluster/node/not-a-member", ""},
+		{http.MethodPost, "/api/v1/cluster/node/not-a-member/allow-rejoin", ""},
 	} {
 		req, _ := http.NewRequest(r.method, base+r.path, strings.NewReader(r.body))
 		req.Header.Set("Authorization", "Bearer "+adminToken)
@@ -339,6 +340,10 @@ func TestSDKConformance(t *testing.T) {
 	}
 	_, err = sdk.Endpoint.GetStats(ctx, app.Id, ep.Id, nil)
 	call("Endpoint.GetStats", err)
+
+	// Content expunge: the attempt's response, then the payload.
+	call("MessageAttempt.ExpungeContent", sdk.MessageAttempt.ExpungeContent(ctx, app.Id, msg.Id, attempts.Data[0].Id))
+	call("Message.ExpungeContent", sdk.Message.ExpungeContent(ctx, app.Id, msg.Id))
 
 	// Deletes last.
 	call("Endpoint.Delete", sdk.Endpoint.Delete(ctx, app.Id, ep.Id))

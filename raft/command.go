@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/herald-webhooks/herald/storage"
 )
@@ -37,6 +38,9 @@ const (
 	CmdRemoveNode      CommandType = 22
 	CmdAllowRejoin     CommandType = 23
 	CmdSendExample     CommandType = 24
+	CmdExpirePayloads  CommandType = 25
+	CmdPurgeMessages   CommandType = 26
+	CmdExpungeContent  CommandType = 27
 )
 
 // Command is one replicated state change.
@@ -218,6 +222,64 @@ type RevokeAppTokens struct {
 	TokenHash  []byte
 	SessionIDs []string
 	At         int64
+}
+
+// ExpirePayloads drops the payloads due at or before NowMs (the leader's
+// clock), at most Limit (see storage.Tx.ExpirePayloads).
+type ExpirePayloads struct {
+	NowMs int64
+	Limit uint32
+}
+
+// PurgeMessages removes messages created before BeforeNs, visiting
+// applications after AfterApp, at most Limit messages (see
+// storage.Tx.PurgeMessages).
+type PurgeMessages struct {
+	BeforeNs int64
+	AfterApp string
+	Limit    uint32
+}
+
+// ExpungeContent drops a message's payload now or, with AttemptID, the
+// response body stored for one of its attempts.
+type ExpungeContent struct {
+	Meta
+	AppID     string
+	MsgID     string
+	AttemptID string
+}
+
+func (*ExpirePayloads) Type() CommandType { return CmdExpirePayloads }
+func (*PurgeMessages) Type() CommandType  { return CmdPurgeMessages }
+func (*ExpungeContent) Type() CommandType { return CmdExpungeContent }
+
+func (c *ExpirePayloads) encode(e *storage.Encoder) { e.Varint(c.NowMs); e.Uvarint(uint64(c.Limit)) }
+func (c *ExpirePayloads) decode(d *storage.Decoder) { c.NowMs = d.Varint(); c.Limit = d.Uint32() }
+
+func (c *PurgeMessages) encode(e *storage.Encoder) {
+	e.Varint(c.BeforeNs)
+	e.String(c.AfterApp)
+	e.Uvarint(uint64(c.Limit))
+}
+
+func (c *PurgeMessages) decode(d *storage.Decoder) {
+	c.BeforeNs = d.Varint()
+	c.AfterApp = d.String()
+	c.Limit = d.Uint32()
+}
+
+func (c *ExpungeContent) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	e.String(c.AppID)
+	e.String(c.MsgID)
+	e.String(c.AttemptID)
+}
+
+func (c *ExpungeContent) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.AppID = d.String()
+	c.MsgID = d.String()
+	c.AttemptID = d.String()
 }
 
 // Recover re-queues, at Meta.Time, an endpoint's failed deliveries of
@@ -437,6 +499,14 @@ func (c *CreateMessages) encode(e *storage.Encoder) {
 		it.Message.Encode(e)
 		e.Varint(it.Message.EventIDExpiresMs)
 	}
+	// Payload expiries came later: appended after the items, and only
+	// when one is set, so entries written before decode unchanged.
+	if slices.ContainsFunc(c.Items, func(it MessageItem) bool { return it.Message.PayloadExpiresMs != 0 }) {
+		e.Uvarint(uint64(len(c.Items)))
+		for i := range c.Items {
+			e.Varint(c.Items[i].Message.PayloadExpiresMs)
+		}
+	}
 }
 
 func (c *CreateMessages) decode(d *storage.Decoder) {
@@ -446,6 +516,15 @@ func (c *CreateMessages) decode(d *storage.Decoder) {
 		it.Meta.decode(d)
 		it.Message.Decode(d)
 		it.Message.EventIDExpiresMs = d.Varint()
+	}
+	if d.Remaining() > 0 {
+		if d.Count() != len(c.Items) {
+			d.Fail()
+			return
+		}
+		for i := range c.Items {
+			c.Items[i].Message.PayloadExpiresMs = d.Varint()
+		}
 	}
 }
 
@@ -556,6 +635,12 @@ func newCommand(t CommandType) Command {
 		return &RemoveNode{}
 	case CmdAllowRejoin:
 		return &AllowRejoin{}
+	case CmdExpirePayloads:
+		return &ExpirePayloads{}
+	case CmdPurgeMessages:
+		return &PurgeMessages{}
+	case CmdExpungeContent:
+		return &ExpungeContent{}
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/herald-webhooks/herald/storage"
@@ -117,6 +118,20 @@ var commandCases = []struct {
 		"17" + "026e31"},
 	{"SendExample", &SendExample{Meta: bareMeta, Message: storage.NewMessage{Message: storage.Message{ID: "msg_2"}, EventIDExpiresMs: 1}, EndpointID: "ep_1"},
 		"18" + bareMetaHex + "01" + "056d73675f32" + "00000000000000" + "00" + "02" + "0465705f31"},
+	{"ExpirePayloads", &ExpirePayloads{NowMs: 1_700_000_000_000, Limit: 500},
+		"19" + "80a0abfef962" + "f403"},
+	{"PurgeMessages", &PurgeMessages{BeforeNs: -2, AfterApp: "app_1", Limit: 500},
+		"1a" + "03" + "056170705f31" + "f403"},
+	{"ExpungeContent", &ExpungeContent{Meta: goldenMeta, AppID: "app_1", MsgID: "msg_1", AttemptID: "a"},
+		"1b" + goldenMetaHex + "056170705f31" + "056d73675f31" + "0161"},
+	{"CreateMessages with payload expiry", &CreateMessages{Items: []MessageItem{
+		{Meta: bareMeta, Message: storage.NewMessage{Message: storage.Message{ID: "m", AppID: "a", Payload: []byte("{}"), Timestamp: 1}, PayloadExpiresMs: 2}},
+		{Meta: bareMeta, Message: storage.NewMessage{Message: storage.Message{ID: "n", AppID: "a", Payload: []byte("{}"), Timestamp: 1}}},
+	}},
+		"0a" + "02" +
+			bareMetaHex + "01" + "016d" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 1, event id expiry 0
+			bareMetaHex + "01" + "016e" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 2
+			"02" + "04" + "00"}, // payload expiries: 2, none
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -152,6 +167,9 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdRemoveNode, 22, &RemoveNode{}, "RemoveNode"},
 		{CmdAllowRejoin, 23, &AllowRejoin{}, "AllowRejoin"},
 		{CmdSendExample, 24, &SendExample{}, "SendExample"},
+		{CmdExpirePayloads, 25, &ExpirePayloads{}, "ExpirePayloads"},
+		{CmdPurgeMessages, 26, &PurgeMessages{}, "PurgeMessages"},
+		{CmdExpungeContent, 27, &ExpungeContent{}, "ExpungeContent"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -165,7 +183,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 25, 100, 255} {
+	for _, unknown := range []CommandType{0, 28, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}
@@ -242,6 +260,9 @@ func TestCommandRoundTrip(t *testing.T) {
 		&RemoveNode{},
 		&RemoveNode{ID: "n", At: -1},
 		&AllowRejoin{},
+		&ExpirePayloads{NowMs: -1, Limit: 1<<32 - 1},
+		&PurgeMessages{},
+		&ExpungeContent{},
 	}
 	for _, c := range others {
 		t.Run(reflect.TypeOf(c).Elem().Name(), func(t *testing.T) { roundTrip(t, c) })
@@ -311,6 +332,15 @@ func TestDecodeErrors(t *testing.T) {
 				c := *put
 				c.Token.Capabilities = nil
 				older = len(Encode(&c))
+			}
+			// Cut exactly before the appended payload expiries, a batch
+			// is whole in the older layout.
+			if cm, ok := tc.cmd.(*CreateMessages); ok {
+				c := &CreateMessages{Items: slices.Clone(cm.Items)}
+				for i := range c.Items {
+					c.Items[i].Message.PayloadExpiresMs = 0
+				}
+				older = len(Encode(c))
 			}
 			for n := 1; n < len(b); n++ {
 				if n == older {

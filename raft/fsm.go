@@ -169,6 +169,18 @@ func apply(tx *storage.Tx, cmd Command) any {
 	case *ReplayMissing:
 		n, cursor := tx.ReplayMissing(c.AppID, c.EndpointID, c.Since, c.Until, c.After, int(c.Limit), c.Time/1e6)
 		return Result{Count: n, Cursor: cursor}
+	case *ExpirePayloads:
+		return Result{Count: tx.ExpirePayloads(c.NowMs, int(c.Limit))}
+	case *PurgeMessages:
+		n, cursor := tx.PurgeMessages(c.BeforeNs, c.AfterApp, int(c.Limit))
+		return Result{Count: n, Cursor: cursor}
+	case *ExpungeContent:
+		return idempotent(tx, &c.Meta, func() Result {
+			if c.AttemptID != "" {
+				return Result{Err: tx.ExpungeAttemptContent(c.AppID, c.MsgID, c.AttemptID)}
+			}
+			return Result{Err: tx.ExpungeContent(c.AppID, c.MsgID)}
+		})
 	}
 	panic(fmt.Sprintf("fsm: no apply for command type %d", cmd.Type()))
 }

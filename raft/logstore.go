@@ -71,6 +71,9 @@ type LogStore struct {
 	gcDone    chan struct{}
 	gcPasses  atomic.Uint64 // completed GC passes; lets tests see the loop run
 	written   atomic.Int64  // bytes of entries stored since open (the snapshot policy reads it)
+	// diskCheck, when set, refuses new entries while the disk is full
+	// (see Config.DiskCheck); set before raft starts.
+	diskCheck func() error
 }
 
 // OpenLogStore opens (or creates) the Raft log store in dir.
@@ -217,6 +220,13 @@ func (s *LogStore) StoreLogs(logs []*hraft.Log) error {
 		entries[i] = badger.Entry{Key: arena[start:mid:mid], Value: arena[mid:end:end]}
 	}
 
+	if s.diskCheck != nil {
+		// A follower's disk may fill while the leader's has room: it
+		// refuses the entries (raft retries them) rather than fault.
+		if err := s.diskCheck(); err != nil {
+			return fmt.Errorf("store raft logs: %w", err)
+		}
+	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.closed.Load() {

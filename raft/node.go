@@ -61,6 +61,10 @@ type Config struct {
 
 	// TLS, when set, runs the transport over TLS (see tls.go).
 	TLS *TLS
+	// DiskCheck, when set, is asked before each new log entry is written
+	// (here and in the log store): an error refuses it, so a nearly full
+	// disk is met by refusals, never by a fault in a memory-mapped write.
+	DiskCheck func() error
 
 	// WrapStream, when set, wraps the TCP stream layer raft talks over:
 	// tests use it to cut and heal a node's Raft traffic.
@@ -109,6 +113,7 @@ func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zer
 		}
 		return nil, err
 	}
+	n.logs.diskCheck = cfg.DiskCheck
 	fail := func(err error) (*Node, error) {
 		if n.transport != nil {
 			_ = n.transport.Close()
@@ -380,6 +385,11 @@ func (n *Node) ApplyAsync(cmd Command) hraft.ApplyFuture {
 		return shutdownFuture{}
 	default:
 	}
+	if n.cfg.DiskCheck != nil {
+		if err := n.cfg.DiskCheck(); err != nil {
+			return errorFuture{err}
+		}
+	}
 	return n.raft.Apply(Encode(cmd), n.cfg.ApplyTimeout)
 }
 
@@ -428,6 +438,13 @@ type shutdownFuture struct{}
 func (shutdownFuture) Error() error  { return hraft.ErrRaftShutdown }
 func (shutdownFuture) Index() uint64 { return 0 }
 func (shutdownFuture) Response() any { return nil }
+
+// errorFuture answers an apply refused before it reached raft.
+type errorFuture struct{ err error }
+
+func (f errorFuture) Error() error { return f.err }
+func (errorFuture) Index() uint64  { return 0 }
+func (errorFuture) Response() any  { return nil }
 
 // Barrier waits until every entry committed before it is applied locally.
 func (n *Node) Barrier(timeout time.Duration) error {

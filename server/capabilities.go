@@ -166,6 +166,8 @@ var routeAccess = map[string]access{
 	"GET /api/v1/app/{app_id}/msg/{msg_id}/endpoint":                       viewBase,
 	"POST /api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend": createAttempts,
 	"GET /api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}":           viewBase,
+	"DELETE /api/v1/app/{app_id}/msg/{msg_id}/content":                     adminOnly,
+	"DELETE /api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content": adminOnly,
 	"GET /api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}":              viewBase,
 	"GET /api/v1/app/{app_id}/attempt/msg/{msg_id}":                        viewBase,
 
@@ -181,6 +183,7 @@ var routeAccess = map[string]access{
 	"PUT /api/v1/stats/usage/event-types":   adminOnly,
 
 	"GET /metrics":                                     adminOnly,
+	"GET /api/v1/backup":                               adminOnly,
 	"GET /api/v1/cluster":                              adminOnly,
 	"GET /api/v1/cluster/node":                         adminOnly,
 	"POST /api/v1/cluster/join":                        adminOnly,

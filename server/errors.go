@@ -32,6 +32,7 @@ var (
 	errNotLeader       = errorf(http.StatusServiceUnavailable, "not_leader", "No leader is available to accept writes; retry shortly.")
 	errUnavailable     = errorf(http.StatusServiceUnavailable, "unavailable", "The write could not be confirmed; retry with the same idempotency-key.")
 	errShuttingDown    = errorf(http.StatusServiceUnavailable, "shutting_down", "The node is shutting down.")
+	errDiskLow         = errorf(http.StatusInsufficientStorage, "insufficient_storage", "The node's disk is nearly full: writes are refused until space is freed. Reads and deliveries go on.")
 	errBodyTooLarge    = errorf(http.StatusRequestEntityTooLarge, "payload_too_large", "The request body is too large.")
 	errHeadersTooLarge = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request line and headers are too large.")
 	errTooManyHeaders  = errorf(http.StatusRequestHeaderFieldsTooLarge, "headers_too_large", "The request has too many headers.")
@@ -125,6 +126,9 @@ func (s *Server) writeError(c *fasthttp.RequestCtx, err error) {
 			"This node was removed from the cluster and may not re-join: stop it, or allow it back with herald cluster allow-rejoin NODE_ID (POST /api/v1/cluster/node/{id}/allow-rejoin).")
 	case errors.Is(err, raft.ErrNotLeader):
 		ae = errNotLeader
+	case errors.Is(err, storage.ErrDiskLow), errors.Is(err, storage.ErrDiskFull):
+		c.Response.Header.Set("Retry-After", "30")
+		ae = errDiskLow
 	case errors.Is(err, raft.ErrUnknownOutcome):
 		ae = errUnavailable
 	case errors.Is(err, raft.ErrShutdown):

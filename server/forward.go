@@ -1,10 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"net/http"
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/herald-webhooks/herald/storage"
 )
 
 // Writes reach the leader. A follower forwards a write to the leader's API
@@ -34,6 +37,9 @@ func (s *Server) write(h handler) fasthttp.RequestHandler {
 			return s.forward(c)
 		}
 		if err := s.limits.allow(c, p); err != nil {
+			return err
+		}
+		if err := s.diskAllows(c); err != nil {
 			return err
 		}
 		return h(c, p)
@@ -106,3 +112,15 @@ func (s *Server) forward(c *fasthttp.RequestCtx) error {
 		}
 	}
 }
+
+// diskAllows refuses a client write while the leader's disk is nearly
+// full. Deletes and cluster membership changes still pass: they are small,
+// and deletes are how an operator frees space.
+func (s *Server) diskAllows(c *fasthttp.RequestCtx) error {
+	if s.cfg.Disk.AllowWrite() == nil || c.IsDelete() || bytes.HasPrefix(c.Path(), clusterPathPrefix) {
+		return nil
+	}
+	return storage.ErrDiskLow
+}
+
+var clusterPathPrefix = []byte("/api/v1/cluster/")

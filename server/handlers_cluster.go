@@ -139,14 +139,21 @@ func (s *Server) nodeStatus(c *fasthttp.RequestCtx, p principal) error {
 	if err := p.requireAdmin(); err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusOK, s.node.Status())
+	writeJSON(c, http.StatusOK, nodeStatusOut{Status: s.node.Status(), Disk: s.diskState()})
 	return nil
+}
+
+// nodeStatusOut is a node's own report: its Raft view and its disk.
+type nodeStatusOut struct {
+	raft.Status
+	Disk *diskStateOut `json:"disk,omitempty"`
 }
 
 type clusterNodeOut struct {
 	raft.Member
-	Status *raft.Status `json:"status,omitempty"`
-	Error  string       `json:"error,omitempty"`
+	Status *raft.Status  `json:"status,omitempty"`
+	Disk   *diskStateOut `json:"disk,omitempty"`
+	Error  string        `json:"error,omitempty"`
 }
 
 type clusterOut struct {
@@ -191,6 +198,7 @@ func (s *Server) clusterView(c *fasthttp.RequestCtx, p principal) error {
 		if m.ID == s.node.ID() {
 			st := s.node.Status()
 			out.Nodes[i].Status = &st
+			out.Nodes[i].Disk = s.diskState()
 			continue
 		}
 		if m.HTTPAddr == "" {
@@ -205,7 +213,7 @@ func (s *Server) clusterView(c *fasthttp.RequestCtx, p principal) error {
 				n.Error = err.Error()
 				return
 			}
-			n.Status = st
+			n.Status, n.Disk = &st.Status, st.Disk
 		}(&out.Nodes[i])
 	}
 	wg.Wait()
@@ -213,7 +221,7 @@ func (s *Server) clusterView(c *fasthttp.RequestCtx, p principal) error {
 	return nil
 }
 
-func (s *Server) fetchStatus(addr string, auth []byte) (*raft.Status, error) {
+func (s *Server) fetchStatus(addr string, auth []byte) (*nodeStatusOut, error) {
 	req := fasthttp.AcquireRequest()
 	resp := fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
@@ -226,7 +234,7 @@ func (s *Server) fetchStatus(addr string, auth []byte) (*raft.Status, error) {
 	if resp.StatusCode() != http.StatusOK {
 		return nil, errorf(resp.StatusCode(), "node_status", string(resp.Body()))
 	}
-	var st raft.Status
+	var st nodeStatusOut
 	err := json.Unmarshal(resp.Body(), &st)
 	return &st, err
 }

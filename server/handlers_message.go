@@ -22,8 +22,10 @@ type messageIn struct {
 	Channels  []string        `json:"channels"`
 	Tags      []string        `json:"tags"`
 	DeliverAt *time.Time      `json:"deliverAt"`
-	// Accepted for compatibility and ignored: Herald does not expire
-	// payloads yet (see docs), it keeps them.
+	// How long the payload is kept, in days or (taking precedence) hours,
+	// as Svix defines them; absent, the server's payload retention. The
+	// message itself stays listed, with an empty payload, until the record
+	// retention removes it.
 	PayloadRetentionPeriod *int64 `json:"payloadRetentionPeriod"`
 	PayloadRetentionHours  *int64 `json:"payloadRetentionHours"`
 	// Application creates the application named by uid in the path when
@@ -31,8 +33,35 @@ type messageIn struct {
 	Application *applicationIn `json:"application"`
 }
 
+// payloadExpiry is when a new message's payload is dropped (unix ms): from
+// its own retention, else the server's; 0 when neither is set.
+func (s *Server) payloadExpiry(in *messageIn, now time.Time) int64 {
+	retention := s.cfg.PayloadRetention
+	switch {
+	case in.PayloadRetentionHours != nil:
+		retention = time.Duration(*in.PayloadRetentionHours) * time.Hour
+	case in.PayloadRetentionPeriod != nil:
+		retention = time.Duration(*in.PayloadRetentionPeriod) * 24 * time.Hour
+	}
+	if retention <= 0 {
+		return 0
+	}
+	return now.Add(retention).UnixMilli()
+}
+
+// maxPayloadRetentionHours bounds a message's own payload retention
+// (Svix: up to 90 days); longer than the record retention only means the
+// payload goes with its message.
+const maxPayloadRetentionHours = 90 * 24
+
 func (s *Server) validateMessage(in *messageIn, now time.Time) error {
 	var v violations
+	if h := in.PayloadRetentionHours; h != nil {
+		v.check(*h >= 1 && *h <= maxPayloadRetentionHours, "must be between 1 and 2160", "payloadRetentionHours")
+	}
+	if d := in.PayloadRetentionPeriod; d != nil {
+		v.check(*d >= 1 && *d <= maxPayloadRetentionHours/24, "must be between 1 and 90", "payloadRetentionPeriod")
+	}
 	if in.EventType == nil {
 		v.add("field required", "eventType")
 	} else {
@@ -110,8 +139,9 @@ func (s *Server) createMessage(c *fasthttp.RequestCtx, p principal) error {
 	}
 	body := marshalMessage(toMessageOut(&m, withContent))
 	item := raft.MessageItem{
-		Meta:    s.meta(c, p, now, http.StatusAccepted, body),
-		Message: storage.NewMessage{Message: m, EventIDExpiresMs: now.Add(s.cfg.EventIDTTL).UnixMilli()},
+		Meta: s.meta(c, p, now, http.StatusAccepted, body),
+		Message: storage.NewMessage{Message: m, EventIDExpiresMs: now.Add(s.cfg.EventIDTTL).UnixMilli(),
+			PayloadExpiresMs: s.payloadExpiry(&in, now)},
 	}
 	if s.closing.Load() {
 		return errShuttingDown

@@ -55,6 +55,8 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", s.authed(s.listMessageEndpoints))
 	r.POST("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", s.write(s.resendMessage))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", s.authed(s.getAttempt))
+	r.DELETE("/api/v1/app/{app_id}/msg/{msg_id}/content", s.write(s.expungeContent))
+	r.DELETE("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content", s.write(s.expungeAttemptContent))
 
 	r.GET("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", s.authed(s.listAttemptsByEndpoint))
 	r.GET("/api/v1/app/{app_id}/attempt/msg/{msg_id}", s.authed(s.listAttemptsByMessage))
@@ -78,6 +80,7 @@ func (s *Server) routes(r *router.Router) {
 	}
 	r.GET("/metrics", s.authed(s.serveMetrics))
 	r.GET("/api/v1/cluster", s.authed(s.clusterView))
+	r.GET("/api/v1/backup", s.authed(s.backup))
 	r.GET("/api/v1/cluster/node", s.authed(s.nodeStatus))
 	r.POST("/api/v1/cluster/join", s.nodeOnly(s.write(s.joinCluster)))
 	r.DELETE("/api/v1/cluster/node/{node_id}", s.write(s.removeNode))

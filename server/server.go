@@ -65,6 +65,14 @@ type Config struct {
 	// the API listener verified (mutual TLS between nodes is on).
 	RequireNodeCert bool
 	Now             func() time.Time
+	// Version is the build's version, recorded in backups.
+	Version string
+	// PayloadRetention is how long a payload is kept when its message
+	// names no retention of its own; 0 = until the message is purged.
+	PayloadRetention time.Duration
+	// Disk refuses client writes while the data's filesystems are nearly
+	// full; nil never refuses.
+	Disk *storage.DiskGuard
 }
 
 // Server is Herald's HTTP API: Svix v1 compatible routes over fasthttp.

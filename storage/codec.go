@@ -98,6 +98,9 @@ func (d *Decoder) Finish() error {
 // Remaining reports whether undecoded bytes are left.
 func (d *Decoder) Remaining() int { return len(d.buf) }
 
+// Fail marks the input as damaged: Finish and Err then report ErrCorrupt.
+func (d *Decoder) Fail() { d.fail() }
+
 func (d *Decoder) fail() {
 	if d.err == nil {
 		d.err = ErrCorrupt

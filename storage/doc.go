@@ -23,6 +23,12 @@
 //   - The schedule index q/<due ms>/<msg>/<endpoint> holds exactly the
 //     pending attempts. A delivery leaves it when an outcome is recorded,
 //     and a retry re-enters it under its new due time.
+//   - Retention (retention.go) removes only what the leader's command
+//     names by time: payloads whose pexp/ entry is due, messages older than
+//     the cutoff. A message with a delivery still pending keeps its payload
+//     and its records.
+//   - The disk guard (disk.go) only reads the filesystems; the layers above
+//     refuse writes with its answer before Badger could meet a full disk.
 //
 // Key layout is in keys.go; record encodings (a version byte, then fields
 // appended only) in model.go.

@@ -10,27 +10,28 @@ import (
 // unambiguous. Keys that need time order put the time first as 8 big-endian
 // bytes (unix milliseconds) or rely on KSUID ids, which sort by creation time.
 const (
-	pApplied   = "meta/applied"    // uint64 raft index of the last applied entry
-	pAdminHash = "meta/admin-hash" // sha256 of the generated admin token
-	pApp       = "app/"            // app/<appID> -> App
-	pAppUID    = "app-uid/"        // app-uid/<uid> -> appID
-	pEndpoint  = "ep/"             // ep/<appID>/<epID> -> Endpoint
-	pEpUID     = "ep-uid/"         // ep-uid/<appID>/<uid> -> epID
-	pEventType = "et/"             // et/<name> -> EventType
-	pMessage   = "msg/"            // msg/<appID>/<msgID> -> Message
-	pEventID   = "msg-eid/"        // msg-eid/<appID>/<eventID> -> msgID
-	pDelivery  = "dl/"             // dl/<appID>/<msgID>/<epID> -> Delivery
-	pEpMsg     = "dl-ep/"          // dl-ep/<appID>/<epID>/<msgID> -> empty
-	pAttempt   = "att/"            // att/<appID>/<msgID>/<attemptID> -> Attempt
-	pEpAttempt = "att-ep/"         // att-ep/<appID>/<epID>/<attemptID> -> msgID
-	pSchedule  = "q/"              // q/<due ms 8B>/<msgID>/<epID> -> Due
-	pIdem      = "idem/"           // idem/<sha256> -> IdempotentResponse
-	pExpiry    = "exp/"            // exp/<at ms 8B>/<key> -> empty: key to delete at that time
-	pNode      = "node/"           // node/<nodeID> -> Node
-	pRemoved   = "removed-node/"   // removed-node/<nodeID> -> RemovedNode: may not re-join
-	pToken     = "tok/"            // tok/<sha256 hex> -> AppToken
-	pAppToken  = "tok-app/"        // tok-app/<appID>/<sha256 hex> -> empty
-	pTask      = "task/"           // task/<taskID> -> Task
+	pApplied    = "meta/applied"    // uint64 raft index of the last applied entry
+	pAdminHash  = "meta/admin-hash" // sha256 of the generated admin token
+	pApp        = "app/"            // app/<appID> -> App
+	pAppUID     = "app-uid/"        // app-uid/<uid> -> appID
+	pEndpoint   = "ep/"             // ep/<appID>/<epID> -> Endpoint
+	pEpUID      = "ep-uid/"         // ep-uid/<appID>/<uid> -> epID
+	pEventType  = "et/"             // et/<name> -> EventType
+	pMessage    = "msg/"            // msg/<appID>/<msgID> -> Message
+	pEventID    = "msg-eid/"        // msg-eid/<appID>/<eventID> -> msgID
+	pDelivery   = "dl/"             // dl/<appID>/<msgID>/<epID> -> Delivery
+	pEpMsg      = "dl-ep/"          // dl-ep/<appID>/<epID>/<msgID> -> empty
+	pAttempt    = "att/"            // att/<appID>/<msgID>/<attemptID> -> Attempt
+	pEpAttempt  = "att-ep/"         // att-ep/<appID>/<epID>/<attemptID> -> msgID
+	pSchedule   = "q/"              // q/<due ms 8B>/<msgID>/<epID> -> Due
+	pIdem       = "idem/"           // idem/<sha256> -> IdempotentResponse
+	pExpiry     = "exp/"            // exp/<at ms 8B>/<key> -> empty: key to delete at that time
+	pNode       = "node/"           // node/<nodeID> -> Node
+	pRemoved    = "removed-node/"   // removed-node/<nodeID> -> RemovedNode: may not re-join
+	pToken      = "tok/"            // tok/<sha256 hex> -> AppToken
+	pAppToken   = "tok-app/"        // tok-app/<appID>/<sha256 hex> -> empty
+	pTask       = "task/"           // task/<taskID> -> Task
+	pPayloadExp = "pexp/"           // pexp/<at ms 8B>/<appID>/<msgID> -> empty: payload to drop then
 )
 
 func key(parts ...string) []byte {

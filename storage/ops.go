@@ -232,6 +232,10 @@ func (tx *Tx) DeleteEventType(name string, expunge bool, now int64) error {
 type NewMessage struct {
 	Message
 	EventIDExpiresMs int64
+	// PayloadExpiresMs is when the payload is dropped (unix ms, stamped
+	// by the leader from the message's or the server's retention); 0 =
+	// kept until the message itself is purged.
+	PayloadExpiresMs int64
 }
 
 // CreateMessage stores a message and fans it out: one delivery and one
@@ -268,6 +272,15 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 	due := m.Timestamp
 	if m.DeliverAt > due {
 		due = m.DeliverAt
+	}
+	if nm.PayloadExpiresMs != 0 {
+		// The endpoints let the expiry see whether a delivery is still
+		// pending with point reads, not a scan.
+		ids := make([]string, len(eps))
+		for i, ep := range eps {
+			ids[i] = ep.ID
+		}
+		tx.set(payloadExpiryKey(nm.PayloadExpiresMs, m.AppID, m.ID), encode(func(e *Encoder) { e.Strings(ids) }))
 	}
 	for _, ep := range eps {
 		tx.addDelivery(m, ep, appPolicy, due, TriggerScheduled)
