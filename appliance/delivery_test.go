@@ -121,7 +121,9 @@ func TestDeliveryEndToEnd(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	all := newReceiver(t, reply{Status: http.StatusOK, Body: `{"received":true}`})
+	// Every request gets the same answer: m1 and m2 reach this receiver
+	// in either order.
+	all := newScriptedReceiver(t, func(int) reply { return reply{Status: http.StatusOK, Body: `{"received":true}`} })
 	f := newDeliveryFixture(t, n, all, models.EndpointIn{Headers: &map[string]string{"X-Tenant": "acme"}})
 	typed := newReceiver(t)
 	typedEp, err := sdk.Endpoint.Create(ctx(t), f.app.Id, models.EndpointIn{Url: typed.URL("/typed"), FilterTypes: []string{"user.created"}}, nil)
