@@ -137,3 +137,29 @@ func TestUsageStats(t *testing.T) {
 		}
 	}
 }
+
+// TestExpungeAllContents: every payload of the application reads as {}
+// once the task finishes; the messages stay listed.
+func TestExpungeAllContents(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	rc := newReceiver(t)
+	f := newDeliveryFixture(t, n, rc, models.EndpointIn{})
+	var ids []string
+	for i := range 3 {
+		ids = append(ids, f.send(t, "job.completed", map[string]any{"secret": i}).Id)
+	}
+	out, err := n.sdk.Message.ExpungeAllContents(ctx(t), f.app.Id, nil)
+	if err != nil {
+		t.Fatalf("ExpungeAllContents: %v", err)
+	}
+	if task := waitTask(t, n, out.Id); task.Status != models.BACKGROUNDTASKSTATUS_FINISHED || task.Data["expunged"] != float64(3) {
+		t.Errorf("task %+v, want finished with 3 expunged", task)
+	}
+	for _, id := range ids {
+		m, err := n.sdk.Message.Get(ctx(t), f.app.Id, id, nil)
+		if err != nil || len(m.Payload) != 0 {
+			t.Errorf("message %s after expunge: %+v, %v", id, m, err)
+		}
+	}
+}

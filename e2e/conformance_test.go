@@ -344,6 +344,8 @@ func TestSDKConformance(t *testing.T) {
 	// Content expunge: the attempt's response, then the payload.
 	call("MessageAttempt.ExpungeContent", sdk.MessageAttempt.ExpungeContent(ctx, app.Id, msg.Id, attempts.Data[0].Id))
 	call("Message.ExpungeContent", sdk.Message.ExpungeContent(ctx, app.Id, msg.Id))
+	_, err = sdk.Message.ExpungeAllContents(ctx, app.Id, nil)
+	call("Message.ExpungeAllContents", err)
 
 	// Deletes last.
 	call("Endpoint.Delete", sdk.Endpoint.Delete(ctx, app.Id, ep.Id))

@@ -20,10 +20,11 @@ import (
 
 // Svix's task types that Herald runs.
 const (
-	taskRecover    = "endpoint.recover"
-	taskReplay     = "endpoint.replay"
-	taskAppStats   = "application.stats"
-	taskEventTypes = "event-type.aggregate"
+	taskRecover      = "endpoint.recover"
+	taskReplay       = "endpoint.replay"
+	taskAppStats     = "application.stats"
+	taskEventTypes   = "event-type.aggregate"
+	taskPurgeContent = "application.purge_content"
 )
 
 // taskOut is Svix's RecoverOut, ReplayOut and AppUsageStatsOut core.

@@ -51,6 +51,7 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/app/{app_id}/msg", s.authed(s.listMessages))
 	r.POST("/api/v1/app/{app_id}/msg", s.write(s.createMessage))
 	r.POST("/api/v1/app/{app_id}/msg/precheck/active", s.authed(s.precheckMessage))
+	r.POST("/api/v1/app/{app_id}/msg/expunge-all-contents", s.write(s.expungeAllContents))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}", s.authed(s.getMessage))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", s.authed(s.listMessageEndpoints))
 	r.POST("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", s.write(s.resendMessage))
