@@ -444,6 +444,17 @@ func loadKeyring(cfg config.Config, joining bool, log zerolog.Logger) (*keyring.
 			log.Warn().Str("file", path).Msg("created the main key sealing endpoint secrets; back it up, and copy it to every node that joins this cluster")
 		}
 	}
+	keys, err := newKeyring(cfg, current, old)
+	if err != nil {
+		return nil, err
+	}
+	log.Info().Str("key_id", keys.ID()).Int("old_keys", len(old)).Msg("secrets keyring loaded")
+	return keys, nil
+}
+
+// newKeyring builds the keyring from the main key, the former keys given
+// and those of secrets_old_keys.
+func newKeyring(cfg config.Config, current []byte, old [][]byte) (*keyring.Keyring, error) {
 	for i, s := range cfg.SecretsOldKeys {
 		k, err := keyring.ParseKey(s)
 		if err != nil {
@@ -455,7 +466,6 @@ func loadKeyring(cfg config.Config, joining bool, log zerolog.Logger) (*keyring.
 	if err != nil {
 		return nil, fmt.Errorf("secrets key: %w", err)
 	}
-	log.Info().Str("key_id", keys.ID()).Int("old_keys", len(old)).Msg("secrets keyring loaded")
 	return keys, nil
 }
 
@@ -484,16 +494,9 @@ func installKeyring(cfg config.Config, m *keyring.Material, log zerolog.Logger) 
 			return nil, fmt.Errorf("install the cluster's former secrets keys: %w", err)
 		}
 	}
-	for i, s := range cfg.SecretsOldKeys {
-		k, err := keyring.ParseKey(s)
-		if err != nil {
-			return nil, fmt.Errorf("secrets_old_keys entry %d: %w", i, err)
-		}
-		old = append(old, k)
-	}
-	keys, err := keyring.New(current, old...)
+	keys, err := newKeyring(cfg, current, old)
 	if err != nil {
-		return nil, fmt.Errorf("secrets key: %w", err)
+		return nil, err
 	}
 	log.Info().Str("key_id", keys.ID()).Int("old_keys", len(old)).Str("file", path).
 		Msg("secrets keyring received from the cluster and saved")

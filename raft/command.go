@@ -282,11 +282,10 @@ func (c *ExpungeContent) decode(d *storage.Decoder) {
 	c.AttemptID = d.String()
 }
 
-// Recover re-queues, at Meta.Time, an endpoint's failed deliveries of
-// messages created in [Since, Until) (unix ns): the messages after After
-// (from Since when empty), at most Limit of them (see storage.Tx.Recover).
-type Recover struct {
-	Meta
+// EndpointRange names the messages of one endpoint's application created
+// in [Since, Until) (unix ns), from the one after After (from Since when
+// empty), at most Limit of them: a chunk of a recovery or a replay.
+type EndpointRange struct {
 	AppID      string
 	EndpointID string
 	Since      int64
@@ -295,28 +294,36 @@ type Recover struct {
 	Limit      uint32
 }
 
+func (r *EndpointRange) encode(e *storage.Encoder) {
+	e.String(r.AppID)
+	e.String(r.EndpointID)
+	e.Varint(r.Since)
+	e.Varint(r.Until)
+	e.String(r.After)
+	e.Uvarint(uint64(r.Limit))
+}
+
+func (r *EndpointRange) decode(d *storage.Decoder) {
+	r.AppID = d.String()
+	r.EndpointID = d.String()
+	r.Since = d.Varint()
+	r.Until = d.Varint()
+	r.After = d.String()
+	r.Limit = d.Uint32()
+}
+
+// Recover re-queues, at Meta.Time, an endpoint's failed deliveries of the
+// messages of its range (see storage.Tx.Recover).
+type Recover struct {
+	Meta
+	EndpointRange
+}
+
 // Type implements Command.
 func (*Recover) Type() CommandType { return CmdRecover }
 
-func (c *Recover) encode(e *storage.Encoder) {
-	c.Meta.encode(e)
-	e.String(c.AppID)
-	e.String(c.EndpointID)
-	e.Varint(c.Since)
-	e.Varint(c.Until)
-	e.String(c.After)
-	e.Uvarint(uint64(c.Limit))
-}
-
-func (c *Recover) decode(d *storage.Decoder) {
-	c.Meta.decode(d)
-	c.AppID = d.String()
-	c.EndpointID = d.String()
-	c.Since = d.Varint()
-	c.Until = d.Varint()
-	c.After = d.String()
-	c.Limit = d.Uint32()
-}
+func (c *Recover) encode(e *storage.Encoder) { c.Meta.encode(e); c.EndpointRange.encode(e) }
+func (c *Recover) decode(d *storage.Decoder) { c.Meta.decode(d); c.EndpointRange.decode(d) }
 
 // PutTask records a background task's state (see storage.Tx.PutTask).
 type PutTask struct {
@@ -329,41 +336,18 @@ func (*PutTask) Type() CommandType { return CmdPutTask }
 func (c *PutTask) encode(e *storage.Encoder) { c.Task.Encode(e) }
 func (c *PutTask) decode(d *storage.Decoder) { c.Task.Decode(d) }
 
-// ReplayMissing sends an endpoint, at Meta.Time, the messages of
-// [Since, Until) (unix ns) it never got: the messages after After, at most
-// Limit of them (see storage.Tx.ReplayMissing).
+// ReplayMissing sends an endpoint, at Meta.Time, the messages of its
+// range it never got (see storage.Tx.ReplayMissing).
 type ReplayMissing struct {
 	Meta
-	AppID      string
-	EndpointID string
-	Since      int64
-	Until      int64
-	After      string
-	Limit      uint32
+	EndpointRange
 }
 
 // Type implements Command.
 func (*ReplayMissing) Type() CommandType { return CmdReplayMissing }
 
-func (c *ReplayMissing) encode(e *storage.Encoder) {
-	c.Meta.encode(e)
-	e.String(c.AppID)
-	e.String(c.EndpointID)
-	e.Varint(c.Since)
-	e.Varint(c.Until)
-	e.String(c.After)
-	e.Uvarint(uint64(c.Limit))
-}
-
-func (c *ReplayMissing) decode(d *storage.Decoder) {
-	c.Meta.decode(d)
-	c.AppID = d.String()
-	c.EndpointID = d.String()
-	c.Since = d.Varint()
-	c.Until = d.Varint()
-	c.After = d.String()
-	c.Limit = d.Uint32()
-}
+func (c *ReplayMissing) encode(e *storage.Encoder) { c.Meta.encode(e); c.EndpointRange.encode(e) }
+func (c *ReplayMissing) decode(d *storage.Decoder) { c.Meta.decode(d); c.EndpointRange.decode(d) }
 
 // Type implements Command.
 func (*RemoveNode) Type() CommandType { return CmdRemoveNode }

@@ -52,7 +52,7 @@ func (in *rangeIn) bounds(now time.Time) (since, until int64, err error) {
 // out again at once instead of waiting for someone to resend each.
 func (s *Server) recoverEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	return s.rangeTask(c, p, taskRecover, func(m raft.Meta, appID, epID string, since, until int64, after string) raft.Command {
-		return &raft.Recover{Meta: m, AppID: appID, EndpointID: epID, Since: since, Until: until, After: after, Limit: recoverChunk}
+		return &raft.Recover{Meta: m, EndpointRange: raft.EndpointRange{AppID: appID, EndpointID: epID, Since: since, Until: until, After: after, Limit: recoverChunk}}
 	})
 }
 
@@ -61,7 +61,7 @@ func (s *Server) recoverEndpoint(c *fasthttp.RequestCtx, p principal) error {
 // created late, or that subscribed to a type late, catches up.
 func (s *Server) replayMissing(c *fasthttp.RequestCtx, p principal) error {
 	return s.rangeTask(c, p, taskReplay, func(m raft.Meta, appID, epID string, since, until int64, after string) raft.Command {
-		return &raft.ReplayMissing{Meta: m, AppID: appID, EndpointID: epID, Since: since, Until: until, After: after, Limit: recoverChunk}
+		return &raft.ReplayMissing{Meta: m, EndpointRange: raft.EndpointRange{AppID: appID, EndpointID: epID, Since: since, Until: until, After: after, Limit: recoverChunk}}
 	})
 }
 
