@@ -58,13 +58,16 @@ func (rc *concurrencyReceiver) mostOpen(nth int) int {
 	return rc.most[nth]
 }
 
-// failedTwice sends n messages to an endpoint on rc, with one retry 100ms
+// failedTwice sends n messages to an endpoint on rc, with one retry 2s
 // after the first attempt and the next an hour away, and waits until each
 // has had both attempts.
 func failedTwice(t *testing.T, rc *concurrencyReceiver, n int) *deliveryFixture {
 	t.Helper()
 	node := startNode(t, func(c *config.Config) {
-		c.Delivery.RetrySchedule = []config.Duration{{Duration: 100 * time.Millisecond}, {Duration: time.Hour}}
+		// The retry waits long enough for every first attempt to have
+		// failed, even on a loaded machine: the retries then all meet the
+		// limit those failures left.
+		c.Delivery.RetrySchedule = []config.Duration{{Duration: 2 * time.Second}, {Duration: time.Hour}}
 	})
 	f := newDeliveryFixture(t, node, nil, models.EndpointIn{Url: rc.srv.URL + "/webhook"})
 	var ids []string
