@@ -3,6 +3,7 @@ package raft
 import (
 	"crypto/tls"
 	"net"
+	"sync/atomic"
 	"time"
 
 	hraft "github.com/hashicorp/raft"
@@ -43,7 +44,34 @@ func (s *tlsStream) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tls.Server(c, s.tls.Server), nil
+	return &handshakeConn{Conn: tls.Server(c, s.tls.Server)}, nil
+}
+
+// handshakeTimeout bounds the TLS handshake of an accepted connection: a
+// client that connects and never says hello would otherwise hold its
+// goroutine and file descriptor for good (the transport sets no read
+// deadline of its own).
+var handshakeTimeout atomic.Int64 // nanoseconds
+
+func init() { handshakeTimeout.Store(int64(10 * time.Second)) }
+
+// handshakeConn runs the server handshake on the first read, under a
+// deadline that is lifted once it completes.
+type handshakeConn struct {
+	*tls.Conn
+	done bool
+}
+
+func (c *handshakeConn) Read(b []byte) (int, error) {
+	if !c.done {
+		_ = c.SetDeadline(time.Now().Add(time.Duration(handshakeTimeout.Load())))
+		if err := c.Handshake(); err != nil {
+			return 0, err
+		}
+		_ = c.SetDeadline(time.Time{})
+		c.done = true
+	}
+	return c.Conn.Read(b)
 }
 
 // Dial connects to another node and completes the handshake within

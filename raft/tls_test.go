@@ -2,6 +2,7 @@ package raft
 
 import (
 	"io"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -88,5 +89,28 @@ func TestTLSStream(t *testing.T) {
 		if err := appendEntries(a, peer); err == nil {
 			t.Errorf("a TLS node reached a %s peer", name)
 		}
+	}
+}
+
+// TestTLSSilentClientIsDropped: a client that connects to the Raft port
+// and never starts a handshake is disconnected after handshakeTimeout.
+func TestTLSSilentClientIsDropped(t *testing.T) {
+	old := handshakeTimeout.Swap(int64(300 * time.Millisecond))
+	t.Cleanup(func() { handshakeTimeout.Store(old) })
+	ca := certstest.NewCA(t, "cluster-ca")
+	tr := testTransport(t, tlsFor(t, ca, "a"))
+	c, err := net.Dial("tcp", string(tr.LocalAddr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	start := time.Now()
+	n, err := c.Read(make([]byte, 1))
+	if err == nil || n != 0 {
+		t.Fatalf("read %d bytes, %v: want the server to close the connection", n, err)
+	}
+	if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the server kept a silent connection open for %v", time.Since(start))
 	}
 }
