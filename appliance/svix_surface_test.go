@@ -2,6 +2,7 @@ package appliance_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -106,6 +107,62 @@ func TestEventTypeFeatureFlag(t *testing.T) {
 	for _, e := range list.Data {
 		if e.Name == "job.flagged" && (e.FeatureFlag == nil || *e.FeatureFlag != "beta") {
 			t.Errorf("listed %+v", e)
+		}
+	}
+}
+
+// TestEventTypeFeatureFlagsHideFromTokens: an event type behind a feature
+// flag is listed and readable by app-portal tokens issued with that flag
+// only; the admin sees it always.
+func TestEventTypeFeatureFlagsHideFromTokens(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	app, err := n.sdk.Application.Create(ctx(t), models.ApplicationIn{Name: "Flags"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, et := range []models.EventTypeIn{
+		{Name: "job.public", Description: "p"},
+		{Name: "job.secret", Description: "s", FeatureFlags: []string{"beta"}},
+	} {
+		if _, err := n.sdk.EventType.Create(ctx(t), et, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	token := func(flags []string) string {
+		out, err := n.sdk.Authentication.AppPortalAccess(ctx(t), app.Id, models.AppPortalAccessIn{FeatureFlags: flags}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out.Token
+	}
+	for _, c := range []struct {
+		name  string
+		token string
+		sees  bool
+	}{
+		{"admin", testToken, true},
+		{"no flags", token(nil), false},
+		{"other flag", token([]string{"gamma"}), false},
+		{"beta", token([]string{"beta"}), true},
+	} {
+		r := n.doToken(c.token, http.MethodGet, "/api/v1/event-type", nil)
+		var list struct{ Data []struct{ Name string } }
+		r.json(t, &list)
+		var names []string
+		for _, d := range list.Data {
+			names = append(names, d.Name)
+		}
+		listed := slices.Contains(names, "job.secret")
+		if r.status != http.StatusOK || listed != c.sees || !slices.Contains(names, "job.public") {
+			t.Errorf("%s: list %d, job.secret listed %v, want %v: %s", c.name, r.status, listed, c.sees, r.body)
+		}
+		want := http.StatusNotFound
+		if c.sees {
+			want = http.StatusOK
+		}
+		if r := n.doToken(c.token, http.MethodGet, "/api/v1/event-type/job.secret", nil); r.status != want {
+			t.Errorf("%s: get %d, want %d", c.name, r.status, want)
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"slices"
 	"strings"
 	"time"
 
@@ -30,6 +31,7 @@ type principal struct {
 	appID     string     // an application token's application
 	caps      capability // an application token's capabilities
 	expiresAt int64      // an application token's expiry, unix ns
+	flags     []string   // an application token's feature flags
 	id        string     // stable name for idempotency scoping and rate limits
 }
 
@@ -100,7 +102,8 @@ func (s *Server) authenticate(c *fasthttp.RequestCtx) (principal, error) {
 	}
 	// The lookup is by hash, so it leaks nothing about other tokens.
 	if appErr == nil && s.now().UnixNano() < app.ExpiresAt {
-		return principal{appID: app.AppID, caps: tokenCapabilities(&app), expiresAt: app.ExpiresAt, id: "app:" + hex.EncodeToString(sum[:8])}, nil
+		return principal{appID: app.AppID, caps: tokenCapabilities(&app), expiresAt: app.ExpiresAt, flags: app.FeatureFlags,
+			id: "app:" + hex.EncodeToString(sum[:8])}, nil
 	}
 	return principal{}, errUnauthorized
 }
@@ -130,3 +133,19 @@ const (
 	maxTokenTTL     = 7 * 24 * time.Hour
 	defaultTokenTTL = maxTokenTTL
 )
+
+// seesEventType reports whether the caller may see an event type: one
+// behind feature flags is shown to application tokens only when the token
+// was issued with one of its flags (Svix's featureFlags on app-portal
+// access); the admin sees every type.
+func (p principal) seesEventType(t *storage.EventType) bool {
+	if p.admin || len(t.FeatureFlags) == 0 {
+		return true
+	}
+	for _, f := range t.FeatureFlags {
+		if slices.Contains(p.flags, f) {
+			return true
+		}
+	}
+	return false
+}

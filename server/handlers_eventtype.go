@@ -99,7 +99,7 @@ func (s *Server) loadEventType(name string) (storage.EventType, error) {
 	return t, err
 }
 
-func (s *Server) listEventTypes(c *fasthttp.RequestCtx, _ principal) error {
+func (s *Server) listEventTypes(c *fasthttp.RequestCtx, p principal) error {
 	opts, err := listOptions(c, false)
 	if err != nil {
 		return err
@@ -112,7 +112,7 @@ func (s *Server) listEventTypes(c *fasthttp.RequestCtx, _ principal) error {
 	}
 	var page storage.Page[storage.EventType]
 	err = s.store.View(func(r *storage.Reader) error {
-		page, err = r.ListEventTypes(opts, includeArchived)
+		page, err = r.ListVisibleEventTypes(opts, includeArchived, p.seesEventType)
 		return err
 	})
 	if err != nil {
@@ -153,10 +153,13 @@ func (s *Server) createEventType(c *fasthttp.RequestCtx, p principal) error {
 	return s.commit(c, &raft.CreateEventType{Meta: s.meta(c, p, now, http.StatusCreated, body), EventType: t}, http.StatusCreated, body)
 }
 
-func (s *Server) getEventType(c *fasthttp.RequestCtx, _ principal) error {
+func (s *Server) getEventType(c *fasthttp.RequestCtx, p principal) error {
 	t, err := s.loadEventType(pathParam(c, "event_type_name"))
 	if err != nil {
 		return err
+	}
+	if !p.seesEventType(&t) {
+		return notFound("Event type")
 	}
 	writeJSON(c, http.StatusOK, toEventTypeOut(&t))
 	return nil

@@ -28,12 +28,18 @@ func (r *Reader) ListEndpoints(appID string, opts ListOptions) (Page[Endpoint], 
 
 // ListEventTypes returns a page of event types in name order.
 func (r *Reader) ListEventTypes(opts ListOptions, includeArchived bool) (Page[EventType], error) {
+	return r.ListVisibleEventTypes(opts, includeArchived, nil)
+}
+
+// ListVisibleEventTypes is ListEventTypes with only the types visible
+// reports true for (nil: all), so pages and iterators name nothing else.
+func (r *Reader) ListVisibleEventTypes(opts ListOptions, includeArchived bool, visible func(*EventType) bool) (Page[EventType], error) {
 	return listPage(r, []byte(pEventType), "", opts, func(_ string, v []byte) (EventType, bool, error) {
 		var t EventType
 		if err := decodeInto(v, t.Decode); err != nil {
 			return t, false, err
 		}
-		return t, includeArchived || !t.Archived, nil
+		return t, (includeArchived || !t.Archived) && (visible == nil || visible(&t)), nil
 	})
 }
 
