@@ -1,6 +1,7 @@
 package appliance_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"testing"
@@ -8,6 +9,10 @@ import (
 
 	svix "github.com/svix/svix-webhooks/go"
 	"github.com/svix/svix-webhooks/go/models"
+
+	"github.com/herald-webhooks/herald/config"
+	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
 )
 
 // waitTask polls a background task until it is no longer running.
@@ -161,5 +166,31 @@ func TestExpungeAllContents(t *testing.T) {
 		if err != nil || len(m.Payload) != 0 {
 			t.Errorf("message %s after expunge: %+v, %v", id, m, err)
 		}
+	}
+}
+
+// TestOrphanedTaskFailsOnNewLeader: a task left "running" by a leader that
+// stopped mid-way is marked failed by the next leader, so clients polling
+// it get an answer instead of waiting for ever.
+func TestOrphanedTaskFailsOnNewLeader(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keep := func(c *config.Config) { c.DataDir = dir }
+	n := startNode(t, keep)
+	now := time.Now().UnixNano()
+	orphan := storage.Task{ID: storage.NewID(storage.PrefixTask, time.Now()), Kind: "endpoint.recover", Status: storage.TaskRunning,
+		Data: []byte("{}"), CreatedAt: now, UpdatedAt: now}
+	if _, err := n.Node().Apply(&raft.PutTask{Task: orphan}); err != nil {
+		t.Fatal(err)
+	}
+	closeCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.Close(closeCtx); err != nil {
+		t.Fatal(err)
+	}
+	n2 := startNode(t, keep)
+	task := waitTask(t, n2, orphan.ID)
+	if task.Status != models.BACKGROUNDTASKSTATUS_FAILED || task.Data["error"] == nil {
+		t.Errorf("orphaned task after a new leader: %+v, want failed with an error", task)
 	}
 }

@@ -11,12 +11,12 @@ import (
 	"github.com/herald-webhooks/herald/storage"
 )
 
-// Background tasks: recover, replay-missing and the usage statistics
-// answer 202 with a task at once and do their work on the leader, a Raft
-// entry at a time; the task record, replicated, says how it went. A task
-// whose leader stopped or lost leadership mid-way ends "failed" when the
-// leader could still write that, and otherwise stays "running": asking
-// again is safe, every task here is idempotent.
+// Background tasks: recover, replay-missing, content expunge and the
+// usage statistics answer 202 with a task at once and do their work on the
+// leader, a Raft entry at a time; the task record, replicated, says how it
+// went. A task whose leader stopped or lost leadership mid-way is marked
+// failed by the next leader (failOrphanedTasks): asking again is safe,
+// every task here is idempotent.
 
 // Svix's task types that Herald runs.
 const (
@@ -67,13 +67,23 @@ func (s *Server) startTask(kind, appID, epID string, work func() (any, error)) (
 		return t, errShuttingDown
 	}
 	s.tasks.Add(1)
+	if s.ownTasks == nil {
+		s.ownTasks = map[string]bool{}
+	}
+	s.ownTasks[t.ID] = true
 	s.taskMu.Unlock()
-	if _, err := s.node.Apply(&raft.PutTask{Task: t}); err != nil {
+	done := func() {
+		s.taskMu.Lock()
+		delete(s.ownTasks, t.ID)
+		s.taskMu.Unlock()
 		s.tasks.Done()
+	}
+	if _, err := s.node.Apply(&raft.PutTask{Task: t}); err != nil {
+		done()
 		return t, err
 	}
 	go func() {
-		defer s.tasks.Done()
+		defer done()
 		log := s.log.With().Str("component", "api").Str("task_id", t.ID).Str("task", kind).Logger()
 		data, err := work()
 		end := t
@@ -98,6 +108,66 @@ func (s *Server) startTask(kind, appID, epID string, work func() (any, error)) (
 		log.Info().Str("status", end.Status.String()).Msg("background task ended")
 	}()
 	return t, nil
+}
+
+// goTask runs fn in the background unless the server is shutting down;
+// Shutdown waits for it.
+func (s *Server) goTask(fn func()) {
+	s.taskMu.Lock()
+	defer s.taskMu.Unlock()
+	if s.closing.Load() {
+		return
+	}
+	s.tasks.Add(1)
+	go func() {
+		defer s.tasks.Done()
+		fn()
+	}()
+}
+
+// failOrphanedTasks marks failed the tasks recorded as running that this
+// node does not run: their leader stopped or lost leadership before it
+// could record their end, and no node will finish them. Every task here is
+// safe to ask for again.
+func (s *Server) failOrphanedTasks() {
+	running := storage.TaskRunning
+	var orphans []storage.Task
+	opts := storage.ListOptions{Limit: 250}
+	for {
+		var page storage.Page[storage.Task]
+		err := s.store.View(func(r *storage.Reader) error {
+			var err error
+			page, err = r.ListTasks(opts, storage.TaskFilter{Status: &running})
+			return err
+		})
+		if err != nil {
+			s.log.Warn().Err(err).Msg("orphaned tasks not checked")
+			return
+		}
+		s.taskMu.Lock()
+		for _, t := range page.Items {
+			if !s.ownTasks[t.ID] {
+				orphans = append(orphans, t)
+			}
+		}
+		s.taskMu.Unlock()
+		if page.Done || page.Iterator == "" {
+			break
+		}
+		opts.Iterator = page.Iterator
+	}
+	for _, t := range orphans {
+		if s.closing.Load() {
+			return
+		}
+		t.Status, t.UpdatedAt = storage.TaskFailed, s.now().UnixNano()
+		t.Data = []byte(`{"error":"the node running this task stopped leading before it finished; ask again"}`)
+		if _, err := s.node.Apply(&raft.PutTask{Task: t}); err != nil {
+			s.log.Warn().Err(err).Str("task_id", t.ID).Msg("orphaned task not marked failed")
+			return
+		}
+		s.log.Info().Str("task_id", t.ID).Str("task", t.Kind).Msg("orphaned background task marked failed")
+	}
 }
 
 // chunked applies a range operation (Recover, ReplayMissing) a Raft entry

@@ -89,8 +89,9 @@ type Server struct {
 	forwarder *fasthttp.Client // to the leader and other members
 	closing   atomic.Bool
 	limits    *rateLimits
-	tasks     sync.WaitGroup // background work started by requests (recover)
-	taskMu    sync.Mutex     // orders tasks.Add before Shutdown's Wait
+	tasks     sync.WaitGroup  // background work started by requests (recover)
+	taskMu    sync.Mutex      // orders tasks.Add before Shutdown's Wait
+	ownTasks  map[string]bool // background tasks this node runs now (under taskMu)
 	// headersIn holds the request header of each connection whose
 	// current request's headers have arrived and that has not reached a
 	// handler yet, so transportError can tell a body that stopped
@@ -123,6 +124,15 @@ func New(cfg Config, node *raft.Node, store *storage.Store, guard *delivery.Guar
 		}
 		return n
 	})
+	// A new leader ends the tasks a former leader left running.
+	node.OnLeadership(func(leader bool) {
+		if leader {
+			s.goTask(s.failOrphanedTasks)
+		}
+	})
+	if node.IsLeader() { // it led before the subscription
+		s.goTask(s.failOrphanedTasks)
+	}
 	s.http = &fasthttp.Server{
 		Handler:            s.limitBody(s.Handler()),
 		Name:               "herald",
