@@ -108,4 +108,3 @@ func TestListenRejectsBadSecret(t *testing.T) {
 		t.Fatalf("stderr %q does not name the flag", errOut.String())
 	}
 }
-
