@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/herald-webhooks/herald/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -157,22 +158,8 @@ func (w *testLogWriter) stop() {
 	w.mu.Unlock()
 }
 
-// checkFor calls fn every step until it returns nil, failing the test with
-// fn's last error once wait has passed.
-func checkFor(t testing.TB, wait, step time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", wait, err)
-		}
-		time.Sleep(step)
-	}
-}
+// checkFor polls with a deadline (testutil.CheckFor).
+var checkFor = testutil.CheckFor
 
 // ctx is the context for SDK calls.
 func ctx(t testing.TB) context.Context { return t.Context() }

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/herald-webhooks/herald/internal/testutil"
 	"math/big"
 	"net"
 	"os"
@@ -73,20 +74,8 @@ func servedSerial(addr string, ca *certstest.CA) (*big.Int, error) {
 	return c.ConnectionState().PeerCertificates[0].SerialNumber, nil
 }
 
-func checkFor(t *testing.T, wait time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %s: %v", wait, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// checkFor polls with a deadline (testutil.CheckFor).
+var checkFor = testutil.CheckFor
 
 func serves(addr string, ca *certstest.CA, want *big.Int) func() error {
 	return func() error {
@@ -114,10 +103,10 @@ func TestKeypairReloadsChangedFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := serve(t, &tls.Config{GetCertificate: kp.GetCertificate})
-	checkFor(t, 5*time.Second, serves(addr, ca, first.Serial))
+	checkFor(t, 5*time.Second, 20*time.Millisecond, serves(addr, ca, first.Serial))
 
 	second := ca.Issue(dir, "node1") // same file names, new certificate
-	checkFor(t, 10*time.Second, serves(addr, ca, second.Serial))
+	checkFor(t, 10*time.Second, 20*time.Millisecond, serves(addr, ca, second.Serial))
 
 	// A certificate whose key is not in the key file: refused, and the
 	// second pair keeps being served.
@@ -129,7 +118,7 @@ func TestKeypairReloadsChangedFiles(t *testing.T) {
 	if err := os.WriteFile(first.CertFile, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, func() error {
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		_, _ = servedSerial(addr, ca) // a handshake looks at the files
 		if logs.count("TLS certificate reload failed") == 0 {
 			return errors.New("no reload error logged yet")

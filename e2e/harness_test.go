@@ -13,6 +13,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/herald-webhooks/herald/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -55,21 +56,8 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// checkFor polls fn until it returns nil or the timeout passes.
-func checkFor(t *testing.T, timeout, step time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(step)
-	}
-}
+// checkFor polls with a deadline (testutil.CheckFor).
+var checkFor = testutil.CheckFor
 
 // freeAddr reserves a loopback port by binding and releasing it.
 func freeAddr(t *testing.T) string {

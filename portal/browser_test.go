@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/herald-webhooks/herald/internal/testutil"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -85,21 +86,8 @@ func (rc *receiver) got() []hit {
 	return append([]hit(nil), rc.hits...)
 }
 
-// checkFor polls fn until it succeeds or wait passes.
-func checkFor(t *testing.T, wait time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", wait, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// checkFor polls with a deadline (testutil.CheckFor).
+var checkFor = testutil.CheckFor
 
 type node struct {
 	t    *testing.T
@@ -132,7 +120,7 @@ func startNode(t *testing.T) *node {
 		_ = a.Close(ctx)
 	})
 	n := &node{t: t, base: "http://" + a.HTTPAddr()}
-	checkFor(t, 10*time.Second, func() error {
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if !a.Node().IsLeader() {
 			return errors.New("not leader yet")
 		}
@@ -516,7 +504,7 @@ func TestPortalInBrowser(t *testing.T) {
 		shots.shot(t, ctx, "log", 1280)
 		audit(t, ctx, "message detail")
 		run(t, ctx, "resend", clickText("button", "Resend"))
-		checkFor(t, 10*time.Second, func() error {
+		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 			if c := len(rc.got()); c != 2 {
 				return fmt.Errorf("receiver got %d requests, want 2", c)
 			}

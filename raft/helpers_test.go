@@ -3,6 +3,7 @@ package raft
 import (
 	"bytes"
 	"fmt"
+	"github.com/herald-webhooks/herald/internal/testutil"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,22 +16,8 @@ import (
 	"github.com/herald-webhooks/herald/storage"
 )
 
-// checkFor calls fn every step until it returns nil, and fails the test with
-// fn's last error once timeout has passed.
-func checkFor(t testing.TB, timeout, step time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still failing after %v: %v", timeout, err)
-		}
-		time.Sleep(step)
-	}
-}
+// checkFor polls with a deadline (testutil.CheckFor).
+var checkFor = testutil.CheckFor
 
 // quietLogger logs warnings and errors to the test until its cleanups have
 // run, then drops them: raft and Badger goroutines may log after a test

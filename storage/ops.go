@@ -517,20 +517,7 @@ func (tx *Tx) Recover(appID, epID string, sinceNs, untilNs int64, after string, 
 	if after != "" {
 		from = append(epMsgKey(appID, epID, after), 0)
 	}
-	var ids []string
-	done := true
-	_ = tx.iterateFrom(prefix, from, true, func(k, _ []byte) error {
-		id := string(k[len(prefix):])
-		if t, ok := IDTime(id); ok && t.UnixNano() >= untilNs {
-			return errStop
-		}
-		if len(ids) == limit {
-			done = false
-			return errStop
-		}
-		ids = append(ids, id)
-		return nil
-	})
+	ids, done := tx.idsUntil(prefix, from, untilNs, limit)
 	for _, id := range ids {
 		var dl Delivery
 		if tx.get(deliveryKey(appID, id, epID), func(v []byte) error { return decodeInto(v, dl.Decode) }) != nil || dl.Status != StatusFail {
@@ -544,6 +531,26 @@ func (tx *Tx) Recover(appID, epID string, sinceNs, untilNs int64, after string, 
 		return requeued, ""
 	}
 	return requeued, ids[len(ids)-1]
+}
+
+// idsUntil lists, keys only, the message ids under prefix from from on,
+// stopping before the first created at or after untilNs or after limit of
+// them; done is false when the limit stopped it.
+func (tx *Tx) idsUntil(prefix, from []byte, untilNs int64, limit int) (ids []string, done bool) {
+	done = true
+	_ = tx.iterateFrom(prefix, from, true, func(k, _ []byte) error {
+		id := string(k[len(prefix):])
+		if t, ok := IDTime(id); ok && t.UnixNano() >= untilNs {
+			return errStop
+		}
+		if len(ids) == limit {
+			done = false
+			return errStop
+		}
+		ids = append(ids, id)
+		return nil
+	})
+	return ids, done
 }
 
 // Idempotent returns the stored response for an idempotency key hash, if

@@ -22,20 +22,7 @@ func (tx *Tx) ReplayMissing(appID, epID string, sinceNs, untilNs int64, after st
 	}
 	// Keys first: most messages of a range usually went to the endpoint,
 	// and their payloads need not be read at all inside the apply.
-	var ids []string
-	done := true
-	_ = tx.iterateFrom(prefix, from, true, func(k, _ []byte) error {
-		id := string(k[len(prefix):])
-		if t, ok := IDTime(id); ok && t.UnixNano() >= untilNs {
-			return errStop
-		}
-		if len(ids) == limit {
-			done = false
-			return errStop
-		}
-		ids = append(ids, id)
-		return nil
-	})
+	ids, done := tx.idsUntil(prefix, from, untilNs, limit)
 	read := 0
 	for i, id := range ids {
 		if tx.exists(deliveryKey(appID, id, epID)) {
