@@ -158,7 +158,7 @@ func TestExpungeAllContents(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ExpungeAllContents: %v", err)
 	}
-	if task := waitTask(t, n, out.Id); task.Status != models.BACKGROUNDTASKSTATUS_FINISHED || task.Data["expunged"] != float64(3) {
+	if task := waitTask(t, n, out.Id); task.Status != models.BACKGROUNDTASKSTATUS_FINISHED || task.Data["messagesPurged"] != float64(3) {
 		t.Errorf("task %+v, want finished with 3 expunged", task)
 	}
 	for _, id := range ids {

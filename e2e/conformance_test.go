@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -27,11 +28,11 @@ import (
 // not serve; the conformance test calls everything else. Keep it short and
 // give the reason: the README repeats it.
 var notServed = map[string]string{
-	"Connector, Environment, Ingest, Integration, Streaming": "Svix Cloud products (transformation templates, environments, ingest sources, integrations, event streams), not webhook delivery",
-	"Authentication.Stream*":                                 "token management for Svix's event streams",
-	"Endpoint.BulkReplay":                                    "Svix's newer bulk replay; replay-missing and recover cover its cases",
-	"Message.ExpungeAllContents":                             "not served yet: content expunge is per message (Message.ExpungeContent); retention removes the rest",
-	"OperationalWebhookEndpoint.*":                           "not served yet (the delivery contracts issue adds them)",
+	"Connector, Environment, Ingest, Integration, Streaming":                                              "Svix Cloud products (transformation templates, environments, ingest sources, integrations, event streams), not webhook delivery",
+	"Authentication.Stream*, Authentication.GetStreamPollerToken, Authentication.RotateStreamPollerToken": "token management for Svix's event streams",
+	"Message.Poller":      "Svix's polling endpoints (consumers pull messages instead of receiving webhooks)",
+	"Endpoint.BulkReplay": "Svix's newer bulk replay; replay-missing and recover cover its cases",
+	"OperationalWebhook, OperationalWebhookEndpoint": "not served yet (the delivery contracts issue adds them)",
 }
 
 // openapiChecker is an http.RoundTripper that validates every response
@@ -151,14 +152,17 @@ func TestSDKConformance(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	called := map[string]bool{}
 	call := func(name string, err error) {
 		t.Helper()
+		called[name] = true
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	must := func(name string, err error) {
 		t.Helper()
+		called[name] = true
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -216,6 +220,7 @@ func TestSDKConformance(t *testing.T) {
 	_, err = sdk.Endpoint.TransformationGet(ctx, app.Id, ep.Id)
 	call("Endpoint.TransformationGet", err)
 	call("Endpoint.PatchTransformation", sdk.Endpoint.PatchTransformation(ctx, app.Id, ep.Id, models.EndpointTransformationPatch{Enabled: ptrTo(false)}))
+	call("Endpoint.TransformationPartialUpdate", sdk.Endpoint.TransformationPartialUpdate(ctx, app.Id, ep.Id, models.EndpointTransformationIn{}))
 
 	// Messages and attempts.
 	msg, err := sdk.Message.Create(ctx, app.Id, models.MessageIn{EventType: "job.completed", Payload: map[string]any{"jobId": "j_1"}}, nil)
@@ -237,6 +242,7 @@ func TestSDKConformance(t *testing.T) {
 		}
 		return nil
 	})
+	called["MessageAttempt.ListByMsg"] = true
 	_, err = sdk.MessageAttempt.ListByEndpoint(ctx, app.Id, ep.Id, &svix.MessageAttemptListByEndpointOptions{WithMsg: ptrTo(true)})
 	call("MessageAttempt.ListByEndpoint", err)
 	_, err = sdk.MessageAttempt.ListAttemptedMessages(ctx, app.Id, ep.Id, nil)
@@ -358,6 +364,58 @@ func TestSDKConformance(t *testing.T) {
 	if missing := checker.unexercised(); len(missing) > 0 {
 		t.Errorf("documented operations no call exercised:\n  %s", strings.Join(missing, "\n  "))
 	}
+	var uncovered []string
+	for _, m := range sdkMethods(reflect.ValueOf(sdk).Elem(), "") {
+		if !called[m] && !notServedCovers(m) {
+			uncovered = append(uncovered, m)
+		}
+	}
+	if len(uncovered) > 0 {
+		t.Errorf("SDK methods neither called here nor listed in notServed:\n  %s", strings.Join(uncovered, "\n  "))
+	}
+}
+
+// sdkMethods lists the methods the SDK client offers, as
+// "Resource.Method" (nested resources: "Message.Poller.Poll"), found by
+// reflection so a new SDK release cannot add a method nobody looks at.
+func sdkMethods(v reflect.Value, prefix string) []string {
+	var out []string
+	for i := range v.NumField() {
+		f := v.Type().Field(i)
+		if !f.IsExported() || f.Type.Kind() != reflect.Pointer || f.Type.Elem().Kind() != reflect.Struct {
+			continue
+		}
+		name := prefix + f.Name
+		for j := range f.Type.NumMethod() {
+			out = append(out, name+"."+f.Type.Method(j).Name)
+		}
+		if fv := v.Field(i); !fv.IsNil() {
+			out = append(out, sdkMethods(fv.Elem(), name+".")...)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// notServedCovers reports whether a notServed key names the method: a key
+// is a comma-separated list of patterns, each a resource ("Ingest", which
+// covers everything beneath it), "Resource.*", a prefix ending in '*', or
+// an exact "Resource.Method".
+func notServedCovers(method string) bool {
+	for key := range notServed {
+		for _, pat := range strings.Split(key, ",") {
+			pat = strings.TrimSpace(pat)
+			switch {
+			case strings.HasSuffix(pat, "*"):
+				if strings.HasPrefix(method, strings.TrimSuffix(pat, "*")) {
+					return true
+				}
+			case method == pat || strings.HasPrefix(method, pat+"."):
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func ptrTo[T any](v T) *T { return &v }

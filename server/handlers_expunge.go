@@ -60,22 +60,22 @@ func (s *Server) expungeAllContents(c *fasthttp.RequestCtx, p principal) error {
 				return err
 			})
 			if err != nil {
-				return map[string]any{"expunged": n}, err
+				return map[string]any{"messagesPurged": n}, err
 			}
 			for _, m := range page.Items {
 				if s.closing.Load() {
-					return map[string]any{"expunged": n}, errShuttingDown
+					return map[string]any{"messagesPurged": n}, errShuttingDown
 				}
 				resp, err := s.node.Apply(&raft.ExpungeContent{Meta: raft.Meta{Time: s.now().UnixNano()}, AppID: a.ID, MsgID: m.ID})
 				if err != nil {
-					return map[string]any{"expunged": n}, err
+					return map[string]any{"messagesPurged": n}, err
 				}
 				if res, _ := resp.(raft.Result); res.Err == nil {
 					n++
 				}
 			}
 			if page.Done || page.Iterator == "" {
-				return map[string]any{"expunged": n}, nil
+				return map[string]any{"messagesPurged": n}, nil
 			}
 			opts.Iterator = page.Iterator
 		}
