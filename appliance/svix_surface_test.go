@@ -157,6 +157,10 @@ func TestEventTypeFeatureFlagsHideFromTokens(t *testing.T) {
 		if r.status != http.StatusOK || listed != c.sees || !slices.Contains(names, "job.public") {
 			t.Errorf("%s: list %d, job.secret listed %v, want %v: %s", c.name, r.status, listed, c.sees, r.body)
 		}
+		// Not even a cursor may name it.
+		if !c.sees && strings.Contains(string(r.body), "job.secret") {
+			t.Errorf("%s: the list names the hidden type: %s", c.name, r.body)
+		}
 		want := http.StatusNotFound
 		if c.sees {
 			want = http.StatusOK

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dgraph-io/badger/v4"
@@ -34,13 +35,29 @@ func (r *Reader) ListEventTypes(opts ListOptions, includeArchived bool) (Page[Ev
 // ListVisibleEventTypes is ListEventTypes with only the types visible
 // reports true for (nil: all), so pages and iterators name nothing else.
 func (r *Reader) ListVisibleEventTypes(opts ListOptions, includeArchived bool, visible func(*EventType) bool) (Page[EventType], error) {
-	return listPage(r, []byte(pEventType), "", opts, func(_ string, v []byte) (EventType, bool, error) {
+	hidden := map[string]bool{}
+	p, err := listPage(r, []byte(pEventType), "", opts, func(name string, v []byte) (EventType, bool, error) {
 		var t EventType
 		if err := decodeInto(v, t.Decode); err != nil {
 			return t, false, err
 		}
-		return t, (includeArchived || !t.Archived) && (visible == nil || visible(&t)), nil
+		seen := visible == nil || visible(&t)
+		if !seen {
+			hidden[name] = true
+		}
+		return t, (includeArchived || !t.Archived) && seen, nil
 	})
+	// The cursors name the last type scanned, which may be one the caller
+	// must not learn of: point them at the nearest type it was shown.
+	if n := len(p.Items); n > 0 {
+		if hidden[p.Iterator] {
+			p.Iterator = p.Items[n-1].Name
+		}
+		if hidden[strings.TrimPrefix(p.PrevIterator, "-")] {
+			p.PrevIterator = "-" + p.Items[0].Name
+		}
+	}
+	return p, err
 }
 
 // MessageFilter narrows a message list.
