@@ -191,8 +191,17 @@ func (s *Server) checkEndpointLimit(appID string) error {
 	return nil
 }
 
-// loadEndpoint finds an application and one of its endpoints for p.
+// loadEndpoint finds an application and one of its endpoints for p; on
+// an operational webhook route, the hidden application and one of its
+// endpoints (admin tokens only).
 func (s *Server) loadEndpoint(c *fasthttp.RequestCtx, p principal) (storage.App, storage.Endpoint, error) {
+	if isOpsRoute(c) {
+		if err := p.requireAdmin(); err != nil {
+			return storage.App{}, storage.Endpoint{}, err
+		}
+		ep, err := s.loadOpsEndpoint(c)
+		return storage.App{ID: storage.OpsAppID}, ep, err
+	}
 	a, err := s.loadApp(p, pathParam(c, "app_id"))
 	if err != nil {
 		return a, storage.Endpoint{}, err

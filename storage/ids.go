@@ -92,3 +92,16 @@ func DeliveryID(msgID, destID string) string {
 const PrefixDelivery = "dlv_"
 
 var deliveryIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// DerivedID returns prefix + a KSUID at t whose payload is derived from
+// seed: the FSM makes ids this way for records it creates by itself (a
+// failure notice), so every node makes the same one without randomness.
+func DerivedID(prefix string, t time.Time, seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	k, err := ksuid.FromParts(t, sum[:16])
+	if err != nil {
+		// Only a time outside KSUID's range (before 2014) gets here.
+		k, _ = ksuid.FromParts(time.Unix(ksuid.Nil.Time().Unix(), 0), sum[:16])
+	}
+	return prefix + k.String()
+}

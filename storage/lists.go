@@ -8,9 +8,13 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// ListApps returns a page of applications in id (creation) order.
+// ListApps returns a page of applications in id (creation) order; the
+// hidden one of the operational webhooks is not listed.
 func (r *Reader) ListApps(opts ListOptions) (Page[App], error) {
-	return listPage(r, []byte(pApp), PrefixApp, opts, func(_ string, v []byte) (App, bool, error) {
+	return listPage(r, []byte(pApp), PrefixApp, opts, func(id string, v []byte) (App, bool, error) {
+		if id == OpsAppID {
+			return App{}, false, nil
+		}
 		var a App
 		err := decodeInto(v, a.Decode)
 		return a, err == nil, err
