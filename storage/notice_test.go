@@ -333,6 +333,9 @@ func TestHiddenAppNotListed(t *testing.T) {
 		if len(p.Items) != 1 || p.Items[0].ID != tApp {
 			t.Errorf("apps listed: %+v", p.Items)
 		}
+		if p.Iterator == OpsAppID || p.PrevIterator == "-"+OpsAppID {
+			t.Errorf("list cursors name the hidden application: %q, %q", p.Iterator, p.PrevIterator)
+		}
 		return err
 	})
 }
