@@ -31,7 +31,6 @@ var notServed = map[string]string{
 	"Authentication.Stream*":                                 "token management for Svix's event streams",
 	"Endpoint.BulkReplay":                                    "Svix's newer bulk replay; replay-missing and recover cover its cases",
 	"Message.ExpungeAllContents":                             "not served yet: content expunge is per message (Message.ExpungeContent); retention removes the rest",
-	"OperationalWebhookEndpoint.*":                           "not served yet (the delivery contracts issue adds them)",
 }
 
 // openapiChecker is an http.RoundTripper that validates every response
@@ -216,6 +215,25 @@ func TestSDKConformance(t *testing.T) {
 	_, err = sdk.Endpoint.TransformationGet(ctx, app.Id, ep.Id)
 	call("Endpoint.TransformationGet", err)
 	call("Endpoint.PatchTransformation", sdk.Endpoint.PatchTransformation(ctx, app.Id, ep.Id, models.EndpointTransformationPatch{Enabled: ptrTo(false)}))
+
+	// Operational webhook endpoints (failure notices).
+	opEp, err := sdk.OperationalWebhookEndpoint.Create(ctx, models.OperationalWebhookEndpointIn{
+		Url: rc.srv.URL + "/ops", Uid: str("ops"), FilterTypes: []string{"message.attempt.exhausted"}, Metadata: &map[string]string{"team": "ops"},
+	}, nil)
+	must("OperationalWebhookEndpoint.Create", err)
+	_, err = sdk.OperationalWebhookEndpoint.Get(ctx, opEp.Id)
+	call("OperationalWebhookEndpoint.Get", err)
+	_, err = sdk.OperationalWebhookEndpoint.List(ctx, nil)
+	call("OperationalWebhookEndpoint.List", err)
+	_, err = sdk.OperationalWebhookEndpoint.Update(ctx, opEp.Id, models.OperationalWebhookEndpointUpdate{Url: rc.srv.URL + "/ops", Description: str("notices"), ThrottleRate: ptrTo(uint16(10))})
+	call("OperationalWebhookEndpoint.Update", err)
+	call("OperationalWebhookEndpoint.UpdateHeaders", sdk.OperationalWebhookEndpoint.UpdateHeaders(ctx, opEp.Id, models.OperationalWebhookEndpointHeadersIn{Headers: map[string]string{"X-Team": "ops"}}))
+	_, err = sdk.OperationalWebhookEndpoint.GetHeaders(ctx, opEp.Id)
+	call("OperationalWebhookEndpoint.GetHeaders", err)
+	_, err = sdk.OperationalWebhookEndpoint.GetSecret(ctx, opEp.Id)
+	call("OperationalWebhookEndpoint.GetSecret", err)
+	call("OperationalWebhookEndpoint.RotateSecret", sdk.OperationalWebhookEndpoint.RotateSecret(ctx, opEp.Id, models.OperationalWebhookEndpointSecretIn{}, nil))
+	call("OperationalWebhookEndpoint.Delete", sdk.OperationalWebhookEndpoint.Delete(ctx, opEp.Id))
 
 	// Messages and attempts.
 	msg, err := sdk.Message.Create(ctx, app.Id, models.MessageIn{EventType: "job.completed", Payload: map[string]any{"jobId": "j_1"}}, nil)
