@@ -98,10 +98,11 @@ var deliveryIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").
 // failure notice), so every node makes the same one without randomness.
 func DerivedID(prefix string, t time.Time, seed string) string {
 	sum := sha256.Sum256([]byte(seed))
-	k, err := ksuid.FromParts(t, sum[:16])
-	if err != nil {
-		// Only a time outside KSUID's range (before 2014) gets here.
-		k, _ = ksuid.FromParts(time.Unix(ksuid.Nil.Time().Unix(), 0), sum[:16])
+	// KSUID time starts in 2014; an earlier time would wrap around to a
+	// far future one.
+	if epoch := ksuid.Nil.Time(); t.Before(epoch) {
+		t = epoch
 	}
+	k, _ := ksuid.FromParts(t, sum[:16]) // fails only on the payload's length
 	return prefix + k.String()
 }

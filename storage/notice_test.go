@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/json"
 	"slices"
 	"testing"
@@ -44,7 +45,7 @@ type notice struct {
 }
 
 // notices returns the hidden application's messages, oldest first, and
-// checks each is scheduled to the operational endpoint.
+// checks each has a delivery to the operational endpoint.
 func notices(t *testing.T, s *Store) []notice {
 	t.Helper()
 	var out []notice
@@ -58,8 +59,8 @@ func notices(t *testing.T, s *Store) []notice {
 			if n.Type != m.EventType {
 				t.Errorf("notice type %q in a message of event type %q", n.Type, m.EventType)
 			}
-			if dl, err := r.Delivery(OpsAppID, m.ID, tOpsEp); err != nil || dl.Status != StatusPending {
-				t.Errorf("notice %s: delivery to the operational endpoint %+v, %v; want pending", n.Type, dl, err)
+			if _, err := r.Delivery(OpsAppID, m.ID, tOpsEp); err != nil {
+				t.Errorf("notice %s: no delivery to the operational endpoint: %v", n.Type, err)
 			}
 			out = append(out, n)
 		}
@@ -338,4 +339,49 @@ func TestHiddenAppNotListed(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// TestNoticesSnapshotAndRetention: the hidden application, its endpoints
+// and its notices are state like any other: a snapshot carries them (and
+// a restored node goes on making notices), and retention purges notices
+// once delivered.
+func TestNoticesSnapshotAndRetention(t *testing.T) {
+	s, k := noticeStore(t, true)
+	failures(t, s, k, 1, 8, true)
+	want := dumpKV(t, s)
+
+	s2 := openTestStore(t, "")
+	if err := s2.RestoreFrom(bytes.NewReader(snapshotBytes(t, s))); err != nil {
+		t.Fatalf("RestoreFrom: %v", err)
+	}
+	assertSameState(t, dumpKV(t, s2), want)
+	mustApply(t, s2, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, tEpAll, 100e9) })
+	ns := notices(t, s2)
+	if got := noticeTypes(ns); got[len(got)-1] != EventEndpointDeleted {
+		t.Fatalf("notices after restore: %v, want endpoint.deleted last", got)
+	}
+
+	// Delivered, the notices go with the retention of records.
+	for _, n := range ns {
+		dk := ScheduleKey{MsgID: n.ID, EndpointID: tOpsEp}
+		view(t, s2, func(r *Reader) error {
+			dl, err := r.Delivery(OpsAppID, n.ID, tOpsEp)
+			dk.DueMs = dl.NextAttempt / 1e6
+			return err
+		})
+		at := Attempt{ID: "atmpt_" + n.ID, AppID: OpsAppID, MsgID: n.ID, EndpointID: tOpsEp, Timestamp: 200e9, Status: StatusSuccess, StatusCode: 200}
+		mustApply(t, s2, func(tx *Tx) error {
+			tx.RecordOutcome(Outcome{Key: dk, AttemptNo: 1, Attempt: at, Final: StatusSuccess})
+			return nil
+		})
+	}
+	if got := len(notices(t, s2)); got != len(ns) {
+		t.Fatalf("recording the notices' deliveries made notices: %d, want %d", got, len(ns))
+	}
+	for cursor, first := "", true; first || cursor != ""; first = false {
+		mustApply(t, s2, func(tx *Tx) error { _, cursor = tx.PurgeMessages(time.Now().UnixNano(), cursor, 100); return nil })
+	}
+	if left := keysWithPrefix(dumpKV(t, s2), pMessage+OpsAppID); len(left) != 0 {
+		t.Fatalf("notices left after the purge: %v", left)
+	}
 }
