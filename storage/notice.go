@@ -172,8 +172,8 @@ func (tx *Tx) noteAttempt(o *Outcome, dl *Delivery, live bool, autoDisableNs int
 			dl.FailingNoticed = false
 			tx.notifyAttempt(EventAttemptRecovered, at)
 		}
-		if k := epFailingKey(at.AppID, at.EndpointID); tx.exists(k) {
-			tx.del(k)
+		if tx.failingSince(at.AppID, at.EndpointID) != 0 {
+			tx.setFailingSince(at.AppID, at.EndpointID, 0)
 		}
 		return
 	}
@@ -193,7 +193,7 @@ func (tx *Tx) noteAttempt(o *Outcome, dl *Delivery, live bool, autoDisableNs int
 	since := tx.failingSince(at.AppID, at.EndpointID)
 	if since == 0 {
 		since = at.Timestamp
-		tx.set(epFailingKey(at.AppID, at.EndpointID), binary.AppendVarint(nil, since))
+		tx.setFailingSince(at.AppID, at.EndpointID, since)
 	}
 	if o.DisableEndpoint || (autoDisableNs > 0 && at.Timestamp-since >= autoDisableNs) {
 		tx.disableEndpoint(at.AppID, at.EndpointID, at.Timestamp, since)
@@ -201,15 +201,36 @@ func (tx *Tx) noteAttempt(o *Outcome, dl *Delivery, live bool, autoDisableNs int
 }
 
 // failingSince returns when an endpoint's current run of failures began,
-// 0 when its last attempt succeeded.
+// 0 when its last attempt succeeded (memoized for the batch).
 func (tx *Tx) failingSince(appID, epID string) int64 {
+	k := epFailingKey(appID, epID)
+	if since, ok := tx.b.failing[string(k)]; ok {
+		return since
+	}
 	var since int64
-	_ = tx.get(epFailingKey(appID, epID), func(v []byte) error {
-		d := NewDecoder(v)
-		since = d.Varint()
-		return d.Finish()
+	_ = tx.get(k, func(v []byte) error {
+		since, _ = binary.Varint(v)
+		return nil
 	})
+	if tx.b.failing == nil {
+		tx.b.failing = make(map[string]int64)
+	}
+	tx.b.failing[string(k)] = since
 	return since
+}
+
+// setFailingSince records when an endpoint's failures began; 0 clears it.
+func (tx *Tx) setFailingSince(appID, epID string, since int64) {
+	k := epFailingKey(appID, epID)
+	if since == 0 {
+		tx.del(k)
+	} else {
+		tx.set(k, binary.AppendVarint(nil, since))
+	}
+	if tx.b.failing == nil {
+		tx.b.failing = make(map[string]int64)
+	}
+	tx.b.failing[string(k)] = since
 }
 
 // disableEndpoint disables an endpoint that failed for too long (or
@@ -222,7 +243,7 @@ func (tx *Tx) disableEndpoint(appID, epID string, atNs, failSince int64) {
 	ep.Disabled = true
 	ep.UpdatedAt = atNs
 	tx.set(endpointKey(appID, ep.ID), encode(ep.Encode))
-	tx.del(epFailingKey(appID, epID))
+	tx.setFailingSince(appID, epID, 0)
 	tx.notifyEndpoint(EventEndpointDisabled, &ep, atNs, triggerAutomatic, failSince)
 }
 
@@ -231,8 +252,8 @@ func (tx *Tx) disableEndpoint(appID, epID string, atNs, failSince int64) {
 // endpoint.enabled when the disabled flag flipped. Enabling restarts the
 // failing-since clock.
 func (tx *Tx) noteEndpointUpdate(old, ep *Endpoint) {
-	if old.Disabled && !ep.Disabled {
-		tx.del(epFailingKey(ep.AppID, ep.ID))
+	if old.Disabled && !ep.Disabled && tx.failingSince(ep.AppID, ep.ID) != 0 {
+		tx.setFailingSince(ep.AppID, ep.ID, 0)
 	}
 	if ep.AppID == OpsAppID {
 		return

@@ -186,8 +186,8 @@ func (tx *Tx) deleteEndpoint(ep Endpoint) {
 		tx.del(epUIDKey(ep.AppID, ep.UID))
 	}
 	tx.del(endpointKey(ep.AppID, ep.ID))
-	if k := epFailingKey(ep.AppID, ep.ID); tx.exists(k) {
-		tx.del(k)
+	if tx.failingSince(ep.AppID, ep.ID) != 0 {
+		tx.setFailingSince(ep.AppID, ep.ID, 0)
 	}
 }
 
