@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -167,6 +166,33 @@ func TestOperationalWebhooks(t *testing.T) {
 	if r := n.do("POST", "/api/v1/operational-webhook/endpoint", map[string]any{"url": rc.URL("/x"), "filterTypes": []string{"job.done"}}); r.status != http.StatusUnprocessableEntity {
 		t.Errorf("filterTypes of a non-operational event type: %d, want 422", r.status)
 	}
+	if r := n.do("PUT", "/api/v1/operational-webhook/endpoint/"+ops.ep.Id, map[string]any{"url": ops.ep.Url, "secret": ops.secret}); r.status != http.StatusUnprocessableEntity {
+		t.Errorf("PUT with a secret: %d, want 422", r.status)
+	}
+	if r := n.do("GET", "/api/v1/operational-webhook/endpoint/ep_none", nil); r.status != http.StatusNotFound {
+		t.Errorf("GET an unknown operational endpoint: %d, want 404", r.status)
+	}
+
+	// After a rotation, notices carry the new secret's signature and,
+	// during the grace period, the old one's.
+	if err := n.sdk.OperationalWebhookEndpoint.RotateSecret(ctx(t), ops.ep.Id, models.OperationalWebhookEndpointSecretIn{}, nil); err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	sec, err := n.sdk.OperationalWebhookEndpoint.GetSecret(ctx(t), ops.ep.Id)
+	if err != nil || sec.Key == ops.secret {
+		t.Fatalf("secret after rotation: %+v, %v", sec, err)
+	}
+	before := ops.count()
+	if err := n.sdk.Endpoint.Delete(ctx(t), f.app.Id, f.ep.Id); err != nil {
+		t.Fatal(err)
+	}
+	wh := ops.waitFor(t, before+1)[before]
+	verifyWebhook(t, ops.secret, wh)
+	verifyWebhook(t, sec.Key, wh)
+	var del opsNotice
+	if err := json.Unmarshal(wh.Body, &del); err != nil || del.Type != "endpoint.deleted" {
+		t.Errorf("notice after the delete: %s", wh.Body)
+	}
 }
 
 // TestAutoDisableAndRecover: an endpoint failing every attempt for the
@@ -183,14 +209,7 @@ func TestAutoDisableAndRecover(t *testing.T) {
 	ops := newOpsReceiver(t, n, models.OperationalWebhookEndpointIn{
 		FilterTypes: []string{"endpoint.disabled", "endpoint.enabled", "message.attempt.recovered"},
 	})
-	var down atomic.Bool
-	down.Store(true)
-	rc := newScriptedReceiver(t, func(int) reply {
-		if down.Load() {
-			return reply{Status: http.StatusServiceUnavailable, Body: "down"}
-		}
-		return reply{Status: http.StatusOK, Body: "ok"}
-	})
+	rc, down := newSwitchedReceiver(t)
 	f := newDeliveryFixture(t, n, rc, models.EndpointIn{})
 	start := time.Now().Add(-time.Second)
 	m := f.send(t, "job.done", map[string]any{"n": 1})

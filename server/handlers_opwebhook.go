@@ -45,18 +45,6 @@ type opsEndpointIn struct {
 	Secret       *string           `json:"secret"`
 }
 
-// opsEndpointUpdate is Svix's OperationalWebhookEndpointUpdate: no secret.
-type opsEndpointUpdate struct {
-	URL          *string           `json:"url"`
-	Description  *string           `json:"description"`
-	UID          *string           `json:"uid"`
-	Disabled     *bool             `json:"disabled"`
-	FilterTypes  []string          `json:"filterTypes"`
-	Metadata     map[string]string `json:"metadata"`
-	RateLimit    *uint16           `json:"rateLimit"`
-	ThrottleRate *uint16           `json:"throttleRate"`
-}
-
 // opsEndpointOut is Svix's OperationalWebhookEndpointOut.
 type opsEndpointOut struct {
 	ID           string            `json:"id"`
@@ -81,9 +69,9 @@ func toOpsEndpointOut(ep *storage.Endpoint) opsEndpointOut {
 	}
 }
 
-// validate checks the fields common to create and PUT and copies them onto
-// ep.
-func (s *Server) validateOpsEndpoint(in *opsEndpointUpdate, ep *storage.Endpoint, v *violations) {
+// validateOpsEndpoint checks the fields common to create and PUT and
+// copies them onto ep.
+func (s *Server) validateOpsEndpoint(in *opsEndpointIn, ep *storage.Endpoint, v *violations) {
 	if in.URL == nil || *in.URL == "" {
 		v.add("field required", "url")
 	} else {
@@ -114,9 +102,12 @@ func (s *Server) validateOpsEndpoint(in *opsEndpointUpdate, ep *storage.Endpoint
 }
 
 // loadOpsEndpoint finds the operational webhook endpoint the path names
-// (by id or uid).
-func (s *Server) loadOpsEndpoint(c *fasthttp.RequestCtx) (storage.Endpoint, error) {
+// (by id or uid), for an admin token only.
+func (s *Server) loadOpsEndpoint(c *fasthttp.RequestCtx, p principal) (storage.Endpoint, error) {
 	var ep storage.Endpoint
+	if err := p.requireAdmin(); err != nil {
+		return ep, err
+	}
 	err := s.store.View(func(r *storage.Reader) error {
 		var err error
 		ep, err = r.Endpoint(storage.OpsAppID, pathParam(c, "endpoint_id"))
@@ -162,10 +153,7 @@ func (s *Server) createOpsEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	now := s.now()
 	ep := storage.Endpoint{ID: storage.NewID(storage.PrefixEndpoint, now), AppID: storage.OpsAppID, CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano()}
 	var v violations
-	s.validateOpsEndpoint(&opsEndpointUpdate{
-		URL: in.URL, Description: in.Description, UID: in.UID, Disabled: in.Disabled, FilterTypes: in.FilterTypes,
-		Metadata: in.Metadata, RateLimit: in.RateLimit, ThrottleRate: in.ThrottleRate,
-	}, &ep, &v)
+	s.validateOpsEndpoint(&in, &ep, &v)
 	if in.Secret != nil {
 		ep.Secret = normalizeSecret(&v, *in.Secret)
 	}
@@ -184,10 +172,7 @@ func (s *Server) createOpsEndpoint(c *fasthttp.RequestCtx, p principal) error {
 }
 
 func (s *Server) getOpsEndpoint(c *fasthttp.RequestCtx, p principal) error {
-	if err := p.requireAdmin(); err != nil {
-		return err
-	}
-	ep, err := s.loadOpsEndpoint(c)
+	ep, err := s.loadOpsEndpoint(c, p)
 	if err != nil {
 		return err
 	}
@@ -198,18 +183,16 @@ func (s *Server) getOpsEndpoint(c *fasthttp.RequestCtx, p principal) error {
 // updateOpsEndpoint is PUT: it replaces the endpoint's settings (an absent
 // uid clears it); its secret and headers have their own routes.
 func (s *Server) updateOpsEndpoint(c *fasthttp.RequestCtx, p principal) error {
-	if err := p.requireAdmin(); err != nil {
-		return err
-	}
-	var in opsEndpointUpdate
+	var in opsEndpointIn
 	if err := decodeBody(c, &in); err != nil {
 		return err
 	}
-	ep, err := s.loadOpsEndpoint(c)
+	ep, err := s.loadOpsEndpoint(c, p)
 	if err != nil {
 		return err
 	}
 	var v violations
+	v.check(in.Secret == nil, "not part of an update: rotate the secret with POST .../secret/rotate", "secret")
 	s.validateOpsEndpoint(&in, &ep, &v)
 	if err := v.err(); err != nil {
 		return err
@@ -222,10 +205,7 @@ func (s *Server) updateOpsEndpoint(c *fasthttp.RequestCtx, p principal) error {
 }
 
 func (s *Server) deleteOpsEndpoint(c *fasthttp.RequestCtx, p principal) error {
-	if err := p.requireAdmin(); err != nil {
-		return err
-	}
-	ep, err := s.loadOpsEndpoint(c)
+	ep, err := s.loadOpsEndpoint(c, p)
 	if err != nil {
 		return err
 	}
@@ -235,10 +215,7 @@ func (s *Server) deleteOpsEndpoint(c *fasthttp.RequestCtx, p principal) error {
 
 // getOpsEndpointSecret returns Svix's OperationalWebhookEndpointSecretOut.
 func (s *Server) getOpsEndpointSecret(c *fasthttp.RequestCtx, p principal) error {
-	if err := p.requireAdmin(); err != nil {
-		return err
-	}
-	ep, err := s.loadOpsEndpoint(c)
+	ep, err := s.loadOpsEndpoint(c, p)
 	if err != nil {
 		return err
 	}

@@ -94,10 +94,15 @@ func failures(t *testing.T, s *Store, k ScheduleKey, from, to uint32, final bool
 		} else {
 			o.NextDueMs = next.DueMs
 		}
-		mustApply(t, s, func(tx *Tx) error { tx.RecordOutcome(o); return nil })
+		recordOutcome(t, s, o)
 		k = next
 	}
 	return k
+}
+
+func recordOutcome(t *testing.T, s *Store, o Outcome) {
+	t.Helper()
+	mustApply(t, s, func(tx *Tx) error { tx.RecordOutcome(o); return nil })
 }
 
 func TestNoticesOfAttempts(t *testing.T) {
@@ -135,10 +140,7 @@ func TestNoticesOfAttempts(t *testing.T) {
 	// A second send of the last attempt (a deposed leader's) is recorded,
 	// but its delivery had already failed: no second notice.
 	at := testAttempt("atmpt_9", StatusFail, 500, 9000e6)
-	mustApply(t, s, func(tx *Tx) error {
-		tx.RecordOutcome(Outcome{Key: last, AttemptNo: 8, Attempt: at, Final: StatusFail})
-		return nil
-	})
+	recordOutcome(t, s, Outcome{Key: last, AttemptNo: 8, Attempt: at, Final: StatusFail})
 	if got := noticeTypes(notices(t, s)); len(got) != 3 {
 		t.Fatalf("notices after a stray second send: %v, want no more", got)
 	}
@@ -147,14 +149,8 @@ func TestNoticesOfAttempts(t *testing.T) {
 	mustApply(t, s, func(tx *Tx) error { return tx.Resend(tApp, tMsg, tEpAll, 20_000) })
 	rk := ScheduleKey{DueMs: 20_000, MsgID: tMsg, EndpointID: tEpAll}
 	ok := testAttempt("atmpt_a", StatusSuccess, 200, 20_100e6)
-	mustApply(t, s, func(tx *Tx) error {
-		tx.RecordOutcome(Outcome{Key: rk, AttemptNo: 9, Attempt: ok, Final: StatusSuccess})
-		return nil
-	})
-	mustApply(t, s, func(tx *Tx) error {
-		tx.RecordOutcome(Outcome{Key: rk, AttemptNo: 9, Attempt: ok, Final: StatusSuccess})
-		return nil
-	})
+	recordOutcome(t, s, Outcome{Key: rk, AttemptNo: 9, Attempt: ok, Final: StatusSuccess})
+	recordOutcome(t, s, Outcome{Key: rk, AttemptNo: 9, Attempt: ok, Final: StatusSuccess})
 	if got := noticeTypes(notices(t, s)); !slices.Equal(got[3:], []string{EventAttemptRecovered}) {
 		t.Fatalf("notices after the success: %v, want recovered once", got)
 	}
@@ -169,10 +165,7 @@ func TestNoRecoveredWithoutFailing(t *testing.T) {
 	s, k := noticeStore(t, true)
 	k = failures(t, s, k, 1, 3, false)
 	ok := testAttempt("atmpt_ok", StatusSuccess, 200, 9000e6)
-	mustApply(t, s, func(tx *Tx) error {
-		tx.RecordOutcome(Outcome{Key: k, AttemptNo: 4, Attempt: ok, Final: StatusSuccess})
-		return nil
-	})
+	recordOutcome(t, s, Outcome{Key: k, AttemptNo: 4, Attempt: ok, Final: StatusSuccess})
 	if got := noticeTypes(notices(t, s)); len(got) != 1 {
 		t.Fatalf("notices: %v, want only the endpoint's creation", got)
 	}
@@ -184,10 +177,7 @@ func TestEarlyFailureIsNotTheFourth(t *testing.T) {
 	// Attempt 5, sent ahead of its time by a catch-up, failed: it keeps
 	// its place and number 4 (delivery.decide). Not a failure to tell.
 	at := testAttempt("atmpt_e", StatusFail, 500, k.DueMs*1e6-500e6)
-	mustApply(t, s, func(tx *Tx) error {
-		tx.RecordOutcome(Outcome{Key: k, AttemptNo: 4, Attempt: at, NextDueMs: k.DueMs})
-		return nil
-	})
+	recordOutcome(t, s, Outcome{Key: k, AttemptNo: 4, Attempt: at, NextDueMs: k.DueMs})
 	if got := noticeTypes(notices(t, s)); !slices.Equal(got, []string{EventEndpointCreated, EventAttemptFailing}) {
 		t.Fatalf("notices: %v, want one failing notice", got)
 	}
@@ -370,10 +360,7 @@ func TestNoticesSnapshotAndRetention(t *testing.T) {
 			return err
 		})
 		at := Attempt{ID: "atmpt_" + n.ID, AppID: OpsAppID, MsgID: n.ID, EndpointID: tOpsEp, Timestamp: 200e9, Status: StatusSuccess, StatusCode: 200}
-		mustApply(t, s2, func(tx *Tx) error {
-			tx.RecordOutcome(Outcome{Key: dk, AttemptNo: 1, Attempt: at, Final: StatusSuccess})
-			return nil
-		})
+		recordOutcome(t, s2, Outcome{Key: dk, AttemptNo: 1, Attempt: at, Final: StatusSuccess})
 	}
 	if got := len(notices(t, s2)); got != len(ns) {
 		t.Fatalf("recording the notices' deliveries made notices: %d, want %d", got, len(ns))
