@@ -192,6 +192,9 @@ func (tx *Tx) noteAttempt(o *Outcome, dl *Delivery, live bool, autoDisableNs int
 	}
 	since := tx.failingSince(at.AppID, at.EndpointID)
 	if since == 0 {
+		if !tx.exists(endpointKey(at.AppID, at.EndpointID)) {
+			return // deleted meanwhile: nothing to keep for it
+		}
 		since = at.Timestamp
 		tx.setFailingSince(at.AppID, at.EndpointID, since)
 	}

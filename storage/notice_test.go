@@ -372,3 +372,15 @@ func TestNoticesSnapshotAndRetention(t *testing.T) {
 		t.Fatalf("notices left after the purge: %v", left)
 	}
 }
+
+// TestNoFailingSinceForADeletedEndpoint: an outcome recorded after its
+// endpoint was deleted leaves no failing-since key behind, which nothing
+// would ever remove.
+func TestNoFailingSinceForADeletedEndpoint(t *testing.T) {
+	s, k := noticeStore(t, false)
+	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, tEpAll, 1) })
+	failures(t, s, k, 1, 1, false)
+	if kv := keysWithPrefix(dumpKV(t, s), pEpFailing); len(kv) != 0 {
+		t.Fatalf("failing-since of a deleted endpoint: %v", kv)
+	}
+}
