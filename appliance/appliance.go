@@ -239,13 +239,14 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 			Schedule: cfg.RetryDelays(), Jitter: cfg.Delivery.RetryJitter,
 			RetryAfterMax: cfg.Delivery.RetryAfterMax.Duration,
 		},
-		DrainTimeout: cfg.Delivery.DrainTimeout.Duration,
-		CatchUp:      cfg.Delivery.CatchUpOnRecovery,
-		HeaderStyle:  delivery.HeaderStyleNamed(cfg.Delivery.HeaderStyle),
-		Now:          opts.Now,
-		Keys:         keys,
-		OnAttempt:    opts.OnAttempt,
-		Paused:       func() bool { return a.disk.Level() >= storage.DiskFull },
+		DrainTimeout:     cfg.Delivery.DrainTimeout.Duration,
+		AutoDisableAfter: cfg.Delivery.AutoDisableAfter.Duration,
+		CatchUp:          cfg.Delivery.CatchUpOnRecovery,
+		HeaderStyle:      delivery.HeaderStyleNamed(cfg.Delivery.HeaderStyle),
+		Now:              opts.Now,
+		Keys:             keys,
+		OnAttempt:        opts.OnAttempt,
+		Paused:           func() bool { return a.disk.Level() >= storage.DiskFull },
 	}, a.node, a.store, a.sender, log.With().Str("component", "delivery").Logger())
 	disp.Store(a.dispatcher)
 

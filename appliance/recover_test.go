@@ -3,7 +3,6 @@ package appliance_test
 import (
 	"fmt"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,14 +15,7 @@ import (
 func TestEndpointRecover(t *testing.T) {
 	t.Parallel()
 	n := startNode(t) // the test schedule: three attempts within 300 ms, then fail
-	var down atomic.Bool
-	down.Store(true)
-	rc := newScriptedReceiver(t, func(int) reply {
-		if down.Load() {
-			return reply{Status: http.StatusServiceUnavailable, Body: "down"}
-		}
-		return reply{Status: http.StatusOK, Body: "ok"}
-	})
+	rc, down := newSwitchedReceiver(t)
 	f := newDeliveryFixture(t, n, rc, models.EndpointIn{})
 	start := time.Now().Add(-time.Second)
 	var failed []string

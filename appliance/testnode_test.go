@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -320,6 +321,20 @@ func newReceiver(t testing.TB, replies ...reply) *receiver {
 		}
 		return reply{Status: http.StatusOK, Body: "ok"}
 	})
+}
+
+// newSwitchedReceiver starts a receiver that answers 503 while down is
+// set (it starts set), and 200 otherwise.
+func newSwitchedReceiver(t testing.TB) (*receiver, *atomic.Bool) {
+	t.Helper()
+	down := new(atomic.Bool)
+	down.Store(true)
+	return newScriptedReceiver(t, func(int) reply {
+		if down.Load() {
+			return reply{Status: http.StatusServiceUnavailable, Body: "down"}
+		}
+		return reply{Status: http.StatusOK, Body: "ok"}
+	}), down
 }
 
 func newScriptedReceiver(t testing.TB, script func(n int) reply) *receiver {

@@ -184,6 +184,9 @@ type DeliveryConfig struct {
 	CatchUpOnRecovery bool `toml:"catch_up_on_recovery"`
 	// DrainTimeout is how long shutdown waits for attempts in flight.
 	DrainTimeout Duration `toml:"drain_timeout"`
+	// AutoDisableAfter disables an endpoint that has failed every attempt
+	// for this long (with an endpoint.disabled notice); 0 never does.
+	AutoDisableAfter Duration `toml:"auto_disable_after"`
 	// HeaderStyle names the Standard Webhooks headers of deliveries whose
 	// policy does not: "webhook" (webhook-id...), "svix" (svix-id...) or "both".
 	HeaderStyle string `toml:"header_style"`
@@ -255,6 +258,7 @@ func Default() Config {
 			ResponseBodyLimit:      4096,
 			CatchUpOnRecovery:      true,
 			DrainTimeout:           dur(20 * time.Second),
+			AutoDisableAfter:       dur(5 * 24 * time.Hour),
 			HeaderStyle:            "webhook",
 		},
 		Raft: RaftConfig{

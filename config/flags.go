@@ -88,6 +88,14 @@ var serveFlags = []flagSpec{
 		apply: func(dst, c *Config) { dst.Delivery.RetrySchedule = c.Delivery.RetrySchedule },
 	},
 	{
+		name: "auto-disable-after", arg: "DURATION", key: "delivery.auto_disable_after",
+		help: "disable an endpoint that fails every attempt this long (0s: never)",
+		bind: func(fs *flag.FlagSet, name string, c *Config) {
+			fs.TextVar(&c.Delivery.AutoDisableAfter, name, Duration{}, "")
+		},
+		apply: func(dst, c *Config) { dst.Delivery.AutoDisableAfter = c.Delivery.AutoDisableAfter },
+	},
+	{
 		name: "https-only", key: "https_only", help: "refuse endpoints with http:// URLs",
 		bind:  func(fs *flag.FlagSet, name string, c *Config) { fs.BoolVar(&c.HTTPSOnly, name, false, "") },
 		apply: func(dst, c *Config) { dst.HTTPSOnly = c.HTTPSOnly },

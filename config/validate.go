@@ -122,6 +122,7 @@ func (c Config) Validate() error {
 	v.positive("delivery.max_in_flight_per_endpoint", d.MaxInFlightPerEndpoint)
 	v.check(d.ResponseBodyLimit >= 0, "delivery.response_body_limit", "must not be negative, got %d", d.ResponseBodyLimit)
 	v.positiveDuration("delivery.drain_timeout", d.DrainTimeout)
+	v.check(d.AutoDisableAfter.Duration >= 0, "delivery.auto_disable_after", "must not be negative, got %s", d.AutoDisableAfter.Duration)
 	v.check(d.HeaderStyle == "webhook" || d.HeaderStyle == "svix" || d.HeaderStyle == "both", "delivery.header_style",
 		`must be "webhook", "svix" or "both", got %q`, d.HeaderStyle)
 

@@ -36,6 +36,10 @@ type DispatcherConfig struct {
 	// Paused, when set and true, holds attempts back (the disk is full,
 	// so their outcomes could not be recorded).
 	Paused func() bool
+	// AutoDisableAfter disables an endpoint that has failed every attempt
+	// for this long; 0 never does. It is stamped into each outcome
+	// command, so every node applies the leader's setting.
+	AutoDisableAfter time.Duration
 }
 
 // Dispatcher runs deliveries on the leader: the scheduler feeds due keys to
@@ -91,7 +95,7 @@ func NewDispatcher(cfg DispatcherConfig, node *raft.Node, store *storage.Store, 
 	d.outcomes = raft.NewBatcher(node, raft.BatcherConfig{
 		MaxItems: 256, MaxBytes: 1 << 20, MaxInFlight: 4, QueueLen: cfg.Workers,
 	}, func(items []storage.Outcome) raft.Command {
-		return &raft.RecordOutcomes{Outcomes: items}
+		return &raft.RecordOutcomes{Outcomes: items, AutoDisableNs: int64(cfg.AutoDisableAfter)}
 	}, func(_ any, n int) []raft.Result {
 		return make([]raft.Result, n)
 	}, func(o storage.Outcome) int {

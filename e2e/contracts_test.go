@@ -33,7 +33,7 @@ import (
 // can be checked in seconds.
 //
 // Not covered yet (not implemented): the per-job webhook_url (endpoints
-// stand in for it) and the message.attempt.exhausted notice.
+// stand in for it).
 
 // captured is one request a contract receiver got.
 type captured struct {
@@ -224,6 +224,7 @@ process.exit(a.length === b.length && crypto.timingSafeEqual(a, b) ? 0 : 1);`
 			"signature":{"scheme":"hmac-sha256","header":"X-Transcodely-Signature","signedContent":"{timestamp}.{body}",
 				"encoding":"hex","prefix":"sha256=","key":"secret-text","timestampHeader":"X-Transcodely-Timestamp",
 				"deliveryIdHeader":"X-Transcodely-Delivery-ID"}}`, rc)
+		exhausted := watchExhausted(t, n)
 		msg := postJob(t, n, app, "job.completed")
 		got := rc.waitFor(t, 6, 20*time.Second)
 		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
@@ -236,6 +237,7 @@ process.exit(a.length === b.length && crypto.timingSafeEqual(a, b) ? 0 : 1);`
 			t.Fatalf("%d attempts, want 6 then abandoned", len(got))
 		}
 		checkSpacing(t, got, schedule)
+		exhausted(t, msg, got[len(got)-1])
 		python, pyErr := exec.LookPath("python3")
 		for i, c := range got {
 			checkFaithful(t, c)
@@ -279,6 +281,7 @@ sys.exit(0 if hmac.compare_digest(expected, sig) else 1)`
 		schedule := []time.Duration{3 * time.Millisecond, 12 * time.Millisecond, 60 * time.Millisecond}
 		app, _, _ := setUp(t, n, `{"retrySchedule":["3ms","12ms","60ms"],"retryJitter":0,"disableOn410":false,"honorRetryAfter":false,
 			"signature":{"scheme":"none"}}`, rc)
+		exhausted := watchExhausted(t, n)
 		msg := postJob(t, n, app, "job.failed")
 		rc.waitFor(t, 4, 10*time.Second)
 		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
@@ -292,6 +295,7 @@ sys.exit(0 if hmac.compare_digest(expected, sig) else 1)`
 			t.Fatalf("%d attempts, want 4", len(got))
 		}
 		checkSpacing(t, got, schedule)
+		exhausted(t, msg, got[len(got)-1])
 		for i, c := range got {
 			checkFaithful(t, c)
 			for name := range c.header {
@@ -334,4 +338,69 @@ sys.exit(0 if hmac.compare_digest(expected, sig) else 1)`
 			t.Errorf("filters: %d and %d requests, want 1 each", len(completed.requests()), len(failed.requests()))
 		}
 	})
+}
+
+// watchExhausted makes an operational webhook endpoint for
+// message.attempt.exhausted notices on a receiver of its own, and returns
+// the check that a message's notice came exactly once, after its last
+// attempt (last), signed with the operational endpoint's secret.
+func watchExhausted(t *testing.T, n *node) func(t *testing.T, msg string, last captured) {
+	t.Helper()
+	ops := newContractReceiver(t, http.StatusOK)
+	var e struct{ ID string }
+	api(t, n, "POST", "/api/v1/operational-webhook/endpoint",
+		`{"url":"`+ops.srv.URL+`","filterTypes":["message.attempt.exhausted"]}`, http.StatusCreated, &e)
+	var s struct{ Key string }
+	api(t, n, "GET", "/api/v1/operational-webhook/endpoint/"+e.ID+"/secret", "", http.StatusOK, &s)
+	t.Cleanup(func() {
+		api(t, n, "DELETE", "/api/v1/operational-webhook/endpoint/"+e.ID, "", http.StatusNoContent, nil)
+	})
+	type notice struct {
+		Type string
+		Data struct {
+			MsgID       string `json:"msgId"`
+			LastAttempt struct{ Timestamp time.Time }
+		}
+	}
+	return func(t *testing.T, msg string, last captured) {
+		t.Helper()
+		var mine []captured
+		checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+			mine = mine[:0]
+			for _, c := range ops.requests() {
+				var nt notice
+				if json.Unmarshal(c.body, &nt) == nil && nt.Data.MsgID == msg {
+					mine = append(mine, c)
+				}
+			}
+			if len(mine) == 0 {
+				return fmt.Errorf("no message.attempt.exhausted notice for %s", msg)
+			}
+			return nil
+		})
+		// The delivery is final already (the caller waited for it): no
+		// later outcome can make another notice.
+		if len(mine) != 1 {
+			t.Fatalf("%d exhausted notices for %s, want exactly one", len(mine), msg)
+		}
+		c := mine[0]
+		wh, err := standardwebhooks.NewWebhook(s.Key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := wh.Verify(c.body, c.header); err != nil {
+			t.Errorf("exhausted notice not signed with the operational endpoint's secret: %v", err)
+		}
+		var nt notice
+		_ = json.Unmarshal(c.body, &nt)
+		if nt.Type != "message.attempt.exhausted" {
+			t.Errorf("notice type %q", nt.Type)
+		}
+		if !c.at.After(last.at) {
+			t.Errorf("exhausted notice came at %v, before the last attempt at %v", c.at, last.at)
+		}
+		if ts := nt.Data.LastAttempt.Timestamp; ts.After(last.at) || last.at.Sub(ts) > 5*time.Second {
+			t.Errorf("notice's lastAttempt.timestamp %v is not the last attempt's (received at %v)", ts, last.at)
+		}
+	}
 }

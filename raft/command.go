@@ -165,6 +165,10 @@ type CreateMessages struct {
 // RecordOutcomes stores a batch of attempt outcomes from the dispatcher.
 type RecordOutcomes struct {
 	Outcomes []storage.Outcome
+	// AutoDisableNs is the leader's setting of how long an endpoint may
+	// fail every attempt before it is disabled (0 = never), stamped here
+	// so that no node applies its own. Appended: written only when set.
+	AutoDisableNs int64
 }
 
 // Resend schedules a manual attempt of a message to one endpoint.
@@ -525,6 +529,9 @@ func (c *RecordOutcomes) encode(e *storage.Encoder) {
 		e.Byte(byte(o.Final))
 		e.Bool(o.DisableEndpoint)
 	}
+	if c.AutoDisableNs != 0 {
+		e.Varint(c.AutoDisableNs)
+	}
 }
 
 func (c *RecordOutcomes) decode(d *storage.Decoder) {
@@ -539,6 +546,11 @@ func (c *RecordOutcomes) decode(d *storage.Decoder) {
 		o.NextDueMs = d.Varint()
 		o.Final = storage.Status(d.Byte())
 		o.DisableEndpoint = d.Bool()
+	}
+	if d.Remaining() > 0 {
+		if c.AutoDisableNs = d.Varint(); c.AutoDisableNs == 0 {
+			d.Fail() // never written as 0: a stray byte, not a field
+		}
 	}
 }
 

@@ -90,6 +90,14 @@ var commandCases = []struct {
 			"01" + "0761746d70745f31" + "056170705f31" + "056d73675f31" + "0465705f31" + "06" + "0a68747470733a2f2f782f" + "b406" + "04676f6e65" + "08" + "0165" + "01" + "02" +
 			"904e" + "02" + "01" + // next due, final, disable
 			"02" + "016d" + "0165" + "00" + "01" + "000000000000000000000000" + "00" + "00" + "00"},
+	// The leader's auto-disable window follows the outcomes (appended
+	// field): 5 days, zigzag varint.
+	{"RecordOutcomes with auto-disable window", &RecordOutcomes{
+		Outcomes:      []storage.Outcome{{Key: storage.ScheduleKey{DueMs: 1, MsgID: "m", EndpointID: "e"}, Final: storage.StatusSuccess}},
+		AutoDisableNs: 432_000_000_000_000,
+	},
+		"0b" + "01" + "02" + "016d" + "0165" + "00" + "01" + "000000000000000000000000" + "00" + "00" + "00" +
+			"8080d8e8dab9c401"},
 	{"Resend", &Resend{Meta: goldenMeta, AppID: "app_1", MsgID: "msg_1", EndpointID: "ep_1"},
 		"0c" + goldenMetaHex + "056170705f31" + "056d73675f31" + "0465705f31"},
 	{"Expire", &Expire{NowMs: 1_700_000_000_000, Limit: 1000},
@@ -250,6 +258,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		&CreateMessages{Items: make([]MessageItem, 3)},
 		&RecordOutcomes{},
 		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome, goldenOutcome}},
+		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome}, AutoDisableNs: -1},
 		&Expire{},
 		&Expire{NowMs: -1, Limit: 1<<32 - 1},
 		&SetAdminHash{},
@@ -341,6 +350,9 @@ func TestDecodeErrors(t *testing.T) {
 					c.Items[i].Message.PayloadExpiresMs = 0
 				}
 				older = len(Encode(c))
+			}
+			if ro, ok := tc.cmd.(*RecordOutcomes); ok && ro.AutoDisableNs != 0 {
+				older = len(Encode(&RecordOutcomes{Outcomes: ro.Outcomes}))
 			}
 			for n := 1; n < len(b); n++ {
 				if n == older {

@@ -104,7 +104,7 @@ func apply(tx *storage.Tx, cmd Command) any {
 	case *UpdateEndpoint:
 		return idempotent(tx, &c.Meta, func() Result { return Result{Err: tx.UpdateEndpoint(c.Endpoint)} })
 	case *DeleteEndpoint:
-		return idempotent(tx, &c.Meta, func() Result { return Result{Err: tx.DeleteEndpoint(c.AppID, c.EndpointID)} })
+		return idempotent(tx, &c.Meta, func() Result { return Result{Err: tx.DeleteEndpoint(c.AppID, c.EndpointID, c.Time)} })
 	case *CreateEventType:
 		return idempotent(tx, &c.Meta, func() Result { return Result{Err: tx.CreateEventType(c.EventType)} })
 	case *PutEventType:
@@ -127,9 +127,7 @@ func apply(tx *storage.Tx, cmd Command) any {
 		}
 		return results
 	case *RecordOutcomes:
-		for _, o := range c.Outcomes {
-			tx.RecordOutcome(o)
-		}
+		tx.RecordOutcomes(c.Outcomes, c.AutoDisableNs)
 		return Result{}
 	case *Resend:
 		return idempotent(tx, &c.Meta, func() Result {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"reflect"
 	"slices"
+	"strconv"
 	"testing"
 
 	hraft "github.com/hashicorp/raft"
@@ -507,4 +508,43 @@ func TestFSMSnapshotAndRestore(t *testing.T) {
 			t.Fatalf("sink closed %v, canceled %v", sink.closed, sink.canceled)
 		}
 	})
+}
+
+// TestFSMAutoDisableWindowFromCommand: the auto-disable window applied is
+// the one stamped in the command (the leader's), not a node's own.
+func TestFSMAutoDisableWindowFromCommand(t *testing.T) {
+	fsm, s := newTestFSM(t, Hooks{})
+	idx := uint64(0)
+	apply := func(cmd Command) {
+		idx++
+		fsm.ApplyBatch([]*hraft.Log{commandLog(idx, cmd)})
+	}
+	apply(&CreateApp{App: testApp("app_1")})
+	apply(&CreateEndpoint{Endpoint: testEndpoint("app_1", "ep_1")})
+	apply(&CreateMessages{Items: []MessageItem{{Message: testMessage("app_1", "msg_1", 1000)}}})
+	fail := func(dueMs, atNs int64, window int64) {
+		apply(&RecordOutcomes{AutoDisableNs: window, Outcomes: []storage.Outcome{{
+			Key: storage.ScheduleKey{DueMs: dueMs, MsgID: "msg_1", EndpointID: "ep_1"}, AttemptNo: 1,
+			Attempt:   storage.Attempt{ID: "atmpt_" + strconv.FormatInt(atNs, 10), AppID: "app_1", MsgID: "msg_1", EndpointID: "ep_1", Timestamp: atNs, StatusCode: 500, Status: storage.StatusFail},
+			NextDueMs: dueMs + 1,
+		}}})
+	}
+	disabled := func() bool {
+		var ep storage.Endpoint
+		readState(t, s, func(r *storage.Reader) (err error) { ep, err = r.Endpoint("app_1", "ep_1"); return err })
+		return ep.Disabled
+	}
+	fail(1000, 1e9, 0)
+	fail(1001, 1e12, 0) // no window in the command: never disabled
+	if disabled() {
+		t.Fatal("disabled by a command without a window")
+	}
+	fail(1002, 1e12+1, 1e12)
+	if disabled() {
+		t.Fatal("disabled before the command's window was over")
+	}
+	fail(1003, 1e12+1e9, 1e12)
+	if !disabled() {
+		t.Fatal("not disabled once the command's window was over")
+	}
 }

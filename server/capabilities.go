@@ -172,6 +172,16 @@ var routeAccess = map[string]access{
 	"GET /api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}":               viewBase,
 	"GET /api/v1/app/{app_id}/attempt/msg/{msg_id}":                         viewBase,
 
+	"GET /api/v1/operational-webhook/endpoint":                              adminOnly,
+	"POST /api/v1/operational-webhook/endpoint":                             adminOnly,
+	"GET /api/v1/operational-webhook/endpoint/{endpoint_id}":                adminOnly,
+	"PUT /api/v1/operational-webhook/endpoint/{endpoint_id}":                adminOnly,
+	"DELETE /api/v1/operational-webhook/endpoint/{endpoint_id}":             adminOnly,
+	"GET /api/v1/operational-webhook/endpoint/{endpoint_id}/secret":         adminOnly,
+	"POST /api/v1/operational-webhook/endpoint/{endpoint_id}/secret/rotate": adminOnly,
+	"GET /api/v1/operational-webhook/endpoint/{endpoint_id}/headers":        adminOnly,
+	"PUT /api/v1/operational-webhook/endpoint/{endpoint_id}/headers":        adminOnly,
+
 	"POST /api/v1/auth/app-portal-access/{app_id}": adminOnly,
 	"POST /api/v1/auth/dashboard-access/{app_id}":  adminOnly,
 	"POST /api/v1/auth/app/{app_id}/expire-all":    adminOnly,

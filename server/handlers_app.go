@@ -89,6 +89,11 @@ func (s *Server) loadApp(p principal, idOrUID string) (storage.App, error) {
 	// cache, and the shared map is copied for callers that change it.
 	a, err := s.store.CachedApp(idOrUID)
 	a.Metadata = maps.Clone(a.Metadata)
+	if err == nil && a.ID == storage.OpsAppID {
+		// The operational webhooks' hidden application is reached only
+		// through their own routes (handlers_opwebhook.go).
+		err = storage.ErrNotFound
+	}
 	if err == storage.ErrNotFound {
 		return a, notFound("Application")
 	}

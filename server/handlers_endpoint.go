@@ -191,8 +191,14 @@ func (s *Server) checkEndpointLimit(appID string) error {
 	return nil
 }
 
-// loadEndpoint finds an application and one of its endpoints for p.
+// loadEndpoint finds an application and one of its endpoints for p; on
+// an operational webhook route, the hidden application and one of its
+// endpoints (admin tokens only).
 func (s *Server) loadEndpoint(c *fasthttp.RequestCtx, p principal) (storage.App, storage.Endpoint, error) {
+	if isOpsRoute(c) {
+		ep, err := s.loadOpsEndpoint(c, p)
+		return storage.App{ID: storage.OpsAppID}, ep, err
+	}
 	a, err := s.loadApp(p, pathParam(c, "app_id"))
 	if err != nil {
 		return a, storage.Endpoint{}, err

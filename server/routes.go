@@ -40,6 +40,16 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation", s.authed(s.getTransformation))
 	r.PATCH("/api/v1/app/{app_id}/endpoint/{endpoint_id}/transformation", s.write(s.patchTransformation))
 
+	r.GET("/api/v1/operational-webhook/endpoint", s.authed(s.listOpsEndpoints))
+	r.POST("/api/v1/operational-webhook/endpoint", s.write(s.createOpsEndpoint))
+	r.GET("/api/v1/operational-webhook/endpoint/{endpoint_id}", s.authed(s.getOpsEndpoint))
+	r.PUT("/api/v1/operational-webhook/endpoint/{endpoint_id}", s.write(s.updateOpsEndpoint))
+	r.DELETE("/api/v1/operational-webhook/endpoint/{endpoint_id}", s.write(s.deleteOpsEndpoint))
+	r.GET("/api/v1/operational-webhook/endpoint/{endpoint_id}/secret", s.authed(s.getOpsEndpointSecret))
+	r.POST("/api/v1/operational-webhook/endpoint/{endpoint_id}/secret/rotate", s.write(s.rotateEndpointSecret))
+	r.GET("/api/v1/operational-webhook/endpoint/{endpoint_id}/headers", s.authed(s.getEndpointHeaders))
+	r.PUT("/api/v1/operational-webhook/endpoint/{endpoint_id}/headers", s.write(s.updateEndpointHeaders))
+
 	r.GET("/api/v1/event-type", s.authed(s.listEventTypes))
 	r.POST("/api/v1/event-type", s.write(s.createEventType))
 	r.POST("/api/v1/event-type/import/openapi", s.write(s.importOpenAPI))

@@ -34,7 +34,12 @@ type Batch struct {
 	// appPolicies memoizes, like appsSeen, each application's delivery
 	// policy for stamping into deliveries.
 	appPolicies map[string]Policy
-	release     func()
+	// failing memoizes, by ep-fail/ key, each endpoint's failing-since
+	// time (0: not failing) for this batch: every outcome reads it, and a
+	// batch holds hundreds of outcomes of few endpoints. Every write of
+	// such a key goes through Tx.setFailingSince, which keeps it.
+	failing map[string]int64
+	release func()
 }
 
 // Soft limits on one transaction: past them the batch commits at the next

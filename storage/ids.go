@@ -92,3 +92,17 @@ func DeliveryID(msgID, destID string) string {
 const PrefixDelivery = "dlv_"
 
 var deliveryIDEncoding = base32.NewEncoding("0123456789abcdefghjkmnpqrstvwxyz").WithPadding(base32.NoPadding)
+
+// DerivedID returns prefix + a KSUID at t whose payload is derived from
+// seed: the FSM makes ids this way for records it creates by itself (a
+// failure notice), so every node makes the same one without randomness.
+func DerivedID(prefix string, t time.Time, seed string) string {
+	sum := sha256.Sum256([]byte(seed))
+	// KSUID time starts in 2014; an earlier time would wrap around to a
+	// far future one.
+	if epoch := ksuid.Nil.Time(); t.Before(epoch) {
+		t = epoch
+	}
+	k, _ := ksuid.FromParts(t, sum[:16]) // fails only on the payload's length
+	return prefix + k.String()
+}

@@ -148,3 +148,21 @@ func TestDeliveryID(t *testing.T) {
 		t.Errorf("delivery id %s changed", a)
 	}
 }
+
+func TestDerivedID(t *testing.T) {
+	at := time.Unix(1_700_000_000, 0)
+	a, b := DerivedID(PrefixMessage, at, "seed"), DerivedID(PrefixMessage, at, "seed")
+	if a != b || !ValidID(PrefixMessage, a) {
+		t.Fatalf("DerivedID = %q then %q, want one valid id", a, b)
+	}
+	if c := DerivedID(PrefixMessage, at, "other"); c == a {
+		t.Fatalf("two seeds made the same id %q", c)
+	}
+	if got, _ := IDTime(a); !got.Equal(at) {
+		t.Fatalf("id time %v, want %v", got, at)
+	}
+	// A time before KSUID's epoch is not wrapped into the future.
+	if got, _ := IDTime(DerivedID(PrefixMessage, time.Unix(5, 0), "s")); got.After(at) {
+		t.Fatalf("id of 1970 sorts at %v", got)
+	}
+}

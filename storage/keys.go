@@ -32,6 +32,7 @@ const (
 	pAppToken   = "tok-app/"        // tok-app/<appID>/<sha256 hex> -> empty
 	pTask       = "task/"           // task/<taskID> -> Task
 	pPayloadExp = "pexp/"           // pexp/<at ms 8B>/<appID>/<msgID> -> empty: payload to drop then
+	pEpFailing  = "ep-fail/"        // ep-fail/<appID>/<epID> -> unix ns of the first failure since the last success
 )
 
 func key(parts ...string) []byte {
@@ -54,6 +55,7 @@ func appUIDKey(uid string) []byte             { return key(pAppUID + uid) }
 func endpointKey(appID, epID string) []byte   { return key(pEndpoint+appID, epID) }
 func endpointPrefix(appID string) []byte      { return key(pEndpoint+appID, "") }
 func epUIDKey(appID, uid string) []byte       { return key(pEpUID+appID, uid) }
+func epFailingKey(appID, epID string) []byte  { return key(pEpFailing+appID, epID) }
 func eventTypeKey(name string) []byte         { return key(pEventType + name) }
 func messageKey(appID, msgID string) []byte   { return key(pMessage+appID, msgID) }
 func messagePrefix(appID string) []byte       { return key(pMessage+appID, "") }

@@ -9,13 +9,33 @@ import (
 	"github.com/dgraph-io/badger/v4"
 )
 
-// ListApps returns a page of applications in id (creation) order.
+// ListApps returns a page of applications in id (creation) order; the
+// hidden one of the operational webhooks is not listed.
 func (r *Reader) ListApps(opts ListOptions) (Page[App], error) {
-	return listPage(r, []byte(pApp), PrefixApp, opts, func(_ string, v []byte) (App, bool, error) {
+	p, err := listPage(r, []byte(pApp), PrefixApp, opts, func(id string, v []byte) (App, bool, error) {
+		if id == OpsAppID {
+			return App{}, false, nil
+		}
 		var a App
 		err := decodeInto(v, a.Decode)
 		return a, err == nil, err
 	})
+	// A cursor on the hidden application (the last one looked at) is
+	// moved to its visible neighbour on the same side, which pages the
+	// same since the hidden one is skipped anyway: its id is not shown.
+	if p.Iterator == OpsAppID {
+		p.Iterator = ""
+		if n := len(p.Items); n > 0 {
+			p.Iterator = p.Items[n-1].ID
+		}
+	}
+	if p.PrevIterator == "-"+OpsAppID {
+		p.PrevIterator = ""
+		if len(p.Items) > 0 {
+			p.PrevIterator = "-" + p.Items[0].ID
+		}
+	}
+	return p, err
 }
 
 // ListEndpoints returns a page of an app's endpoints in id order.

@@ -147,6 +147,10 @@ type Delivery struct {
 	// Policy is the delivery policy stamped when the delivery was created
 	// (endpoint over app; unset fields: the server default). Appended.
 	Policy Policy
+	// FailingNoticed is set once a message.attempt.failing notice was
+	// made for this delivery, so its next success makes a
+	// message.attempt.recovered one (appended after Policy, only when set).
+	FailingNoticed bool
 }
 
 // Attempt is the record of one HTTP request made for a delivery.
@@ -417,8 +421,13 @@ func (dl *Delivery) Encode(e *Encoder) {
 	e.Uvarint(uint64(dl.Attempts))
 	e.Varint(dl.NextAttempt)
 	e.Varint(dl.LastAttempt)
-	if !dl.Policy.IsZero() { // appended, only when set
+	// Appended, only when set; the flag follows the policy, which is then
+	// written even when it is zero.
+	if !dl.Policy.IsZero() || dl.FailingNoticed {
 		encodePolicy(e, &dl.Policy)
+	}
+	if dl.FailingNoticed {
+		e.Bool(true)
 	}
 }
 
@@ -434,6 +443,11 @@ func (dl *Delivery) Decode(d *Decoder) {
 	dl.LastAttempt = d.Varint()
 	if d.Remaining() > 0 {
 		decodePolicy(d, &dl.Policy)
+	}
+	if d.Remaining() > 0 {
+		if dl.FailingNoticed = d.Bool(); !dl.FailingNoticed {
+			d.fail() // never written false: a stray byte, not a field
+		}
 	}
 }
 

@@ -101,6 +101,20 @@ var goldenRecords = []struct {
 		empty: func() record { return &Delivery{} },
 	},
 	{
+		// A delivery a message.attempt.failing notice was made for: the
+		// flag follows a policy, written (zero) for it.
+		name: "DeliveryFailingNoticed",
+		value: &Delivery{
+			AppID: "app_1", MsgID: "msg_1", EndpointID: "ep_1", Status: StatusPending, Attempts: 4, FailingNoticed: true,
+		},
+		golden: "01" + "056170705f31" + "056d73675f31" + "0465705f31" + "01" + "04" + "00" + "00" + // version, app, msg, ep, status, attempts, next, last
+			"01" + "00" + "00" + "00" + "00" + "00" + "00" + "00" + // zero policy: version, schedule, no retries, timeout, 410, retry-after, https-only, scheme
+			"00" + "00" + "00" + "00" + "00" + "00" + "00" + "00" + // hmac: header, content, base64, prefix, key base64, timestamp header, delivery-id header, prefix
+			"00" + "00" + "00" + // header style, jitter set, jitter
+			"01", // failing noticed
+		empty: func() record { return &Delivery{} },
+	},
+	{
 		name: "Attempt",
 		value: &Attempt{
 			ID: "atmpt_1", AppID: "app_1", MsgID: "msg_1", EndpointID: "ep_1",
@@ -246,6 +260,12 @@ func TestRecordDecodeRejectsDamage(t *testing.T) {
 				c.PrevSecrets = nil
 				older[len(encodeRecord(&c))] = true
 			}
+			if dl, ok := tc.value.(*Delivery); ok && dl.FailingNoticed {
+				c := *dl
+				c.FailingNoticed = false
+				older[len(encodeRecord(&c))] = true
+				older[len(b)-1] = true // the zero policy alone decodes as one
+			}
 			if tok, ok := tc.value.(*AppToken); ok && len(tok.Capabilities) > 0 {
 				c := *tok
 				c.Capabilities = nil
@@ -371,5 +391,21 @@ func TestStatusString(t *testing.T) {
 		if n.got != n.want {
 			t.Errorf("%s = %d, want %d", n.name, n.got, n.want)
 		}
+	}
+}
+
+// TestDeliveryFailingNoticedFlag checks the appended flag is never written
+// false (a stray 00 after the policy is damage) and that a delivery with a
+// policy keeps it alongside.
+func TestDeliveryFailingNoticedFlag(t *testing.T) {
+	dl := &Delivery{AppID: "a", MsgID: "m", EndpointID: "e", Policy: Policy{AttemptTimeoutMs: 5000}, FailingNoticed: true}
+	var got Delivery
+	if err := decodeRecord(encodeRecord(dl), &got); err != nil || !reflect.DeepEqual(&got, dl) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	dl.FailingNoticed = false
+	b := append(encodeRecord(dl), 0)
+	if err := decodeRecord(b, &Delivery{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("flag written false: err = %v, want ErrCorrupt", err)
 	}
 }

@@ -120,9 +120,11 @@ func (tx *Tx) DeleteApp(id string) error {
 	return nil
 }
 
-// CreateEndpoint stores a new endpoint of an existing application.
+// CreateEndpoint stores a new endpoint of an existing application. The
+// first operational webhook endpoint (AppID OpsAppID) makes the hidden
+// application it belongs to.
 func (tx *Tx) CreateEndpoint(ep Endpoint) error {
-	if !tx.exists(appKey(ep.AppID)) {
+	if ep.AppID != OpsAppID && !tx.exists(appKey(ep.AppID)) {
 		return ErrNotFound
 	}
 	if tx.exists(endpointKey(ep.AppID, ep.ID)) {
@@ -132,9 +134,15 @@ func (tx *Tx) CreateEndpoint(ep Endpoint) error {
 		if _, taken := tx.lookup(epUIDKey(ep.AppID, ep.UID)); taken {
 			return ErrUIDTaken
 		}
+	}
+	if ep.AppID == OpsAppID {
+		tx.ensureOpsApp(ep.CreatedAt)
+	}
+	if ep.UID != "" {
 		tx.set(epUIDKey(ep.AppID, ep.UID), []byte(ep.ID))
 	}
 	tx.set(endpointKey(ep.AppID, ep.ID), encode(ep.Encode))
+	tx.notifyEndpoint(EventEndpointCreated, &ep, ep.CreatedAt, "", 0)
 	return nil
 }
 
@@ -157,17 +165,19 @@ func (tx *Tx) UpdateEndpoint(ep Endpoint) error {
 	}
 	ep.CreatedAt = old.CreatedAt
 	tx.set(endpointKey(ep.AppID, ep.ID), encode(ep.Encode))
+	tx.noteEndpointUpdate(&old, &ep)
 	return nil
 }
 
-// DeleteEndpoint removes an endpoint. Its pending deliveries are dropped
-// when the dispatcher reaches them.
-func (tx *Tx) DeleteEndpoint(appID, epID string) error {
+// DeleteEndpoint removes an endpoint at nowNs (the leader's clock). Its
+// pending deliveries are dropped when the dispatcher reaches them.
+func (tx *Tx) DeleteEndpoint(appID, epID string, nowNs int64) error {
 	ep, err := tx.getEndpoint(appID, epID)
 	if err != nil {
 		return err
 	}
 	tx.deleteEndpoint(ep)
+	tx.notifyEndpoint(EventEndpointDeleted, &ep, nowNs, "", 0)
 	return nil
 }
 
@@ -176,6 +186,9 @@ func (tx *Tx) deleteEndpoint(ep Endpoint) {
 		tx.del(epUIDKey(ep.AppID, ep.UID))
 	}
 	tx.del(endpointKey(ep.AppID, ep.ID))
+	if tx.failingSince(ep.AppID, ep.ID) != 0 {
+		tx.setFailingSince(ep.AppID, ep.ID, 0)
+	}
 }
 
 // CreateEventType stores a new event type, or unarchives an archived one
@@ -428,12 +441,24 @@ type Outcome struct {
 	DisableEndpoint bool   // the endpoint answered 410 Gone
 }
 
+// RecordOutcomes records a batch of outcomes (see RecordOutcome); an
+// endpoint that has failed every attempt for autoDisableNs (the leader's
+// setting; 0 = never) is disabled.
+func (tx *Tx) RecordOutcomes(outcomes []Outcome, autoDisableNs int64) {
+	for i := range outcomes {
+		tx.recordOutcome(&outcomes[i], autoDisableNs)
+	}
+}
+
 // RecordOutcome stores an attempt and moves its delivery on: it deletes the
 // dispatched schedule key and either schedules the next attempt or sets the
 // final status. An outcome whose schedule key is gone (a second send by a
 // deposed leader, or a manual resend racing a retry) is still recorded as an
-// attempt, but schedules nothing.
-func (tx *Tx) RecordOutcome(o Outcome) {
+// attempt, but schedules nothing. It makes the failure notices the attempt
+// calls for (notice.go) and never disables an endpoint for failing long.
+func (tx *Tx) RecordOutcome(o Outcome) { tx.recordOutcome(&o, 0) }
+
+func (tx *Tx) recordOutcome(o *Outcome, autoDisableNs int64) {
 	appID := o.Attempt.AppID
 	keyBytes := o.Key.Bytes()
 	live := tx.exists(keyBytes)
@@ -469,14 +494,10 @@ func (tx *Tx) RecordOutcome(o Outcome) {
 	case o.Attempt.Status == StatusSuccess:
 		dl.Status = StatusSuccess
 	}
-	tx.set(dlKey, encode(dl.Encode))
-	if o.DisableEndpoint {
-		if ep, err := tx.getEndpoint(appID, o.Key.EndpointID); err == nil && !ep.Disabled {
-			ep.Disabled = true
-			ep.UpdatedAt = o.Attempt.Timestamp
-			tx.set(endpointKey(appID, ep.ID), encode(ep.Encode))
-		}
+	if o.Attempt.ID != "" {
+		tx.noteAttempt(o, &dl, live, autoDisableNs)
 	}
+	tx.set(dlKey, encode(dl.Encode))
 }
 
 // Resend schedules a manual attempt of a message to an endpoint at dueMs.

@@ -302,13 +302,13 @@ func TestDeleteEndpoint(t *testing.T) {
 		return tx.CreateEndpoint(testEndpoint(tApp, "ep_1", "one"))
 	})
 	before := dumpState(t, s)
-	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, "ep_1") })
+	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, "ep_1", 1) })
 	after := dumpState(t, s)
 	delete(before, "ep/app_A/ep_1")
 	delete(before, "ep-uid/app_A/one")
 	assertSameState(t, after, before)
-	expectNoWrites(t, s, ErrNotFound, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, "ep_1") })
-	expectNoWrites(t, s, ErrNotFound, func(tx *Tx) error { return tx.DeleteEndpoint("app_none", "ep_1") })
+	expectNoWrites(t, s, ErrNotFound, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, "ep_1", 1) })
+	expectNoWrites(t, s, ErrNotFound, func(tx *Tx) error { return tx.DeleteEndpoint("app_none", "ep_1", 1) })
 }
 
 func TestEventTypes(t *testing.T) {
@@ -433,7 +433,7 @@ func TestCachedEndpoint(t *testing.T) {
 	if _, err := s.CachedEndpoint(tApp, "hook"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("old uid after update: err = %v, want ErrNotFound", err)
 	}
-	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, tEpAll) })
+	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, tEpAll, 1) })
 	if _, err := s.CachedEndpoint(tApp, tEpAll); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after delete: err = %v, want ErrNotFound", err)
 	}

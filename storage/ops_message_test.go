@@ -354,7 +354,7 @@ func TestFanOutSeesEndpointChanges(t *testing.T) {
 	if n := fanout("msg_4"); n != 0 {
 		t.Fatalf("endpoint disabled by 410 still receives: fan-out %d", n)
 	}
-	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, "ep_1") })
+	mustApply(t, s, func(tx *Tx) error { return tx.DeleteEndpoint(tApp, "ep_1", 1) })
 	mustApply(t, s, func(tx *Tx) error { return tx.CreateEndpoint(testEndpoint(tApp, "ep_2", "")) })
 	if n := fanout("msg_5"); n != 1 {
 		t.Fatalf("after delete and create: fan-out %d", n)
