@@ -218,6 +218,9 @@ func TestDestinationDelivery(t *testing.T) {
 	if r := n.do("GET", "/api/v1/app/"+f.app.Id+"/attempt/endpoint/"+other, nil); r.status != http.StatusNotFound {
 		t.Errorf("attempts of an unused destination id: %d %s", r.status, r.body)
 	}
+	if r := n.do("POST", "/api/v1/app/"+f.app.Id+"/endpoint", `{"url":"https://example.com/h","uid":"dst_mine"}`); r.status != http.StatusUnprocessableEntity {
+		t.Errorf("an endpoint uid that reads as a destination id: %d %s", r.status, r.body)
+	}
 	if r := n.do("POST", "/api/v1/app/"+f.app.Id+"/endpoint/"+dst+"/replay-missing", `{"since":"2020-01-01T00:00:00Z"}`); r.status != http.StatusNotFound {
 		t.Errorf("replay-missing on a destination: %d %s", r.status, r.body)
 	}

@@ -191,6 +191,9 @@ func TestPurgeCoversOneOffDeliveries(t *testing.T) {
 			if pending := i == 1; pending != (len(m.Payload) > 0) {
 				t.Errorf("message %d: payload %q (pending one-off delivery: %v)", i, m.Payload, pending)
 			}
+			if want := oneOffMessage(id, m.Timestamp).Destination; m.Destination != want {
+				t.Errorf("message %d: destination %+v after payload expiry, want %+v", i, m.Destination, want)
+			}
 		}
 		return nil
 	})
