@@ -76,16 +76,16 @@ func serve(args []string, stdout, stderr io.Writer) int {
 	appliance.Version = version
 	log.Info().Str("version", version).Str("data_dir", cfg.DataDir).Msg("starting")
 
+	// HUP reloads the TLS certificate and key; a pair that does not load
+	// leaves the one in use serving. Caught from before the API listens:
+	// a HUP that came between the two would otherwise kill the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	app, err := appliance.Open(cfg, appliance.Options{TokenOut: stdout}, log)
 	if err != nil {
 		log.Error().Err(err).Msg("start failed")
 		return 1
 	}
-
-	// HUP reloads the TLS certificate and key; a pair that does not load
-	// leaves the one in use serving.
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
 			if !cfg.TLS.Enabled() {

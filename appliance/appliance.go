@@ -85,6 +85,9 @@ type Options struct {
 	// delivery attempt (tests: which node dispatched what); nil in
 	// production.
 	OnAttempt func(msgID, endpointID string)
+	// Resolver looks up the host names of URLs the API is given (tests);
+	// nil: the system's. Every connection resolves through the system.
+	Resolver delivery.Resolver
 }
 
 // Open starts a node from cfg. It returns once the API is listening; on a
@@ -285,6 +288,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		PeerTLS:             a.peerTLS(),
 		RequireNodeCert:     a.tls != nil && a.tls.CAs != nil,
 		Now:                 opts.Now,
+		Resolver:            opts.Resolver,
 		Disk:                a.disk,
 		PayloadRetention:    cfg.Storage.PayloadRetention.Duration,
 		Version:             Version,

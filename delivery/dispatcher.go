@@ -171,8 +171,15 @@ const (
 // catch-up) is not remembered as skipped: the catch-up keeps its own place.
 func (d *Dispatcher) offer(t *term, e storage.ScheduleEntry, page uint64, ahead bool) offerResult {
 	k := string(e.Key.Bytes())
-	// Read before taking d.mu: a cache miss is a Badger read.
-	ep, epErr := d.store.CachedEndpoint(e.Due.AppID, e.Key.EndpointID)
+	// Read before taking d.mu: a cache miss is a Badger read. A one-off
+	// destination has no throttle.
+	var (
+		ep    storage.Endpoint
+		epErr error
+	)
+	if !storage.IsDestination(e.Key.EndpointID) {
+		ep, epErr = d.store.CachedEndpoint(e.Due.AppID, e.Key.EndpointID)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.draining {
@@ -367,7 +374,7 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	o.Attempt.AppID = e.Due.AppID
 	var (
 		msg storage.Message
-		ep  storage.Endpoint
+		tg  target
 	)
 	err := d.store.View(func(r *storage.Reader) error {
 		var err error
@@ -375,30 +382,35 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		return err
 	})
 	if err == nil {
-		// Endpoints change rarely: from the store's cache.
-		ep, err = d.store.CachedEndpoint(e.Due.AppID, e.Key.EndpointID)
+		tg, err = d.resolveTarget(e, &msg)
 	}
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		o.Final = storage.StatusCanceled
 		return o, true
+	case errors.Is(err, errNoAppSecret):
 	case err != nil:
 		d.log.Error().Err(err).Str("msg_id", e.Key.MsgID).Msg("read delivery state failed")
 		return o, false
-	case ep.Disabled:
+	case tg.endpoint != nil && tg.endpoint.Disabled:
 		o.Final = storage.StatusFail
 		return o, true
 	}
-	keys, err := d.signingKeys(&ep)
-	var headers map[string]string
+	var (
+		keys    [][]byte
+		headers map[string]string
+	)
 	if err == nil {
-		headers, err = OpenHeaders(d.cfg.Keys, &ep)
+		keys, err = d.signingKeys(&tg)
+	}
+	if err == nil && tg.endpoint != nil {
+		headers, err = OpenHeaders(d.cfg.Keys, tg.endpoint)
 	}
 	if err != nil {
 		// A node without the cluster's secrets key cannot sign or send
 		// the custom headers. Nothing was sent: put the same attempt off,
 		// for this node once fixed or another leader, and say why.
-		d.log.Error().Err(err).Str("endpoint_id", ep.ID).Msg("endpoint secret or header cannot be opened: is secrets.key the same on every node?")
+		d.log.Error().Err(err).Str("endpoint_id", tg.id).Msg("endpoint secret or header cannot be opened: is secrets.key the same on every node?")
 		o.AttemptNo = max(e.Due.Attempt, 1) - 1
 		o.NextDueMs = d.now().Add(secretRetry).UnixMilli()
 		return o, true
@@ -414,7 +426,7 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	// sort like their start times.
 	attemptID := storage.NewID(storage.PrefixAttempt, start)
 	req := Request{
-		URL: ep.URL, MsgID: msg.ID, Body: msg.Payload, Headers: headers,
+		URL: tg.url, MsgID: msg.ID, Body: msg.Payload, Headers: headers,
 		Keys: keys, Now: start,
 	}
 	sp := e.Due.Policy
@@ -423,14 +435,14 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	}
 	req.Timeout = time.Duration(sp.AttemptTimeoutMs) * time.Millisecond
 	if sp.Scheme != storage.SchemeInherit || sp.Headers != storage.HeadersInherit || d.cfg.HeaderStyle > storage.HeadersWebhook {
-		req.Signing = signingFor(sp, storage.DeliveryID(msg.ID, ep.ID))
+		req.Signing = signingFor(sp, storage.DeliveryID(msg.ID, tg.id))
 		if req.Signing.Headers == storage.HeadersInherit {
 			req.Signing.Headers = d.cfg.HeaderStyle
 		}
 		if req.Signing.needsSecretText() {
-			text, err := d.openSecret(ep.Secret, &ep)
+			text, err := d.openSecret(tg.secret, tg.aad)
 			if err != nil {
-				d.log.Error().Err(err).Str("endpoint_id", ep.ID).Msg("endpoint secret cannot be opened: is secrets.key the same on every node?")
+				d.log.Error().Err(err).Str("endpoint_id", tg.id).Msg("endpoint secret cannot be opened: is secrets.key the same on every node?")
 				o.AttemptNo = max(e.Due.Attempt, 1) - 1
 				o.NextDueMs = d.now().Add(secretRetry).UnixMilli()
 				return o, true
@@ -442,9 +454,9 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	at := &o.Attempt
 	at.ID = attemptID
 	at.MsgID = msg.ID
-	at.EndpointID = ep.ID
+	at.EndpointID = tg.id
 	at.Timestamp = start.UnixNano()
-	at.URL = ep.URL
+	at.URL = tg.url
 	at.StatusCode = resp.StatusCode
 	at.Response = resp.Body
 	at.DurationMs = resp.Duration.Milliseconds()
@@ -462,6 +474,9 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 		retryAfter: resp.RetryAfter, hasRetryAfter: resp.HasRetryAfter,
 		attempt: e.Due.Attempt, dueMs: e.Key.DueMs, start: start, end: d.now(),
 	}, rand.Float64)
+	// A one-off destination answering 410 has its delivery abandoned, as
+	// decided; there is no endpoint to disable.
+	dc.disable = dc.disable && tg.endpoint != nil
 	at.Status, o.Final, o.DisableEndpoint = dc.status, dc.final, dc.disable
 	o.AttemptNo, o.NextDueMs = dc.attemptNo, dc.nextDueMs
 	if dc.verdict == Succeeded {
@@ -473,13 +488,13 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	case dc.disable:
 		deliveriesFailed.Inc()
 		endpointsDisabled.Inc()
-		d.log.Warn().Str("endpoint_id", ep.ID).Str("app_id", ep.AppID).Msg("endpoint answered 410 Gone: disabling it")
+		d.log.Warn().Str("endpoint_id", tg.id).Str("app_id", e.Due.AppID).Msg("endpoint answered 410 Gone: disabling it")
 	case dc.exhausted:
 		deliveriesFailed.Inc()
 	case dc.nextDueMs != 0 && !dc.early:
 		attemptsRetried.Inc()
 	}
-	d.log.Debug().Str("msg_id", msg.ID).Str("endpoint_id", ep.ID).Int("status", resp.StatusCode).
+	d.log.Debug().Str("msg_id", msg.ID).Str("endpoint_id", tg.id).Int("status", resp.StatusCode).
 		Uint32("attempt", e.Due.Attempt).Int64("duration_ms", at.DurationMs).Str("outcome", at.Status.String()).
 		Msg("attempt made")
 	return o, true
@@ -487,50 +502,6 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 
 // noPolicy is the stamped policy of a delivery that sets nothing.
 var noPolicy storage.Policy
-
-// signingKeys returns the keys that sign an attempt: the endpoint's secret,
-// then the secrets a rotation replaced that have not expired.
-func (d *Dispatcher) signingKeys(ep *storage.Endpoint) ([][]byte, error) {
-	key, err := d.signingKey(ep.Secret, ep)
-	if err != nil {
-		return nil, err
-	}
-	keys := [][]byte{key}
-	now := d.now().UnixNano()
-	for _, ps := range ep.PrevSecrets {
-		if ps.ExpiresAt <= now {
-			continue
-		}
-		if k, err := d.signingKey(ps.Secret, ep); err == nil {
-			keys = append(keys, k)
-		}
-	}
-	return keys, nil
-}
-
-// signingKey opens a sealed secret of ep and decodes it.
-func (d *Dispatcher) signingKey(secret string, ep *storage.Endpoint) ([]byte, error) {
-	plain, err := d.openSecret(secret, ep)
-	if err != nil {
-		return nil, err
-	}
-	return ParseSecret(plain)
-}
-
-// openSecret opens a sealed secret of ep: its whsec_ text.
-func (d *Dispatcher) openSecret(secret string, ep *storage.Endpoint) (string, error) {
-	if keyring.IsSealed(secret) {
-		if d.cfg.Keys == nil {
-			return "", errors.New("no secrets key configured")
-		}
-		plain, err := d.cfg.Keys.Open(secret, ep.SecretAAD())
-		if err != nil {
-			return "", err
-		}
-		secret = string(plain)
-	}
-	return secret, nil
-}
 
 // Close stops dispatching: no new attempts start, attempts in flight get up
 // to DrainTimeout to finish and have their outcomes recorded, then the rest

@@ -30,6 +30,15 @@
 //     goroutines, timers and logs around it under its lock. What an
 //     attempt's outcome means for its delivery is decide (outcome.go), a
 //     pure function.
+//   - A one-off destination named on a message (id dst_..., see
+//     storage.DestinationID) is delivered like an endpoint, under its id:
+//     its URL comes from the message and its secrets from the application
+//     (target.go). Its flow state is keyed by that id, one per application
+//     and URL origin, so a host receiving many jobs' webhooks is limited
+//     like an endpoint, and many distinct hosts cost one state each only
+//     while they are busy or backing off (flows forgets and prunes idle
+//     ones). A 410 from it abandons the delivery; there is nothing to
+//     disable.
 //   - A delivery follows the policy stamped into it when it was created
 //     (storage.Policy: retry schedule, attempt timeout, 410 and
 //     Retry-After handling, signature scheme, header names); what it

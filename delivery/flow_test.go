@@ -301,3 +301,32 @@ func TestFlowPrune(t *testing.T) {
 		t.Fatalf("after the prune: %d states, throttled kept: %v", len(f.endpoints), ok)
 	}
 }
+
+// TestFlowManyOneOffOriginsBounded: one-off destinations get a flow state
+// per application and origin (storage.DestinationID), and thousands of
+// distinct ones a minute, failing or recovering, leave the flow state
+// bounded: idle states are forgotten or pruned, catch-up records expire.
+func TestFlowManyOneOffOriginsBounded(t *testing.T) {
+	f := newFlows(8, true)
+	now := t0
+	for i := range 50_000 {
+		dst := storage.DestinationID("app_1", fmt.Sprintf("https://h%d.example.com/job", i))
+		if !f.offer(dst, "k", false, throttleRead{}, now).admit {
+			t.Fatalf("origin %d: not admitted", i)
+		}
+		f.started(dst)
+		r := attemptResult{status: 503, attempt: 2, trigger: storage.TriggerScheduled}
+		if i%3 == 0 {
+			r = attemptResult{succeeded: true, attempt: 2, trigger: storage.TriggerScheduled}
+		}
+		f.result(dst, r, now)
+		f.release(dst)
+		if st := f.catchingUp(dst); st != nil {
+			f.endCatchUp(dst, st)
+		}
+		now = now.Add(10 * time.Millisecond)
+		if len(f.endpoints) > 2*maxEndpointStates || len(f.caughtUp) > maxCaughtUp+maxCatchingUp+int(catchUpEvery/(10*time.Millisecond)) {
+			t.Fatalf("after %d origins: %d flow states, %d catch-up records", i+1, len(f.endpoints), len(f.caughtUp))
+		}
+	}
+}

@@ -331,6 +331,24 @@ func TestSDKConformance(t *testing.T) {
 			t.Errorf("GET %s: %d", path, resp.StatusCode)
 		}
 	}
+	// The application's secret (one-off destinations): read, then rotate.
+	for _, r := range []struct{ method, path string }{
+		{http.MethodGet, "/api/v1/app/" + app.Id + "/secret"},
+		{http.MethodPost, "/api/v1/app/" + app.Id + "/secret/rotate"},
+	} {
+		req, _ := http.NewRequest(r.method, base+r.path, strings.NewReader("{}"))
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Errorf("%s %s: %v", r.method, r.path, err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			t.Errorf("%s %s: %d", r.method, r.path, resp.StatusCode)
+		}
+	}
 	req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/openapi.json", nil)
 	if resp, err := hc.Do(req); err == nil {
 		resp.Body.Close()

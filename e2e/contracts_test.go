@@ -32,8 +32,11 @@ import (
 // contracts' exact schedules need, so the number and spacing of attempts
 // can be checked in seconds.
 //
-// Not covered yet (not implemented): the per-job webhook_url (endpoints
-// stand in for it).
+// A, B and C name a per-job webhook_url, as those platforms do: each job
+// (message) carries a one-off "destination", signed with the
+// application's secret under its deliveryPolicy; D uses endpoints with
+// filters. B and C also wait for the
+// message.attempt.exhausted notice, exactly once, after the last attempt.
 
 // captured is one request a contract receiver got.
 type captured struct {
@@ -113,16 +116,24 @@ func contractNode(t *testing.T) *node {
 	return n
 }
 
-// setUp creates an app with policy and one endpoint on rc, and returns
-// the app id, the endpoint id and its secret.
-func setUp(t *testing.T, n *node, policy string, rc *contractReceiver) (app, ep, secret string) {
+// setUpOneOff creates an app with policy, for jobs that name their own
+// webhook URL, and returns its id and the secret its deliveries are
+// signed with (the application's).
+func setUpOneOff(t *testing.T, n *node, policy string) (app, secret string) {
 	t.Helper()
-	var a, e struct{ ID string }
+	var a struct{ ID string }
 	api(t, n, "POST", "/api/v1/app", `{"name":"`+t.Name()+`","deliveryPolicy":`+policy+`}`, http.StatusCreated, &a)
-	api(t, n, "POST", "/api/v1/app/"+a.ID+"/endpoint", `{"url":"`+rc.srv.URL+`/hook"}`, http.StatusCreated, &e)
 	var s struct{ Key string }
-	api(t, n, "GET", "/api/v1/app/"+a.ID+"/endpoint/"+e.ID+"/secret", "", http.StatusOK, &s)
-	return a.ID, e.ID, s.Key
+	api(t, n, "GET", "/api/v1/app/"+a.ID+"/secret", "", http.StatusOK, &s)
+	return a.ID, s.Key
+}
+
+// postJobTo posts a job event that names its own webhook URL.
+func postJobTo(t *testing.T, n *node, app, eventType, webhookURL string) string {
+	t.Helper()
+	var m struct{ ID string }
+	api(t, n, "POST", "/api/v1/app/"+app+"/msg", `{"eventType":"`+eventType+`","payload":`+jobBody+`,"destination":{"url":"`+webhookURL+`"}}`, http.StatusAccepted, &m)
+	return m.ID
 }
 
 // jobBody is a payload as a platform posts it: key order, spacing and a
@@ -184,11 +195,18 @@ func TestContracts(t *testing.T) {
 
 	t.Run("A: hex HMAC of the body, verified with Node's crypto", func(t *testing.T) {
 		rc := newContractReceiver(t, http.StatusOK)
-		app, _, secret := setUp(t, n, `{"attemptTimeout":"5s","disableOn410":false,"honorRetryAfter":false,
-			"signature":{"scheme":"hmac-sha256","header":"X-NetraFlow-Signature","signedContent":"{body}","encoding":"hex","key":"secret-text"}}`, rc)
-		postJob(t, n, app, "job.completed")
+		// httpsOnly is left out only because the test's receiver is
+		// plain http; the refusal it makes is checked below.
+		policy := `{"attemptTimeout":"5s","disableOn410":false,"honorRetryAfter":false,
+			"signature":{"scheme":"hmac-sha256","header":"X-NetraFlow-Signature","signedContent":"{body}","encoding":"hex","key":"secret-text"}}`
+		app, secret := setUpOneOff(t, n, policy)
+		postJobTo(t, n, app, "job.completed", rc.srv.URL+"/netraflow/job_42")
 		c := rc.waitFor(t, 1, 10*time.Second)[0]
 		checkFaithful(t, c)
+		// An https-only application refuses an http:// webhook_url when
+		// the job is created.
+		strict, _ := setUpOneOff(t, n, `{"httpsOnly":true}`)
+		api(t, n, "POST", "/api/v1/app/"+strict+"/msg", `{"eventType":"job.completed","payload":{},"destination":{"url":"`+rc.srv.URL+`/x"}}`, http.StatusUnprocessableEntity, nil)
 		sig := c.header.Get("X-NetraFlow-Signature")
 		node, err := exec.LookPath("node")
 		if err != nil {
@@ -219,13 +237,13 @@ process.exit(a.length === b.length && crypto.timingSafeEqual(a, b) ? 0 : 1);`
 	t.Run("B: sha256= timestamped HMAC, delivery id, 6 attempts", func(t *testing.T) {
 		rc := newContractReceiver(t, http.StatusInternalServerError)
 		schedule := []time.Duration{6 * time.Millisecond, 30 * time.Millisecond, 180 * time.Millisecond, 720 * time.Millisecond, 4320 * time.Millisecond}
-		app, _, secret := setUp(t, n, `{"attemptTimeout":"30s","disableOn410":false,"honorRetryAfter":false,
+		app, secret := setUpOneOff(t, n, `{"attemptTimeout":"30s","disableOn410":false,"honorRetryAfter":false,
 			"retrySchedule":["6ms","30ms","180ms","720ms","4320ms"],"retryJitter":0,
 			"signature":{"scheme":"hmac-sha256","header":"X-Transcodely-Signature","signedContent":"{timestamp}.{body}",
 				"encoding":"hex","prefix":"sha256=","key":"secret-text","timestampHeader":"X-Transcodely-Timestamp",
-				"deliveryIdHeader":"X-Transcodely-Delivery-ID"}}`, rc)
+				"deliveryIdHeader":"X-Transcodely-Delivery-ID"}}`)
 		exhausted := watchExhausted(t, n)
-		msg := postJob(t, n, app, "job.completed")
+		msg := postJobTo(t, n, app, "job.completed", rc.srv.URL+"/transcodely/hooks?job=job_42")
 		got := rc.waitFor(t, 6, 20*time.Second)
 		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 			if st, pending := deliveryStatus(t, n, app, msg); st != "fail" || pending {
@@ -279,10 +297,10 @@ sys.exit(0 if hmac.compare_digest(expected, sig) else 1)`
 	t.Run("C: unsigned, 4 attempts then abandoned", func(t *testing.T) {
 		rc := newContractReceiver(t, http.StatusBadGateway)
 		schedule := []time.Duration{3 * time.Millisecond, 12 * time.Millisecond, 60 * time.Millisecond}
-		app, _, _ := setUp(t, n, `{"retrySchedule":["3ms","12ms","60ms"],"retryJitter":0,"disableOn410":false,"honorRetryAfter":false,
-			"signature":{"scheme":"none"}}`, rc)
+		app, _ := setUpOneOff(t, n, `{"retrySchedule":["3ms","12ms","60ms"],"retryJitter":0,"disableOn410":false,"honorRetryAfter":false,
+			"signature":{"scheme":"none"}}`)
 		exhausted := watchExhausted(t, n)
-		msg := postJob(t, n, app, "job.failed")
+		msg := postJobTo(t, n, app, "job.failed", rc.srv.URL+"/c/webhook_uri")
 		rc.waitFor(t, 4, 10*time.Second)
 		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
 			if st, pending := deliveryStatus(t, n, app, msg); st != "fail" || pending {

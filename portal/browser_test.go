@@ -599,6 +599,38 @@ func TestPortalInBrowser(t *testing.T) {
 		run(t, ctx, "desktop", emulation.ClearDeviceMetricsOverride())
 	})
 
+	step("a one-off destination's delivery", func(t *testing.T) {
+		before := len(rc.got())
+		url := rc.srv.URL + "/jobs/job_7/webhook"
+		var m struct{ ID string }
+		n.call(http.MethodPost, "/api/v1/app/"+app.ID+"/msg", map[string]any{
+			"eventType": "job.completed", "payload": map[string]any{"jobId": "job_7"}, "destination": map[string]any{"url": url},
+		}, &m)
+		run(t, ctx, "open", goHash("/messages/"+m.ID))
+		// The app's endpoint gets the message too: two deliveries, one
+		// of them to the one-off destination, shown by its URL.
+		waitJS(t, ctx, "delivery", waitText("[data-testid=oneoff]", url)+` && `+waitText("#delh + ul", "one-off destination"))
+		waitJS(t, ctx, "attempts", `document.querySelectorAll('details.attempt').length === 2 && `+waitText("details.attempt summary", url))
+		var link bool
+		eval(t, ctx, `!!document.querySelector('#delh + ul a[href*="dst_"]')`, &link)
+		if link {
+			t.Error("the one-off destination links to an endpoint page")
+		}
+		waitJS(t, ctx, "destination in details", waitText("[data-testid=destination]", url))
+		oneOff := fmt.Sprintf(`[...document.querySelectorAll('details.attempt')].find(d => d.querySelector('summary').textContent.includes(%q))`, url)
+		run(t, ctx, "open attempt", chromedp.Evaluate(oneOff+`.querySelector('summary').click()`, nil))
+		waitJS(t, ctx, "request", oneOff+`.open && `+oneOff+`.querySelector('code').textContent === 'POST '+`+fmt.Sprintf("%q", url)+` && `+oneOff+`.querySelector('.hdrs').textContent.includes('application secret')`)
+		audit(t, ctx, "message detail, one-off destination")
+		run(t, ctx, "resend", chromedp.Evaluate(fmt.Sprintf(`document.querySelector('button[aria-label="Resend to %s"]').click()`, url), nil))
+		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			if c := len(rc.got()); c != before+3 {
+				return fmt.Errorf("receiver got %d requests, want %d", c, before+3)
+			}
+			return nil
+		})
+		waitJS(t, ctx, "third attempt", `document.querySelectorAll('details.attempt').length === 3`)
+	})
+
 	step("read-only link", func(t *testing.T) {
 		ro := tab(t, browser)
 		run(t, ro, "open", chromedp.Navigate(n.portalLink("customer-1", map[string]any{"readOnly": true})))

@@ -41,6 +41,7 @@ const (
 	CmdExpirePayloads  CommandType = 25
 	CmdPurgeMessages   CommandType = 26
 	CmdExpungeContent  CommandType = 27
+	CmdSetAppSecret    CommandType = 28
 )
 
 // Command is one replicated state change.
@@ -484,15 +485,25 @@ func (c *CreateMessages) encode(e *storage.Encoder) {
 	for i := range c.Items {
 		it := &c.Items[i]
 		it.Meta.encode(e)
-		it.Message.Encode(e)
+		it.Message.EncodeBase(e)
 		e.Varint(it.Message.EventIDExpiresMs)
 	}
 	// Payload expiries came later: appended after the items, and only
-	// when one is set, so entries written before decode unchanged.
-	if slices.ContainsFunc(c.Items, func(it MessageItem) bool { return it.Message.PayloadExpiresMs != 0 }) {
+	// when one is set (or a destination follows), so entries written
+	// before decode unchanged.
+	hasDest := slices.ContainsFunc(c.Items, func(it MessageItem) bool { return !it.Message.Destination.IsZero() })
+	if hasDest || slices.ContainsFunc(c.Items, func(it MessageItem) bool { return it.Message.PayloadExpiresMs != 0 }) {
 		e.Uvarint(uint64(len(c.Items)))
 		for i := range c.Items {
 			e.Varint(c.Items[i].Message.PayloadExpiresMs)
+		}
+	}
+	// One-off destinations came later still: after the expiries, only
+	// when a message names one.
+	if hasDest {
+		e.Uvarint(uint64(len(c.Items)))
+		for i := range c.Items {
+			storage.EncodeDestination(e, &c.Items[i].Message.Destination)
 		}
 	}
 }
@@ -502,7 +513,7 @@ func (c *CreateMessages) decode(d *storage.Decoder) {
 	for i := range c.Items {
 		it := &c.Items[i]
 		it.Meta.decode(d)
-		it.Message.Decode(d)
+		it.Message.DecodeBase(d)
 		it.Message.EventIDExpiresMs = d.Varint()
 	}
 	if d.Remaining() > 0 {
@@ -512,6 +523,15 @@ func (c *CreateMessages) decode(d *storage.Decoder) {
 		}
 		for i := range c.Items {
 			c.Items[i].Message.PayloadExpiresMs = d.Varint()
+		}
+	}
+	if d.Remaining() > 0 {
+		if d.Count() != len(c.Items) {
+			d.Fail()
+			return
+		}
+		for i := range c.Items {
+			storage.DecodeDestination(d, &c.Items[i].Message.Destination)
 		}
 	}
 }
@@ -637,6 +657,8 @@ func newCommand(t CommandType) Command {
 		return &PurgeMessages{}
 	case CmdExpungeContent:
 		return &ExpungeContent{}
+	case CmdSetAppSecret:
+		return &SetAppSecret{}
 	}
 	return nil
 }
@@ -701,14 +723,45 @@ func (*SendExample) Type() CommandType { return CmdSendExample }
 
 func (c *SendExample) encode(e *storage.Encoder) {
 	c.Meta.encode(e)
-	c.Message.Encode(e)
+	c.Message.EncodeBase(e)
 	e.Varint(c.Message.EventIDExpiresMs)
 	e.String(c.EndpointID)
 }
 
 func (c *SendExample) decode(d *storage.Decoder) {
 	c.Meta.decode(d)
-	c.Message.Decode(d)
+	c.Message.DecodeBase(d)
 	c.Message.EventIDExpiresMs = d.Varint()
 	c.EndpointID = d.String()
+}
+
+// SetAppSecret gives an application a new signing secret, the one its
+// one-off destinations are signed with: a rotation (with the secrets kept
+// signing for their grace period), or, with IfAbsent, the first secret of
+// an application made before applications had one.
+type SetAppSecret struct {
+	Meta
+	AppID       string
+	Secret      string // sealed
+	PrevSecrets []storage.PrevSecret
+	IfAbsent    bool
+}
+
+// Type implements Command.
+func (*SetAppSecret) Type() CommandType { return CmdSetAppSecret }
+
+func (c *SetAppSecret) encode(e *storage.Encoder) {
+	c.Meta.encode(e)
+	e.String(c.AppID)
+	e.String(c.Secret)
+	storage.EncodePrevSecrets(e, c.PrevSecrets)
+	e.Bool(c.IfAbsent)
+}
+
+func (c *SetAppSecret) decode(d *storage.Decoder) {
+	c.Meta.decode(d)
+	c.AppID = d.String()
+	c.Secret = d.String()
+	c.PrevSecrets = storage.DecodePrevSecrets(d)
+	c.IfAbsent = d.Bool()
 }

@@ -140,6 +140,18 @@ var commandCases = []struct {
 			bareMetaHex + "01" + "016d" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 1, event id expiry 0
 			bareMetaHex + "01" + "016e" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 2
 			"02" + "04" + "00"}, // payload expiries: 2, none
+	{"CreateMessages with a destination", &CreateMessages{Items: []MessageItem{
+		{Meta: bareMeta, Message: storage.NewMessage{Message: storage.Message{ID: "m", AppID: "a", Payload: []byte("{}"), Timestamp: 1,
+			Destination: storage.Destination{ID: "dst_1", URL: "https://x/"}}}},
+		{Meta: bareMeta, Message: storage.NewMessage{Message: storage.Message{ID: "n", AppID: "a", Payload: []byte("{}"), Timestamp: 1}}},
+	}},
+		"0a" + "02" +
+			bareMetaHex + "01" + "016d" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 1
+			bareMetaHex + "01" + "016e" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 2
+			"02" + "00" + "00" + // payload expiries: none, written because a destination follows
+			"02" + "12" + "01" + "056473745f31" + "0a68747470733a2f2f782f" + "00"}, // destinations: version, id, url; none
+	{"SetAppSecret", &SetAppSecret{Meta: bareMeta, AppID: "app_1", Secret: "s", PrevSecrets: []storage.PrevSecret{{Secret: "o", ExpiresAt: 3}}, IfAbsent: true},
+		"1c" + bareMetaHex + "056170705f31" + "0173" + "01" + "016f" + "06" + "01"},
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -178,6 +190,7 @@ func TestCommandTypeValues(t *testing.T) {
 		{CmdExpirePayloads, 25, &ExpirePayloads{}, "ExpirePayloads"},
 		{CmdPurgeMessages, 26, &PurgeMessages{}, "PurgeMessages"},
 		{CmdExpungeContent, 27, &ExpungeContent{}, "ExpungeContent"},
+		{CmdSetAppSecret, 28, &SetAppSecret{}, "SetAppSecret"},
 	}
 	for _, w := range want {
 		if byte(w.typ) != w.val {
@@ -191,7 +204,7 @@ func TestCommandTypeValues(t *testing.T) {
 			t.Errorf("newCommand(%d) = %T, want %T", w.typ, got, w.cmd)
 		}
 	}
-	for _, unknown := range []CommandType{0, 28, 100, 255} {
+	for _, unknown := range []CommandType{0, 29, 100, 255} {
 		if c := newCommand(unknown); c != nil {
 			t.Errorf("newCommand(%d) = %T, want nil", unknown, c)
 		}
@@ -272,6 +285,9 @@ func TestCommandRoundTrip(t *testing.T) {
 		&ExpirePayloads{NowMs: -1, Limit: 1<<32 - 1},
 		&PurgeMessages{},
 		&ExpungeContent{},
+		&SetAppSecret{},
+		&SetAppSecret{Meta: goldenMeta, AppID: "a", Secret: "s", PrevSecrets: []storage.PrevSecret{{Secret: "p", ExpiresAt: -1}, {}}},
+		&CreateMessages{Items: []MessageItem{{Message: storage.NewMessage{Message: storage.Message{Destination: storage.Destination{ID: "dst_x", URL: "u"}}, PayloadExpiresMs: 9}}}},
 	}
 	for _, c := range others {
 		t.Run(reflect.TypeOf(c).Elem().Name(), func(t *testing.T) { roundTrip(t, c) })
@@ -336,26 +352,39 @@ func TestDecodeErrors(t *testing.T) {
 			b := Encode(tc.cmd)
 			// A command cut exactly before a record's appended field is a
 			// whole command of the older layout, not damage.
-			older := -1
+			older := map[int]bool{}
 			if put, ok := tc.cmd.(*PutAppToken); ok && len(put.Token.Capabilities) > 0 {
 				c := *put
 				c.Token.Capabilities = nil
-				older = len(Encode(&c))
+				older[len(Encode(&c))] = true
 			}
-			// Cut exactly before the appended payload expiries, a batch
-			// is whole in the older layout.
+			// Cut exactly before the appended payload expiries, or the
+			// destinations after them, a batch is whole in an older
+			// layout.
 			if cm, ok := tc.cmd.(*CreateMessages); ok {
+				if slices.ContainsFunc(cm.Items, func(it MessageItem) bool { return !it.Message.Destination.IsZero() }) {
+					var dests storage.Encoder
+					dests.Uvarint(uint64(len(cm.Items)))
+					for i := range cm.Items {
+						storage.EncodeDestination(&dests, &cm.Items[i].Message.Destination)
+					}
+					older[len(b)-len(dests.Buf)] = true
+				}
 				c := &CreateMessages{Items: slices.Clone(cm.Items)}
+				for i := range c.Items {
+					c.Items[i].Message.Destination = storage.Destination{}
+				}
+				older[len(Encode(c))] = true
 				for i := range c.Items {
 					c.Items[i].Message.PayloadExpiresMs = 0
 				}
-				older = len(Encode(c))
+				older[len(Encode(c))] = true
 			}
 			if ro, ok := tc.cmd.(*RecordOutcomes); ok && ro.AutoDisableNs != 0 {
-				older = len(Encode(&RecordOutcomes{Outcomes: ro.Outcomes}))
+				older[len(Encode(&RecordOutcomes{Outcomes: ro.Outcomes}))] = true
 			}
 			for n := 1; n < len(b); n++ {
-				if n == older {
+				if older[n] {
 					continue
 				}
 				if c, err := Decode(b[:n]); !errors.Is(err, storage.ErrCorrupt) {
@@ -377,7 +406,7 @@ func TestDecodeGarbageNeverPanics(t *testing.T) {
 		for i := range n {
 			buf[i] = byte(rng.Uint32())
 		}
-		buf[0] = byte(1 + rng.IntN(int(CmdAllowRejoin)))
+		buf[0] = byte(1 + rng.IntN(int(CmdSetAppSecret)))
 		_, _ = Decode(buf[:n])
 	}
 }

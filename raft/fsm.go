@@ -172,6 +172,10 @@ func apply(tx *storage.Tx, cmd Command) any {
 	case *PurgeMessages:
 		n, cursor := tx.PurgeMessages(c.BeforeNs, c.AfterApp, int(c.Limit))
 		return Result{Count: n, Cursor: cursor}
+	case *SetAppSecret:
+		return idempotent(tx, &c.Meta, func() Result {
+			return Result{Err: tx.SetAppSecret(c.AppID, c.Secret, c.PrevSecrets, c.IfAbsent, c.Time)}
+		})
 	case *ExpungeContent:
 		return idempotent(tx, &c.Meta, func() Result {
 			if c.AttemptID != "" {

@@ -548,3 +548,55 @@ func TestFSMAutoDisableWindowFromCommand(t *testing.T) {
 		t.Fatal("not disabled once the command's window was over")
 	}
 }
+
+// TestFSMOneOffDestinationAndAppSecret: a message naming a destination gets
+// a delivery under the destination's id besides its endpoints', and
+// SetAppSecret gives a secret once with IfAbsent and replaces it without.
+func TestFSMOneOffDestinationAndAppSecret(t *testing.T) {
+	fsm, s := newTestFSM(t, Hooks{})
+	idx := uint64(0)
+	apply := func(cmd Command) any {
+		idx++
+		return fsm.ApplyBatch([]*hraft.Log{commandLog(idx, cmd)})[0]
+	}
+	apply(&CreateApp{App: testApp("app_1")})
+	apply(&CreateEndpoint{Endpoint: testEndpoint("app_1", "ep_1")})
+	for _, c := range []*SetAppSecret{
+		{Meta: Meta{Time: 5}, AppID: "app_1", Secret: "first", IfAbsent: true},
+		{Meta: Meta{Time: 6}, AppID: "app_1", Secret: "not taken", IfAbsent: true},
+	} {
+		if res := apply(c); !resultsEqual(res, Result{}) {
+			t.Fatalf("SetAppSecret = %#v", res)
+		}
+	}
+	if res := apply(&SetAppSecret{AppID: "app_9", Secret: "x"}); !resultsEqual(res, Result{Err: storage.ErrNotFound}) {
+		t.Fatalf("SetAppSecret of a missing app = %#v", res)
+	}
+	m := testMessage("app_1", "msg_1", 1000)
+	dst := storage.DestinationID("app_1", "https://jobs.example/42")
+	m.Destination = storage.Destination{ID: dst, URL: "https://jobs.example/42"}
+	if res := apply(&CreateMessages{Items: []MessageItem{{Message: m}}}); !resultsEqual(res, []Result{{Fanout: 2}}) {
+		t.Fatalf("CreateMessages = %#v, want the endpoint and the destination", res)
+	}
+	readState(t, s, func(r *storage.Reader) error {
+		if a, err := r.App("app_1"); err != nil || a.Secret != "first" || a.UpdatedAt != 5 {
+			t.Errorf("app after SetAppSecret = %+v, %v", a, err)
+		}
+		got, err := r.Message("app_1", "msg_1")
+		if err != nil || got.Destination != m.Destination {
+			t.Errorf("stored message = %+v, %v", got, err)
+		}
+		entries, _, err := r.DueEntries(nil, 1<<40, 10)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for _, e := range entries {
+			ids = append(ids, e.Key.EndpointID)
+		}
+		if !reflect.DeepEqual(ids, []string{dst, "ep_1"}) {
+			t.Errorf("schedule holds %q, want the destination and the endpoint", ids)
+		}
+		return nil
+	})
+}

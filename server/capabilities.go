@@ -133,6 +133,9 @@ var routeAccess = map[string]access{
 	"PUT /api/v1/app/{app_id}":    adminOnly,
 	"PATCH /api/v1/app/{app_id}":  adminOnly,
 	"DELETE /api/v1/app/{app_id}": adminOnly,
+	// The secret of the app's one-off destinations: as endpoint secrets.
+	"GET /api/v1/app/{app_id}/secret":         viewSecret,
+	"POST /api/v1/app/{app_id}/secret/rotate": rotateSecret,
 
 	"GET /api/v1/app/{app_id}/endpoint":                                     viewBase,
 	"POST /api/v1/app/{app_id}/endpoint":                                    manageEndpoint,

@@ -77,6 +77,10 @@ var fastDecode = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true), json
 func decodeMessage(c *fasthttp.RequestCtx, in *messageIn) error {
 	body := c.PostBody()
 	if err := jsonv2.Unmarshal(body, in, fastDecode); err == nil && !hasHugeNumber(body) {
+		if in.Destination != nil {
+			// Herald's own object: its unknown fields are refused.
+			return checkFields(body, reflect.TypeOf(in), []string{"body"})
+		}
 		return nil
 	}
 	*in = messageIn{}

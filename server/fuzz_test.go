@@ -172,6 +172,11 @@ func FuzzDecodeMessage(f *testing.F) {
 		`{"eventType":"a","payload":{},"deliver_at":"2030-01-01T00:00:00Z","Event-Id":"e"}`,
 		`{"eventType":"a","payload":{},"application":{"name":"A","throttle_rate":5,"UID":"u"}}`,
 		`{"eventType":"a","payload":{},"ſ":1,"eventtypE":"b"}`,
+		`{"eventType":"a","payload":{},"destination":{"url":"https://example.com/h"}}`,
+		`{"eventType":"a","payload":{},"destination":{"url":"https://example.com/h","headers":{}}}`,
+		`{"eventType":"a","payload":{},"destination":{"URL":"x","url":"y"}}`,
+		`{"eventType":"a","payload":{},"destination":null}`,
+		`{"eventType":"a","payload":{},"Destination":{"Url":1}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -185,6 +190,15 @@ func FuzzDecodeMessage(f *testing.F) {
 			// Two spellings of one field ("eventType", "eventtype").
 			if err := jsonv2.Unmarshal(body, new(messageIn), fastDecode); errors.Is(err, jsontext.ErrDuplicateName) {
 				wantErr = err
+			}
+		}
+		if wantErr == nil && want.Destination != nil {
+			// Herald's own object: an unknown member is refused.
+			var top struct {
+				Destination jsontext.Value `json:"destination"`
+			}
+			if err := jsonv2.Unmarshal(body, &top, fastDecode); err == nil {
+				wantErr = jsonv2.Unmarshal(top.Destination, new(destinationIn), fastDecode, jsonv2.RejectUnknownMembers(true))
 			}
 		}
 		if len(bytes.TrimSpace(body)) == 0 {
@@ -222,5 +236,5 @@ func sameMessageIn(a, b *messageIn) bool {
 		reflect.DeepEqual(a.Tags, b.Tags) && sameTime(a.DeliverAt, b.DeliverAt) &&
 		reflect.DeepEqual(a.PayloadRetentionPeriod, b.PayloadRetentionPeriod) &&
 		reflect.DeepEqual(a.PayloadRetentionHours, b.PayloadRetentionHours) &&
-		reflect.DeepEqual(a.Application, b.Application)
+		reflect.DeepEqual(a.Application, b.Application) && reflect.DeepEqual(a.Destination, b.Destination)
 }

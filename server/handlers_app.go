@@ -49,6 +49,9 @@ func checkUID(v *violations, uid, idPrefix string) {
 		v.add("must be 1-256 characters of a-z, A-Z, 0-9, '-', '_' and '.'", "uid")
 	case strings.HasPrefix(uid, idPrefix):
 		v.add("must not start with "+idPrefix+", the prefix of ids", "uid")
+	case idPrefix == storage.PrefixEndpoint && strings.HasPrefix(uid, storage.PrefixDestination):
+		// Routes that take an endpoint id take a destination id too.
+		v.add("must not start with "+storage.PrefixDestination+", the prefix of one-off destination ids", "uid")
 	}
 }
 

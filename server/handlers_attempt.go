@@ -38,7 +38,7 @@ func attemptFilter(c *fasthttp.RequestCtx, v *violations) storage.AttemptFilter 
 }
 
 func (s *Server) listAttemptsByEndpoint(c *fasthttp.RequestCtx, p principal) error {
-	a, ep, err := s.loadEndpoint(c, p)
+	a, epID, err := s.loadDeliveryTarget(c, p)
 	if err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func (s *Server) listAttemptsByEndpoint(c *fasthttp.RequestCtx, p principal) err
 		msgs map[string]storage.Message
 	)
 	err = s.store.View(func(r *storage.Reader) error {
-		if page, err = r.ListAttemptsByEndpoint(a.ID, ep.ID, f, opts); err != nil || !withMsg {
+		if page, err = r.ListAttemptsByEndpoint(a.ID, epID, f, opts); err != nil || !withMsg {
 			return err
 		}
 		msgs = make(map[string]storage.Message)
@@ -134,7 +134,7 @@ func (s *Server) getAttempt(c *fasthttp.RequestCtx, p principal) error {
 // listEndpointMessages lists the messages an endpoint was (or will be) sent,
 // with their delivery status towards it.
 func (s *Server) listEndpointMessages(c *fasthttp.RequestCtx, p principal) error {
-	a, ep, err := s.loadEndpoint(c, p)
+	a, epID, err := s.loadDeliveryTarget(c, p)
 	if err != nil {
 		return err
 	}
@@ -150,7 +150,7 @@ func (s *Server) listEndpointMessages(c *fasthttp.RequestCtx, p principal) error
 	}
 	var page storage.Page[storage.EndpointMessage]
 	err = s.store.View(func(r *storage.Reader) error {
-		page, err = r.ListEndpointMessages(a.ID, ep.ID, f.Status, f.Message, opts)
+		page, err = r.ListEndpointMessages(a.ID, epID, f.Status, f.Message, opts)
 		return err
 	})
 	if err != nil {
@@ -182,6 +182,9 @@ func (s *Server) listMessageEndpoints(c *fasthttp.RequestCtx, p principal) error
 			return err
 		}
 		for _, dl := range page.Items {
+			if storage.IsDestination(dl.EndpointID) {
+				continue
+			}
 			if ep, err := r.Endpoint(a.ID, dl.EndpointID); err == nil {
 				eps[dl.EndpointID] = ep
 			}
@@ -193,7 +196,13 @@ func (s *Server) listMessageEndpoints(c *fasthttp.RequestCtx, p principal) error
 	}
 	writeJSON(c, http.StatusOK, newList(page, func(dl *storage.Delivery) messageEndpointOut {
 		ep, ok := eps[dl.EndpointID]
-		if !ok {
+		oneOff := dl.EndpointID == m.Destination.ID
+		switch {
+		case oneOff:
+			// A one-off destination has no endpoint record: shown with
+			// the URL the message named.
+			ep = storage.Endpoint{ID: dl.EndpointID, URL: m.Destination.URL, Version: 1, CreatedAt: m.Timestamp, UpdatedAt: m.Timestamp}
+		case !ok:
 			ep = storage.Endpoint{ID: dl.EndpointID}
 		}
 		return messageEndpointOut{
@@ -201,6 +210,7 @@ func (s *Server) listMessageEndpoints(c *fasthttp.RequestCtx, p principal) error
 			Status:      int(dl.Status), StatusText: dl.Status.String(),
 			NextAttempt: optTime(dl.NextAttempt), Attempts: dl.Attempts,
 			DeliveryID: storage.DeliveryID(dl.MsgID, dl.EndpointID),
+			OneOff:     oneOff,
 		}
 	}))
 	return nil
@@ -215,21 +225,26 @@ func (s *Server) resendMessage(c *fasthttp.RequestCtx, p principal) error {
 	if s.replayed(c, p) {
 		return nil
 	}
-	var ep storage.Endpoint
-	err = s.store.View(func(r *storage.Reader) error {
-		ep, err = r.Endpoint(a.ID, pathParam(c, "endpoint_id"))
-		return err
-	})
-	if err == storage.ErrNotFound {
-		return notFound("Endpoint")
-	}
-	if err != nil {
-		return err
+	// The endpoint, or the one-off destination the message names.
+	epID := pathParam(c, "endpoint_id")
+	if !storage.IsDestination(epID) || epID != m.Destination.ID {
+		var ep storage.Endpoint
+		err = s.store.View(func(r *storage.Reader) error {
+			ep, err = r.Endpoint(a.ID, epID)
+			return err
+		})
+		if err == storage.ErrNotFound {
+			return notFound("Endpoint")
+		}
+		if err != nil {
+			return err
+		}
+		epID = ep.ID
 	}
 	now := s.now()
 	// Svix answers 202 with an empty JSON object (EmptyResponse); its
 	// clients decode the body of any 2xx but 204, so it must be JSON.
-	cmd := &raft.Resend{Meta: s.meta(c, p, now, http.StatusAccepted, emptyObject), AppID: a.ID, MsgID: m.ID, EndpointID: ep.ID}
+	cmd := &raft.Resend{Meta: s.meta(c, p, now, http.StatusAccepted, emptyObject), AppID: a.ID, MsgID: m.ID, EndpointID: epID}
 	return s.commit(c, cmd, http.StatusAccepted, emptyObject)
 }
 

@@ -55,19 +55,24 @@ type endpointIn struct {
 	policy storage.Policy
 }
 
-func (s *Server) checkURL(v *violations, raw string) {
+// checkURL refuses a URL an endpoint or destination may not have; loc is
+// where the request gave it ("url" when empty).
+func (s *Server) checkURL(v *violations, raw string, loc ...string) {
+	if len(loc) == 0 {
+		loc = []string{"url"}
+	}
 	u, err := s.guard.CheckURL(raw)
 	if err == nil {
 		// A name that resolves to a refused address is refused now, with
 		// a clear message, and not only at every connection.
-		err = s.guard.CheckResolves(context.Background(), u, nil)
+		err = s.guard.CheckResolves(context.Background(), u, s.cfg.Resolver)
 	}
 	if err != nil {
 		msg := err.Error()
 		if errors.Is(err, delivery.ErrForbiddenAddress) {
 			msg = "the URL points at a private or reserved address: " + msg
 		}
-		v.add(msg, "url")
+		v.add(msg, loc...)
 	}
 }
 
@@ -442,16 +447,7 @@ func (s *Server) getEndpointSecret(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
-	// publicKey (a Herald extension) verifies Standard Webhooks v1a
-	// signatures, made with a key pair derived from the secret.
-	var publicKey string
-	if key, err := delivery.ParseSecret(secret); err == nil {
-		publicKey = delivery.V1aPublicKey(key)
-	}
-	writeJSON(c, http.StatusOK, struct {
-		Key       string `json:"key"`
-		PublicKey string `json:"publicKey,omitempty"`
-	}{secret, publicKey})
+	writeSecret(c, secret)
 	return nil
 }
 
@@ -469,19 +465,46 @@ const (
 // given, or a generated one, and keeps the old one signing for the grace
 // period.
 func (s *Server) rotateEndpointSecret(c *fasthttp.RequestCtx, p principal) error {
-	var in struct {
-		Key                *string `json:"key"`
-		GracePeriodSeconds *int64  `json:"gracePeriodSeconds"`
-	}
-	if len(bytes.TrimSpace(c.PostBody())) > 0 {
-		if err := decodeBody(c, &in); err != nil {
-			return err
-		}
+	in, err := decodeRotation(c)
+	if err != nil {
+		return err
 	}
 	_, ep, err := s.loadEndpoint(c, p)
 	if err != nil {
 		return err
 	}
+	now := s.now()
+	secret, prev, err := in.rotate(ep.Secret, ep.PrevSecrets, now)
+	if err != nil {
+		return err
+	}
+	ep.Secret, ep.PrevSecrets, ep.UpdatedAt = secret, prev, now.UnixNano()
+	s.sealEndpoint(&ep)
+	return s.commit(c, &raft.UpdateEndpoint{Meta: s.meta(c, p, now, http.StatusNoContent, nil), Endpoint: ep}, statusNoContent, noContent)
+}
+
+// rotationIn is the body of a secret rotation (Svix's
+// EndpointSecretRotateIn), for endpoints and applications alike.
+type rotationIn struct {
+	Key                *string `json:"key"`
+	GracePeriodSeconds *int64  `json:"gracePeriodSeconds"`
+}
+
+// decodeRotation reads a rotation's body, which may be empty.
+func decodeRotation(c *fasthttp.RequestCtx) (rotationIn, error) {
+	var in rotationIn
+	if len(bytes.TrimSpace(c.PostBody())) > 0 {
+		if err := decodeBody(c, &in); err != nil {
+			return in, err
+		}
+	}
+	return in, nil
+}
+
+// rotate returns the new secret (plain text; the caller seals it) and the
+// secrets that keep signing: the replaced one for the grace period, with
+// the earlier ones still in theirs.
+func (in *rotationIn) rotate(current string, old []storage.PrevSecret, now time.Time) (string, []storage.PrevSecret, error) {
 	var v violations
 	grace := defaultGracePeriod
 	if in.GracePeriodSeconds != nil {
@@ -490,29 +513,27 @@ func (s *Server) rotateEndpointSecret(c *fasthttp.RequestCtx, p principal) error
 		grace = time.Duration(g) * time.Second
 	}
 	secret := ""
+	var err error
 	if in.Key != nil {
 		secret = normalizeSecret(&v, *in.Key)
 	} else if secret, err = delivery.GenerateSecret(); err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := v.err(); err != nil {
-		return err
+		return "", nil, err
 	}
-	now := s.now()
 	// No grace means the old secrets stop signing now, all of them: a
 	// rotation without grace is what one does after a leak.
 	var prev []storage.PrevSecret
-	if grace > 0 {
-		prev = append(prev, storage.PrevSecret{Secret: ep.Secret, ExpiresAt: now.Add(grace).UnixNano()})
-		for _, ps := range ep.PrevSecrets {
+	if grace > 0 && current != "" {
+		prev = append(prev, storage.PrevSecret{Secret: current, ExpiresAt: now.Add(grace).UnixNano()})
+		for _, ps := range old {
 			if ps.ExpiresAt > now.UnixNano() && len(prev) < maxPrevSecrets {
 				prev = append(prev, ps)
 			}
 		}
 	}
-	ep.Secret, ep.PrevSecrets, ep.UpdatedAt = secret, prev, now.UnixNano()
-	s.sealEndpoint(&ep)
-	return s.commit(c, &raft.UpdateEndpoint{Meta: s.meta(c, p, now, http.StatusNoContent, nil), Endpoint: ep}, statusNoContent, noContent)
+	return secret, prev, nil
 }
 
 // sealEndpoint encrypts the endpoint's plaintext secret, and any header

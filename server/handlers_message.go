@@ -31,6 +31,9 @@ type messageIn struct {
 	// Application creates the application named by uid in the path when
 	// it does not exist yet, as in Svix; ignored when it does.
 	Application *applicationIn `json:"application"`
+	// Destination is a Herald extension: a one-off destination for this
+	// message alone (handlers_destination.go).
+	Destination *destinationIn `json:"destination"`
 }
 
 // payloadExpiry is when a new message's payload is dropped (unix ms): from
@@ -124,10 +127,21 @@ func (s *Server) createMessage(c *fasthttp.RequestCtx, p principal) error {
 	if err := s.validateMessage(&in, now); err != nil {
 		return err
 	}
+	dest, err := s.destinationFor(&a, in.Destination)
+	if err != nil {
+		return err
+	}
+	if !dest.IsZero() {
+		// Its delivery is signed with the app's secret, which must exist
+		// before the message is committed.
+		if err := s.ensureAppSecret(&a); err != nil {
+			return err
+		}
+	}
 	m := storage.Message{
 		ID: storage.NewID(storage.PrefixMessage, now), AppID: a.ID, EventType: *in.EventType,
 		EventID: deref(in.EventID), Channels: in.Channels, Tags: in.Tags,
-		Payload: in.Payload, Timestamp: now.UnixNano(),
+		Payload: in.Payload, Timestamp: now.UnixNano(), Destination: dest,
 	}
 	if in.DeliverAt != nil && in.DeliverAt.After(now) {
 		m.DeliverAt = in.DeliverAt.UnixNano()

@@ -7,6 +7,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/herald-webhooks/herald/raft"
+	"github.com/herald-webhooks/herald/storage"
 )
 
 // recoverChunk is how many of an endpoint's messages one Raft entry of a
@@ -50,6 +51,9 @@ func (in *rangeIn) bounds(now time.Time) (since, until int64, err error) {
 // failed for good, of the messages created since (and before until), as
 // Svix's recover does: after a receiver's outage, its failed messages go
 // out again at once instead of waiting for someone to resend each.
+//
+// The path may name a one-off destination id (dst_...) instead of an
+// endpoint: its failed deliveries of the range are re-queued the same way.
 func (s *Server) recoverEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	return s.rangeTask(c, p, taskRecover, func(m raft.Meta, appID, epID string, since, until int64, after string) raft.Command {
 		return &raft.Recover{Meta: m, EndpointRange: raft.EndpointRange{AppID: appID, EndpointID: epID, Since: since, Until: until, After: after, Limit: recoverChunk}}
@@ -73,7 +77,16 @@ func (s *Server) rangeTask(c *fasthttp.RequestCtx, p principal, kind string,
 	if err := decodeBody(c, &in); err != nil {
 		return err
 	}
-	a, ep, err := s.loadEndpoint(c, p)
+	load := s.loadDeliveryTarget
+	if kind != taskRecover {
+		// Replaying what a destination never got means nothing: a
+		// one-off destination gets only the messages that name it.
+		load = func(c *fasthttp.RequestCtx, p principal) (storage.App, string, error) {
+			a, ep, err := s.loadEndpoint(c, p)
+			return a, ep.ID, err
+		}
+	}
+	a, epID, err := load(c, p)
 	if err != nil {
 		return err
 	}
@@ -81,9 +94,9 @@ func (s *Server) rangeTask(c *fasthttp.RequestCtx, p principal, kind string,
 	if err != nil {
 		return err
 	}
-	t, err := s.startTask(kind, a.ID, ep.ID, func() (any, error) {
+	t, err := s.startTask(kind, a.ID, epID, func() (any, error) {
 		n, err := s.chunked(func(after string) raft.Command {
-			return step(raft.Meta{Time: s.now().UnixNano()}, a.ID, ep.ID, since, until, after)
+			return step(raft.Meta{Time: s.now().UnixNano()}, a.ID, epID, since, until, after)
 		})
 		return map[string]any{"queued": n}, err
 	})

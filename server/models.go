@@ -145,6 +145,9 @@ type messageOut struct {
 	Payload   json.RawMessage `json:"payload"`
 	DeliverAt *time.Time      `json:"deliverAt,omitempty"`
 	Timestamp time.Time       `json:"timestamp"`
+	// Destination is a Herald addition: the one-off destination the
+	// message named, with its id.
+	Destination *destinationOut `json:"destination,omitempty"`
 }
 
 // emptyPayload stands in for a payload left out of a response.
@@ -153,7 +156,7 @@ var emptyPayload = json.RawMessage(`{}`)
 func toMessageOut(m *storage.Message, withContent bool) messageOut {
 	out := messageOut{
 		ID: m.ID, EventType: m.EventType, EventID: optString(m.EventID), Channels: m.Channels, Tags: m.Tags,
-		Payload: emptyPayload, Timestamp: ts(m.Timestamp),
+		Payload: emptyPayload, Timestamp: ts(m.Timestamp), Destination: toDestinationOut(&m.Destination),
 	}
 	if withContent && len(m.Payload) > 0 {
 		out.Payload = m.Payload
@@ -257,4 +260,8 @@ type messageEndpointOut struct {
 	Attempts uint32 `json:"attempts"`
 	// DeliveryID is a Herald addition: this delivery's id (see attemptOut).
 	DeliveryID string `json:"deliveryId"`
+	// OneOff is a Herald addition: the delivery is to the one-off
+	// destination the message named (id dst_..., url the message's), not
+	// to an endpoint.
+	OneOff bool `json:"oneOff,omitempty"`
 }

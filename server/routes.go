@@ -20,6 +20,9 @@ func (s *Server) routes(r *router.Router) {
 	r.PUT("/api/v1/app/{app_id}", s.write(s.updateApp))
 	r.PATCH("/api/v1/app/{app_id}", s.write(s.patchApp))
 	r.DELETE("/api/v1/app/{app_id}", s.write(s.deleteApp))
+	// Herald additions: the secret that signs one-off destinations.
+	r.GET("/api/v1/app/{app_id}/secret", s.authed(s.getAppSecret))
+	r.POST("/api/v1/app/{app_id}/secret/rotate", s.write(s.rotateAppSecret))
 
 	r.GET("/api/v1/app/{app_id}/endpoint", s.authed(s.listEndpoints))
 	r.POST("/api/v1/app/{app_id}/endpoint", s.write(s.createEndpoint))

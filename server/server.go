@@ -65,6 +65,9 @@ type Config struct {
 	// the API listener verified (mutual TLS between nodes is on).
 	RequireNodeCert bool
 	Now             func() time.Time
+	// Resolver looks up the host names of endpoint and destination URLs
+	// when they are given (nil: the system's).
+	Resolver delivery.Resolver
 	// Version is the build's version, recorded in backups.
 	Version string
 	// PayloadRetention is how long a payload is kept when its message

@@ -3,6 +3,8 @@ package storage
 import (
 	"crypto/sha256"
 	"encoding/base32"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -106,3 +108,31 @@ func DerivedID(prefix string, t time.Time, seed string) string {
 	k, _ := ksuid.FromParts(t, sum[:16]) // fails only on the payload's length
 	return prefix + k.String()
 }
+
+// PrefixDestination starts the ids of one-off destinations.
+const PrefixDestination = "dst_"
+
+// DestinationID names the one-off destinations of an application that
+// share an origin (scheme, host and port of rawURL): every message naming
+// a URL there is delivered under this id where an endpoint's id goes, so
+// the origin gets one flow state in the dispatcher (in-flight limit,
+// backoff, catch-up) and one attempts and recover listing, like an
+// endpoint, while the records stay per message. Derived, never stored
+// apart: the leader stamps it into the message (Destination.ID).
+func DestinationID(appID, rawURL string) string {
+	origin := rawURL
+	if u, err := url.Parse(rawURL); err == nil && u.Host != "" {
+		scheme := strings.ToLower(u.Scheme)
+		port := u.Port()
+		if port == "" {
+			port = map[string]string{"http": "80", "https": "443"}[scheme]
+		}
+		origin = scheme + "://" + net.JoinHostPort(strings.ToLower(strings.TrimSuffix(u.Hostname(), ".")), port)
+	}
+	sum := sha256.Sum256([]byte("herald/destination\x00" + appID + "\x00" + origin))
+	return PrefixDestination + deliveryIDEncoding.EncodeToString(sum[:16])
+}
+
+// IsDestination reports whether id names a one-off destination rather
+// than an endpoint.
+func IsDestination(id string) bool { return strings.HasPrefix(id, PrefixDestination) }

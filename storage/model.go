@@ -22,7 +22,17 @@ type App struct {
 	// Policy is the app's delivery policy (appended field): its
 	// endpoints' deliveries inherit what their endpoint leaves unset.
 	Policy Policy
+	// Secret signs the deliveries to one-off destinations named on the
+	// app's messages (whsec_..., sealed at rest like an endpoint's, see
+	// SecretAAD); PrevSecrets are those a rotation replaced, signing too
+	// until they expire. Appended fields; "" on apps made before them
+	// until one is needed (see Tx.SetAppSecret).
+	Secret      string
+	PrevSecrets []PrevSecret
 }
+
+// SecretAAD is the additional data the app's sealed secret is bound to.
+func (a *App) SecretAAD() []byte { return []byte("herald/app-secret/" + a.ID) }
 
 // Endpoint is a URL that receives an application's messages.
 type Endpoint struct {
@@ -94,7 +104,25 @@ type Message struct {
 	Payload   []byte // raw JSON object
 	Timestamp int64  // accepted at, unix nanoseconds
 	DeliverAt int64  // first attempt not before; 0 = at Timestamp
+	// Destination is the one-off destination the message names (zero:
+	// none), delivered besides the app's matching endpoints. Appended
+	// field of the stored record; commands carry it apart (EncodeBase).
+	Destination Destination
 }
+
+// Destination is a one-off destination named on a message (the "webhook_url
+// per job" pattern): delivered to like an endpoint, through the same
+// delivery, schedule and attempt records, keyed by ID where an endpoint's
+// id goes, but not an endpoint of the app.
+type Destination struct {
+	// ID is DestinationID of the app and the URL's origin, stamped by the
+	// leader when the message is accepted.
+	ID  string
+	URL string
+}
+
+// IsZero reports a message without a one-off destination.
+func (d *Destination) IsZero() bool { return d.ID == "" && d.URL == "" }
 
 // Status is the state of a delivery or the outcome of an attempt. The values
 // are Svix's MessageStatus numbers.
@@ -262,10 +290,15 @@ func (a *App) Encode(e *Encoder) {
 	e.Uvarint(uint64(a.ThrottleRate))
 	e.Varint(a.CreatedAt)
 	e.Varint(a.UpdatedAt)
-	// Appended field: written only when set, so records without it keep
-	// their encoding.
-	if !a.Policy.IsZero() {
+	// Appended fields: written only when set, so records without them
+	// keep their encoding. A secret follows the policy, which is then
+	// written even when it sets nothing.
+	if !a.Policy.IsZero() || a.Secret != "" {
 		encodePolicy(e, &a.Policy)
+	}
+	if a.Secret != "" {
+		e.String(a.Secret)
+		EncodePrevSecrets(e, a.PrevSecrets)
 	}
 }
 
@@ -282,6 +315,35 @@ func (a *App) Decode(d *Decoder) {
 	if d.Remaining() > 0 {
 		decodePolicy(d, &a.Policy)
 	}
+	if d.Remaining() > 0 {
+		if a.Secret = d.String(); a.Secret == "" {
+			d.fail() // never written empty: a stray byte, not a field
+			return
+		}
+		a.PrevSecrets = DecodePrevSecrets(d)
+	}
+}
+
+// EncodePrevSecrets appends a counted list of rotated-out secrets.
+func EncodePrevSecrets(e *Encoder, list []PrevSecret) {
+	e.Uvarint(uint64(len(list)))
+	for _, ps := range list {
+		e.String(ps.Secret)
+		e.Varint(ps.ExpiresAt)
+	}
+}
+
+// DecodePrevSecrets reads what EncodePrevSecrets wrote; empty decodes as nil.
+func DecodePrevSecrets(d *Decoder) []PrevSecret {
+	n := d.Count()
+	if n == 0 {
+		return nil
+	}
+	list := make([]PrevSecret, 0, n)
+	for range n {
+		list = append(list, PrevSecret{Secret: d.String(), ExpiresAt: d.Varint()})
+	}
+	return list
 }
 
 // Encode appends ep's encoding.
@@ -308,11 +370,7 @@ func (ep *Endpoint) Encode(e *Encoder) {
 	// even when it is zero.
 	hasPolicy := !ep.Policy.IsZero()
 	if len(ep.PrevSecrets) > 0 || hasPolicy {
-		e.Uvarint(uint64(len(ep.PrevSecrets)))
-		for _, ps := range ep.PrevSecrets {
-			e.String(ps.Secret)
-			e.Varint(ps.ExpiresAt)
-		}
+		EncodePrevSecrets(e, ep.PrevSecrets)
 	}
 	if hasPolicy {
 		encodePolicy(e, &ep.Policy)
@@ -383,8 +441,35 @@ func (t *EventType) Decode(d *Decoder) {
 	t.UpdatedAt = d.Varint()
 }
 
-// Encode appends m's encoding.
+// Encode appends m's encoding as stored: EncodeBase, then the appended
+// destination when there is one.
 func (m *Message) Encode(e *Encoder) {
+	m.EncodeBase(e)
+	if !m.Destination.IsZero() {
+		e.Bytes(encode(m.Destination.encode))
+	}
+}
+
+// Decode reads what Encode wrote. Payload aliases the decoder's input.
+func (m *Message) Decode(d *Decoder) {
+	m.DecodeBase(d)
+	if d.Remaining() > 0 {
+		b := d.Bytes()
+		if len(b) == 0 {
+			d.fail() // never written empty
+			return
+		}
+		if err := decodeInto(b, m.Destination.decode); err != nil {
+			d.fail()
+		}
+	}
+}
+
+// EncodeBase appends the fields every message record has had from the
+// start: the form commands embed, where more fields follow the message and
+// an appended field could not be told from them (they carry the
+// destination apart).
+func (m *Message) EncodeBase(e *Encoder) {
 	e.Byte(recordV1)
 	e.String(m.ID)
 	e.String(m.AppID)
@@ -397,8 +482,8 @@ func (m *Message) Encode(e *Encoder) {
 	e.Varint(m.DeliverAt)
 }
 
-// Decode reads what Encode wrote. Payload aliases the decoder's input.
-func (m *Message) Decode(d *Decoder) {
+// DecodeBase reads what EncodeBase wrote. Payload aliases the input.
+func (m *Message) DecodeBase(d *Decoder) {
 	checkVersion(d)
 	m.ID = d.String()
 	m.AppID = d.String()
@@ -409,6 +494,47 @@ func (m *Message) Decode(d *Decoder) {
 	m.Payload = d.Bytes()
 	m.Timestamp = d.Varint()
 	m.DeliverAt = d.Varint()
+}
+
+// destinationV1 leads a destination's encoding; fields added later are
+// appended after URL and read when bytes remain.
+const destinationV1 = 1
+
+func (dst *Destination) encode(e *Encoder) {
+	e.Byte(destinationV1)
+	e.String(dst.ID)
+	e.String(dst.URL)
+}
+
+func (dst *Destination) decode(d *Decoder) {
+	if d.Byte() != destinationV1 {
+		d.fail()
+		return
+	}
+	dst.ID = d.String()
+	dst.URL = d.String()
+}
+
+// EncodeDestination appends a message's destination for a command: a
+// length-prefixed encoding, empty for none.
+func EncodeDestination(e *Encoder, dst *Destination) {
+	if dst.IsZero() {
+		e.Bytes(nil)
+		return
+	}
+	e.Bytes(encode(dst.encode))
+}
+
+// DecodeDestination reads what EncodeDestination wrote.
+func DecodeDestination(d *Decoder, dst *Destination) {
+	b := d.Bytes()
+	if len(b) == 0 {
+		*dst = Destination{}
+		return
+	}
+	if err := decodeInto(b, dst.decode); err != nil {
+		d.Fail()
+	}
 }
 
 // Encode appends dl's encoding.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -171,6 +172,25 @@ var goldenRecords = []struct {
 		empty:  func() record { return &AppToken{} },
 	},
 	{
+		// An app with a signing secret: a policy (here setting nothing)
+		// is written before it.
+		name:  "AppWithSecret",
+		value: &App{ID: "app_1", Secret: "s", PrevSecrets: []PrevSecret{{Secret: "o", ExpiresAt: 3}}},
+		golden: "01" + "056170705f31" + "00" + "00" + "00" + "00" + "00" + "00" + // version, id, uid, name, metadata, throttle, created, updated
+			"01" + strings.Repeat("00", 18) + // a policy that sets nothing
+			"0173" + "01" + "016f" + "06", // secret, one previous secret expiring at 3
+		empty: func() record { return &App{} },
+	},
+	{
+		// A message naming a one-off destination: the appended field
+		// follows, length-prefixed.
+		name:  "MessageWithDestination",
+		value: &Message{ID: "msg_1", AppID: "app_1", Payload: []byte("{}"), Timestamp: 1, Destination: Destination{ID: "dst_1", URL: "https://x/"}},
+		golden: "01" + "056d73675f31" + "056170705f31" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + // base fields
+			"12" + "01" + "056473745f31" + "0a68747470733a2f2f782f", // destination: length, version, id, url
+		empty: func() record { return &Message{} },
+	},
+	{
 		name:   "zero App",
 		value:  &App{},
 		golden: "0100000000000000",
@@ -265,6 +285,17 @@ func TestRecordDecodeRejectsDamage(t *testing.T) {
 				c.FailingNoticed = false
 				older[len(encodeRecord(&c))] = true
 				older[len(b)-1] = true // the zero policy alone decodes as one
+			}
+			if a, ok := tc.value.(*App); ok && a.Secret != "" {
+				c := *a
+				c.Secret, c.PrevSecrets = "", nil
+				older[len(encodeRecord(&c))] = true
+				older[len(encodeRecord(&c))+len(encode(func(e *Encoder) { encodePolicy(e, &c.Policy) }))] = true
+			}
+			if m, ok := tc.value.(*Message); ok && !m.Destination.IsZero() {
+				c := *m
+				c.Destination = Destination{}
+				older[len(encodeRecord(&c))] = true
 			}
 			if tok, ok := tc.value.(*AppToken); ok && len(tok.Capabilities) > 0 {
 				c := *tok

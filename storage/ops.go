@@ -59,12 +59,15 @@ func (tx *Tx) CreateApp(a App) error {
 	return nil
 }
 
-// UpdateApp replaces an application, keeping its creation time.
+// UpdateApp replaces an application, keeping its creation time and its
+// signing secrets (which only SetAppSecret changes, so an update racing a
+// rotation cannot undo it).
 func (tx *Tx) UpdateApp(a App) error {
 	old, err := tx.getApp(a.ID)
 	if err != nil {
 		return err
 	}
+	a.Secret, a.PrevSecrets = old.Secret, old.PrevSecrets
 	if a.UID != old.UID {
 		if a.UID != "" {
 			if owner, taken := tx.lookup(appUIDKey(a.UID)); taken && owner != a.ID {
@@ -77,6 +80,24 @@ func (tx *Tx) UpdateApp(a App) error {
 		}
 	}
 	a.CreatedAt = old.CreatedAt
+	tx.set(appKey(a.ID), encode(a.Encode))
+	return nil
+}
+
+// SetAppSecret gives an application a new signing secret (sealed) with the
+// ones a rotation keeps signing (prev). With ifAbsent it only gives one to
+// an application that has none, and leaves a secret made meanwhile alone:
+// that is how applications made before apps had secrets get theirs.
+func (tx *Tx) SetAppSecret(appID, secret string, prev []PrevSecret, ifAbsent bool, nowNs int64) error {
+	a, err := tx.getApp(appID)
+	if err != nil {
+		return err
+	}
+	if ifAbsent && a.Secret != "" {
+		return nil
+	}
+	a.Secret, a.PrevSecrets = secret, prev
+	a.UpdatedAt = nowNs
 	tx.set(appKey(a.ID), encode(a.Encode))
 	return nil
 }
@@ -272,6 +293,11 @@ func (tx *Tx) CreateMessage(nm NewMessage) (fanout int, existing string, err err
 	eps, err := tx.matchingEndpoints(m)
 	if err != nil {
 		return 0, "", err
+	}
+	if m.Destination.ID != "" {
+		// The one-off destination is delivered to like an endpoint that
+		// sets no policy of its own: the app's applies.
+		eps = append(eps, &Endpoint{ID: m.Destination.ID, AppID: m.AppID})
 	}
 	var appPolicy Policy
 	if len(eps) > 0 {
@@ -502,7 +528,7 @@ func (tx *Tx) recordOutcome(o *Outcome, autoDisableNs int64) {
 
 // Resend schedules a manual attempt of a message to an endpoint at dueMs.
 func (tx *Tx) Resend(appID, msgID, epID string, dueMs int64) error {
-	if !tx.exists(messageKey(appID, msgID)) || !tx.exists(endpointKey(appID, epID)) {
+	if !tx.destinationExists(appID, msgID, epID) {
 		return ErrNotFound
 	}
 	var dl Delivery
@@ -523,6 +549,20 @@ func (tx *Tx) Resend(appID, msgID, epID string, dueMs int64) error {
 	tx.schedule(ScheduleKey{DueMs: dueMs, MsgID: msgID, EndpointID: epID},
 		Due{AppID: appID, Attempt: dl.Attempts + 1, Trigger: TriggerManual, Policy: dl.Policy.Ref()})
 	return nil
+}
+
+// destinationExists reports whether the message exists and epID is one of
+// its possible destinations: an endpoint of the app, or the one-off
+// destination the message names.
+func (tx *Tx) destinationExists(appID, msgID, epID string) bool {
+	if !IsDestination(epID) {
+		return tx.exists(messageKey(appID, msgID)) && tx.exists(endpointKey(appID, epID))
+	}
+	var m Message
+	if tx.get(messageKey(appID, msgID), func(v []byte) error { return decodeInto(v, m.Decode) }) != nil {
+		return false
+	}
+	return m.Destination.ID == epID
 }
 
 // Recover re-queues an endpoint's failed deliveries of messages created in

@@ -410,3 +410,16 @@ func (r *Reader) AnyEndpointMatches(appID string, m *Message) (bool, error) {
 	})
 	return found, err
 }
+
+// DestinationUsed reports whether a message of the app was sent (or is to
+// be sent) to the one-off destination id: it has a delivery index entry,
+// which is all a one-off destination has in place of an endpoint record.
+func (r *Reader) DestinationUsed(appID, id string) bool {
+	opts := badger.DefaultIteratorOptions
+	opts.PrefetchValues = false
+	opts.Prefix = epMsgPrefix(appID, id)
+	it := r.txn.NewIterator(opts)
+	defer it.Close()
+	it.Seek(opts.Prefix)
+	return it.Valid()
+}

@@ -32,9 +32,11 @@ func populate(t *testing.T, s *Store) {
 		return nil
 	})
 	mustApply(t, s, func(tx *Tx) error {
-		// A payload past the value threshold lives in Badger's value log.
+		// A payload past the value threshold lives in Badger's value log;
+		// the one-off destination makes a delivery keyed by its dst_ id.
 		_, _, err := tx.CreateMessage(NewMessage{Message: Message{ID: tMsg, AppID: tApp, EventID: "e",
-			Payload: bytes.Repeat([]byte("x"), 4096), Timestamp: 1e9}, EventIDExpiresMs: 50})
+			Payload: bytes.Repeat([]byte("x"), 4096), Timestamp: 1e9,
+			Destination: Destination{ID: DestinationID(tApp, "https://x.example/"), URL: "https://x.example/"}}, EventIDExpiresMs: 50})
 		return err
 	})
 }

@@ -623,11 +623,12 @@ function MessageLog({ s, endpoint, version }) {
 // requestHeaders rebuilds what a request carried: attempts store no copy
 // of their headers, so the endpoint's custom headers are its current ones.
 function requestHeaders(msg, at, custom) {
+  const oneOff = at.endpointId === msg.destination?.id;
   const out = [
     ['content-type', 'application/json'],
     ['webhook-id', msg.id],
     ['webhook-timestamp', String(Math.floor(new Date(at.timestamp).getTime() / 1000))],
-    ['webhook-signature', 'v1,… (signed with the endpoint secret)'],
+    ['webhook-signature', 'v1,… (signed with the ' + (oneOff ? 'application' : 'endpoint') + ' secret)'],
   ];
   if (custom) {
     for (const [k, v] of Object.entries(custom.headers || {})) out.push([k, v]);
@@ -647,7 +648,7 @@ function MessageDetail({ s, id }) {
   useEffect(() => { api('GET', app + '/msg/' + enc(id)).then(setMsg, setErr); }, [id]);
   useEffect(() => {
     for (const d of dels) {
-      if (!(d.id in custom)) {
+      if (!d.oneOff && !(d.id in custom)) {
         setCustom((c) => ({ ...c, [d.id]: null }));
         api('GET', app + '/endpoint/' + enc(d.id) + '/headers').then((h) => setCustom((c) => ({ ...c, [d.id]: h })), () => {});
       }
@@ -676,12 +677,13 @@ function MessageDetail({ s, id }) {
         <dt>Created</dt><dd>${fmtTime(msg.timestamp)}</dd>
         ${msg.eventId && html`<dt>Event ID</dt><dd><code>${msg.eventId}</code></dd>`}
         ${msg.channels?.length > 0 && html`<dt>Channels</dt><dd>${msg.channels.join(', ')}</dd>`}
+        ${msg.destination && html`<dt>Destination</dt><dd><code class="truncate" data-testid="destination">${msg.destination.url}</code></dd>`}
       </dl></section>
       <section class="card"><h2>Payload</h2><pre class="body" data-testid="payload">${pretty(msg.payload)}</pre></section>
     </div>
     <section class="card" aria-labelledby="delh"><h2 id="delh">Endpoints</h2>
-      ${dels.length === 0 ? html`<p class="muted">No endpoint received this message.</p>` : html`<ul class="plain">${dels.map((d) => html`<li class="row between wrap">
-        <span><a href=${'#/endpoints/' + d.id}>${d.url}</a> <${Badge} status=${d.status} /> <span class="muted">${d.attempts} attempt${d.attempts === 1 ? '' : 's'}${d.nextAttempt ? ', next ' + fmtTime(d.nextAttempt) : ''}</span></span>
+      ${dels.length === 0 ? html`<p class="muted">No endpoint or destination received this message.</p>` : html`<ul class="plain">${dels.map((d) => html`<li class="row between wrap">
+        <span>${d.oneOff ? html`<span class="truncate" data-testid="oneoff">${d.url}</span> <span class="muted">(one-off destination)</span>` : html`<a href=${'#/endpoints/' + d.id}>${d.url}</a>`} <${Badge} status=${d.status} /> <span class="muted">${d.attempts} attempt${d.attempts === 1 ? '' : 's'}${d.nextAttempt ? ', next ' + fmtTime(d.nextAttempt) : ''}</span></span>
         ${canResend && html`<button type="button" onClick=${() => resend(d.id)} aria-label=${'Resend to ' + d.url}>Resend</button>`}
       </li>`)}</ul>`}
     </section>

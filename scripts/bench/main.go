@@ -42,6 +42,7 @@ type options struct {
 	rate        int
 	payload     int
 	fanout      int
+	oneoff      int
 	backlog     int
 	drain       time.Duration
 	pids        string
@@ -60,6 +61,7 @@ func main() {
 	flag.IntVar(&o.rate, "rate", 0, "target events/s across all clients (0 = as fast as possible)")
 	flag.IntVar(&o.payload, "payload", 1024, "payload size in bytes")
 	flag.IntVar(&o.fanout, "fanout", 1, "endpoints per app (each event is delivered this many times)")
+	flag.IntVar(&o.oneoff, "oneoff", 0, "name a one-off destination on every event, spread over this many receiver origins (listeners); 0 = none")
 	flag.IntVar(&o.backlog, "backlog", 0, "send this many events with the receiver down, then bring it up and measure the drain")
 	flag.DurationVar(&o.drain, "drain", 120*time.Second, "how long to wait for deliveries to catch up after sending")
 	flag.StringVar(&o.pids, "pids", "", "comma-separated pids of running Herald processes to report RSS for (with -target)")
@@ -73,7 +75,7 @@ func main() {
 }
 
 func run(o options) error {
-	rcv, err := startReceiver()
+	rcv, err := startReceiver(o.oneoff)
 	if err != nil {
 		return err
 	}
@@ -129,14 +131,14 @@ func run(o options) error {
 	if o.backlog > 0 {
 		rcv.down.Store(true)
 		fmt.Printf("loading %d events with the receiver down...\n", o.backlog)
-		drive(apis, appID, o, res, o.backlog)
+		drive(apis, appID, o, res, o.backlog, rcv.origins)
 		fmt.Printf("backlog of %d acknowledged; bringing the receiver up\n", res.acked.Load())
 		res.delivered.Store(0)
 		rcv.reset()
 		cpu0 := cpuSeconds(procs)
 		rcv.down.Store(false)
 		start := time.Now()
-		want := res.acked.Load() * int64(o.fanout)
+		want := res.acked.Load() * o.perEvent()
 		elapsed := waitDelivered(rcv, want, o.drain).Sub(start)
 		cpu1 := cpuSeconds(procs)
 		fmt.Printf("\n%-44s %s\n", "backlog acknowledged (events)", strconv.FormatInt(res.acked.Load(), 10))
@@ -149,10 +151,10 @@ func run(o options) error {
 
 	cpu0 := cpuSeconds(procs)
 	start := time.Now()
-	drive(apis, appID, o, res, 0)
+	drive(apis, appID, o, res, 0, rcv.origins)
 	sendTime := time.Since(start)
 	cpu1 := cpuSeconds(procs)
-	want := res.acked.Load() * int64(o.fanout)
+	want := res.acked.Load() * o.perEvent()
 	total := waitDelivered(rcv, want, o.drain).Sub(start)
 	report(o, res, rcv, sendTime, total)
 	reportCPU(procs, cpu0, cpu1, sendTime, res.acked.Load())
@@ -230,7 +232,15 @@ func (r *results) addLatency(d time.Duration) {
 
 // drive runs the clients for o.duration, or until count events are acked;
 // client i sends to apis[i % len(apis)].
-func drive(apis []*apiClient, appID string, o options, res *results, count int) {
+// perEvent is how many deliveries each acknowledged event makes.
+func (o options) perEvent() int64 {
+	if o.oneoff > 0 {
+		return int64(o.fanout) + 1
+	}
+	return int64(o.fanout)
+}
+
+func drive(apis []*apiClient, appID string, o options, res *results, count int, origins []string) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.duration)
 	if count > 0 {
 		ctx, cancel = context.WithCancel(context.Background())
@@ -244,7 +254,7 @@ func drive(apis []*apiClient, appID string, o options, res *results, count int) 
 		tick = t.C
 	}
 	pad := strings.Repeat("x", max(o.payload-64, 0))
-	var issued atomic.Int64
+	var issued, seq atomic.Int64
 	var wg sync.WaitGroup
 	progress := time.NewTicker(time.Second)
 	defer progress.Stop()
@@ -279,7 +289,16 @@ func drive(apis []*apiClient, appID string, o options, res *results, count int) 
 				body = strconv.AppendInt(body, sent.UnixNano(), 10)
 				body = append(body, `,"pad":"`...)
 				body = append(body, pad...)
-				body = append(body, `"}}`...)
+				body = append(body, `"}`...)
+				if len(origins) > 0 {
+					n := seq.Add(1)
+					body = append(body, `,"destination":{"url":"http://`...)
+					body = append(body, origins[n%int64(len(origins))]...)
+					body = append(body, `/job/`...)
+					body = strconv.AppendInt(body, n, 10)
+					body = append(body, `"}`...)
+				}
+				body = append(body, '}')
 				status, err := api.post("/api/v1/app/"+appID+"/msg", body)
 				if err == nil && status == fasthttp.StatusAccepted {
 					res.acked.Add(1)
@@ -434,6 +453,7 @@ func (a *apiClient) setup(rcv *receiver, fanout int) (string, error) {
 // the time from the client's send to the first attempt's arrival.
 type receiver struct {
 	addr           string
+	origins        []string // listeners for one-off destinations
 	srv            *fasthttp.Server
 	down           atomic.Bool
 	unique, dups   atomic.Int64
@@ -442,7 +462,9 @@ type receiver struct {
 	firstLatencies []time.Duration
 }
 
-func startReceiver() (*receiver, error) {
+// startReceiver listens on one port, and on oneoff more for the one-off
+// destinations (each port is an origin of its own to Herald).
+func startReceiver(oneoff int) (*receiver, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -450,6 +472,14 @@ func startReceiver() (*receiver, error) {
 	r := &receiver{addr: ln.Addr().String(), seen: make(map[string]struct{})}
 	r.srv = &fasthttp.Server{Handler: r.handle, Concurrency: 1 << 16}
 	go func() { _ = r.srv.Serve(ln) }()
+	for range oneoff {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		r.origins = append(r.origins, l.Addr().String())
+		go func() { _ = r.srv.Serve(l) }()
+	}
 	return r, nil
 }
 
