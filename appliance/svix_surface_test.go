@@ -50,8 +50,13 @@ func TestMessagePrecheck(t *testing.T) {
 			t.Errorf("Precheck(%s, %v) = %v, want %v", c.eventType, c.channels, got, c.want)
 		}
 	}
-	if r := n.do(http.MethodPost, "/api/v1/app/"+app.Id+"/msg/precheck/active", `{"eventType":"bad name"}`); r.status != http.StatusUnprocessableEntity {
-		t.Errorf("bad event type name: %d %s", r.status, r.body)
+	for _, body := range []string{`{"eventType":"bad name"}`,
+		`{"eventType":"job.completed","channels":["a","b","c","d","e","f"]}`,
+		`{"eventType":"job.completed","channels":["no spaces"]}`,
+		`{"eventType":"job.completed","channels":[]}`} {
+		if r := n.do(http.MethodPost, "/api/v1/app/"+app.Id+"/msg/precheck/active", body); r.status != http.StatusUnprocessableEntity {
+			t.Errorf("precheck %s: %d %s, want 422", body, r.status, r.body)
+		}
 	}
 }
 

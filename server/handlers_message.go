@@ -82,12 +82,7 @@ func (s *Server) validateMessage(in *messageIn, now time.Time) error {
 	case len(in.Payload) > s.cfg.MaxPayloadBytes:
 		v.add("must be at most "+strconv.Itoa(s.cfg.MaxPayloadBytes)+" bytes", "payload")
 	}
-	if in.Channels != nil {
-		v.check(len(in.Channels) >= 1 && len(in.Channels) <= 5, "must hold 1 to 5 channels, or be left out", "channels")
-		for _, ch := range in.Channels {
-			v.check(channelPattern.MatchString(ch), "channels are 1-256 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "channels")
-		}
-	}
+	checkMessageChannels(&v, in.Channels)
 	v.check(len(in.Tags) <= 5, "at most 5 tags", "tags")
 	for _, tag := range in.Tags {
 		v.check(channelPattern.MatchString(tag), "tags are 1-256 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "tags")
@@ -96,6 +91,18 @@ func (s *Server) validateMessage(in *messageIn, now time.Time) error {
 		v.check(in.DeliverAt.Before(now.Add(90*24*time.Hour)), "must be within 90 days", "deliverAt")
 	}
 	return v.err()
+}
+
+// checkMessageChannels checks the channels a message names (Svix: 1 to 5,
+// or none).
+func checkMessageChannels(v *violations, channels []string) {
+	if channels == nil {
+		return
+	}
+	v.check(len(channels) >= 1 && len(channels) <= 5, "must hold 1 to 5 channels, or be left out", "channels")
+	for _, ch := range channels {
+		v.check(channelPattern.MatchString(ch), "channels are 1-256 characters of a-z, A-Z, 0-9, '-', '_', '.' and ':'", "channels")
+	}
 }
 
 // createMessage accepts an event: 202 only once the message and its fan-out

@@ -26,6 +26,7 @@ func (s *Server) precheckMessage(c *fasthttp.RequestCtx, p principal) error {
 	} else {
 		v.check(namePattern.MatchString(*in.EventType), eventTypeNameRule, "eventType")
 	}
+	checkMessageChannels(&v, in.Channels)
 	if err := v.err(); err != nil {
 		return err
 	}
