@@ -95,7 +95,7 @@ func NewDispatcher(cfg DispatcherConfig, node *raft.Node, store *storage.Store, 
 	}, func(_ any, n int) []raft.Result {
 		return make([]raft.Result, n)
 	}, func(o storage.Outcome) int {
-		return 128 + len(o.Attempt.Response) + len(o.Attempt.URL) + len(o.Attempt.Error)
+		return 128 + o.Attempt.SizeHint()
 	})
 	node.OnLeadership(d.setLeader)
 	return d
@@ -443,6 +443,7 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	at.URL = ep.URL
 	at.StatusCode = resp.StatusCode
 	at.Response = resp.Body
+	at.RequestHeaders, at.ResponseHeaders = resp.RequestHeaders, resp.Headers
 	at.DurationMs = resp.Duration.Milliseconds()
 	at.Trigger = e.Due.Trigger
 	if resp.Err != nil {

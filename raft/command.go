@@ -520,10 +520,18 @@ func (c *RecordOutcomes) encode(e *storage.Encoder) {
 		e.String(o.Key.MsgID)
 		e.String(o.Key.EndpointID)
 		e.Uvarint(uint64(o.AttemptNo))
-		o.Attempt.Encode(e)
+		o.Attempt.EncodeCore(e)
 		e.Varint(o.NextDueMs)
 		e.Byte(byte(o.Final))
 		e.Bool(o.DisableEndpoint)
+	}
+	// Attempt headers came later: appended after the outcomes, and only
+	// when one has them, so entries written before decode unchanged.
+	if slices.ContainsFunc(c.Outcomes, func(o storage.Outcome) bool { return o.Attempt.HasHeaders() }) {
+		e.Uvarint(uint64(len(c.Outcomes)))
+		for i := range c.Outcomes {
+			c.Outcomes[i].Attempt.EncodeHeaders(e)
+		}
 	}
 }
 
@@ -535,10 +543,22 @@ func (c *RecordOutcomes) decode(d *storage.Decoder) {
 		o.Key.MsgID = d.String()
 		o.Key.EndpointID = d.String()
 		o.AttemptNo = d.Uint32()
-		o.Attempt.Decode(d)
+		o.Attempt.DecodeCore(d)
 		o.NextDueMs = d.Varint()
 		o.Final = storage.Status(d.Byte())
 		o.DisableEndpoint = d.Bool()
+	}
+	if d.Remaining() > 0 {
+		if d.Count() != len(c.Outcomes) {
+			d.Fail()
+			return
+		}
+		for i := range c.Outcomes {
+			c.Outcomes[i].Attempt.DecodeHeaders(d)
+		}
+		if !slices.ContainsFunc(c.Outcomes, func(o storage.Outcome) bool { return o.Attempt.HasHeaders() }) {
+			d.Fail() // never written without headers: stray bytes, not a field
+		}
 	}
 }
 
@@ -653,7 +673,7 @@ func sizeHint(c Command) int {
 	case *RecordOutcomes:
 		for i := range c.Outcomes {
 			o := &c.Outcomes[i]
-			n += 192 + len(o.Attempt.Response) + len(o.Attempt.URL) + len(o.Attempt.Error)
+			n += 192 + o.Attempt.SizeHint()
 		}
 	}
 	return n

@@ -36,6 +36,12 @@ var (
 			Trigger: storage.TriggerManual, Status: storage.StatusFail},
 		NextDueMs: 5000, Final: storage.StatusFail, DisableEndpoint: true,
 	}
+	outcomeWithHeaders = storage.Outcome{
+		Key: storage.ScheduleKey{DueMs: 9, MsgID: "msg_2", EndpointID: "ep_1"},
+		Attempt: storage.Attempt{ID: "atmpt_2", AppID: "app_1", MsgID: "msg_2", EndpointID: "ep_1", StatusCode: 200,
+			RequestHeaders:  []storage.Header{{Name: "Authorization", Value: "[redacted]"}, {Name: "Webhook-Id", Value: "msg_2"}},
+			ResponseHeaders: []storage.Header{{Name: "Date", Value: "x"}}},
+	}
 )
 
 // The two metas as encoded: time, has-idempotency flag, then hash, status,
@@ -132,6 +138,15 @@ var commandCases = []struct {
 			bareMetaHex + "01" + "016d" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 1, event id expiry 0
 			bareMetaHex + "01" + "016e" + "0161" + "00" + "00" + "00" + "00" + "027b7d" + "02" + "00" + "00" + // item 2
 			"02" + "04" + "00"}, // payload expiries: 2, none
+	{"RecordOutcomes with headers", &RecordOutcomes{Outcomes: []storage.Outcome{
+		{Key: storage.ScheduleKey{DueMs: 1, MsgID: "m", EndpointID: "e"}, Attempt: storage.Attempt{ID: "a",
+			RequestHeaders: []storage.Header{{Name: "A", Value: "1"}}}},
+		{Key: storage.ScheduleKey{DueMs: 2, MsgID: "n", EndpointID: "e"}},
+	}},
+		"0b" + "02" +
+			"02" + "016d" + "0165" + "00" + "01" + "0161" + "0000000000000000000000" + "00" + "00" + "00" + // outcome 1, attempt core
+			"04" + "016e" + "0165" + "00" + "01" + "000000000000000000000000" + "00" + "00" + "00" + // outcome 2
+			"02" + "01" + "0141" + "0131" + "00" + "00" + "00"}, // headers: outcome 1 request A: 1, none; outcome 2 none
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -250,6 +265,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		&CreateMessages{Items: make([]MessageItem, 3)},
 		&RecordOutcomes{},
 		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome, goldenOutcome}},
+		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome, outcomeWithHeaders}},
 		&Expire{},
 		&Expire{NowMs: -1, Limit: 1<<32 - 1},
 		&SetAdminHash{},
@@ -333,6 +349,15 @@ func TestDecodeErrors(t *testing.T) {
 				c.Token.Capabilities = nil
 				older = len(Encode(&c))
 			}
+			// Cut exactly before the appended attempt headers, a batch
+			// is whole in the older layout.
+			if ro, ok := tc.cmd.(*RecordOutcomes); ok {
+				c := &RecordOutcomes{Outcomes: slices.Clone(ro.Outcomes)}
+				for i := range c.Outcomes {
+					c.Outcomes[i].Attempt.RequestHeaders, c.Outcomes[i].Attempt.ResponseHeaders = nil, nil
+				}
+				older = len(Encode(c))
+			}
 			// Cut exactly before the appended payload expiries, a batch
 			// is whole in the older layout.
 			if cm, ok := tc.cmd.(*CreateMessages); ok {
@@ -390,4 +415,29 @@ func FuzzDecodeCommand(f *testing.F) {
 			t.Fatalf("round trip of decoded value:\n got %#v\nwant %#v", again, c)
 		}
 	})
+}
+
+// TestRecordOutcomesStrayHeaderSection checks that an appended header
+// section that does not match the outcomes, or carries no headers at all
+// (never written), is damage rather than a field.
+func TestRecordOutcomesStrayHeaderSection(t *testing.T) {
+	base := Encode(&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome}})
+	for name, tail := range map[string][]byte{
+		"count mismatch":   {0x02, 0x00, 0x00, 0x00, 0x00},
+		"no headers":       {0x01, 0x00, 0x00},
+		"header cut short": {0x01, 0x01, 0x01, 'A'},
+	} {
+		b := append(slices.Clone(base), tail...)
+		if c, err := Decode(b); !errors.Is(err, storage.ErrCorrupt) {
+			t.Errorf("%s: Decode = %#v, %v; want ErrCorrupt", name, c, err)
+		}
+	}
+	// Entries written before headers existed decode with none.
+	c, err := Decode(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := c.(*RecordOutcomes).Outcomes[0].Attempt; at.RequestHeaders != nil || at.ResponseHeaders != nil {
+		t.Fatalf("old entry decoded with headers: %+v", at)
+	}
 }
