@@ -294,7 +294,7 @@ func TestSDKConformance(t *testing.T) {
 	call("Authentication.ExpireAll", sdk.Authentication.ExpireAll(ctx, app.Id, models.ApplicationTokenExpireIn{}, nil))
 
 	// Herald's additions, through the same checking client.
-	for _, path := range []string{"/metrics", "/api/v1/cluster", "/api/v1/cluster/node", "/api/v1/backup"} {
+	for _, path := range []string{"/metrics", "/api/v1/cluster", "/api/v1/cluster/node", "/api/v1/backup", "/api/v1/app/" + app.Id + "/delivery?status=0&limit=2"} {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+adminToken)
 		resp, err := hc.Do(req)

@@ -171,6 +171,7 @@ var routeAccess = map[string]access{
 	"DELETE /api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content": adminOnly,
 	"GET /api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}":               viewBase,
 	"GET /api/v1/app/{app_id}/attempt/msg/{msg_id}":                         viewBase,
+	"GET /api/v1/app/{app_id}/delivery":                                     viewBase,
 
 	"POST /api/v1/auth/app-portal-access/{app_id}": adminOnly,
 	"POST /api/v1/auth/dashboard-access/{app_id}":  adminOnly,

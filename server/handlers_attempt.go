@@ -162,6 +162,43 @@ func (s *Server) listEndpointMessages(c *fasthttp.RequestCtx, p principal) error
 	return nil
 }
 
+// listAppDeliveries lists an application's deliveries across its
+// endpoints (Herald addition): the app-wide log filtered by status, which
+// Svix serves only per endpoint. Filtered pages may be short before the
+// end (see storage.ListAppDeliveries); follow the iterator until done.
+func (s *Server) listAppDeliveries(c *fasthttp.RequestCtx, p principal) error {
+	a, err := s.loadApp(p, pathParam(c, "app_id"))
+	if err != nil {
+		return err
+	}
+	opts, err := listOptions(c, true)
+	if err != nil {
+		return err
+	}
+	var v violations
+	f := attemptFilter(c, &v)
+	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
+	if err := v.err(); err != nil {
+		return err
+	}
+	var page storage.Page[storage.EndpointMessage]
+	err = s.store.View(func(r *storage.Reader) error {
+		page, err = r.ListAppDeliveries(a.ID, f.Status, f.Message, opts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newList(page, func(em *storage.EndpointMessage) appDeliveryOut {
+		return appDeliveryOut{
+			endpointMessageOut: toEndpointMessageOut(em, withContent),
+			EndpointID:         em.Delivery.EndpointID,
+			DeliveryID:         storage.DeliveryID(em.Delivery.MsgID, em.Delivery.EndpointID),
+		}
+	}))
+	return nil
+}
+
 // listMessageEndpoints lists a message's deliveries, one per endpoint, with
 // each endpoint's status.
 func (s *Server) listMessageEndpoints(c *fasthttp.RequestCtx, p principal) error {

@@ -258,6 +258,14 @@ func toEndpointMessageOut(em *storage.EndpointMessage, withContent bool) endpoin
 	}
 }
 
+// appDeliveryOut is one delivery of the app-wide list (Herald addition):
+// the message as its endpoint sees it, and which endpoint that is.
+type appDeliveryOut struct {
+	endpointMessageOut
+	EndpointID string `json:"endpointId"`
+	DeliveryID string `json:"deliveryId"`
+}
+
 func optTime(ns int64) *time.Time {
 	if ns == 0 {
 		return nil

@@ -61,6 +61,7 @@ func (s *Server) routes(r *router.Router) {
 
 	r.GET("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", s.authed(s.listAttemptsByEndpoint))
 	r.GET("/api/v1/app/{app_id}/attempt/msg/{msg_id}", s.authed(s.listAttemptsByMessage))
+	r.GET("/api/v1/app/{app_id}/delivery", s.authed(s.listAppDeliveries))
 
 	r.POST("/api/v1/auth/app-portal-access/{app_id}", s.write(s.appPortalAccess))
 	r.POST("/api/v1/auth/dashboard-access/{app_id}", s.write(s.appPortalAccess))

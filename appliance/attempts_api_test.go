@@ -93,3 +93,87 @@ func TestAttemptHeadersRecorded(t *testing.T) {
 		}
 	}
 }
+
+// TestAppDeliveriesByStatus pages the app-wide delivery list filtered by
+// status through the API: matches spread unevenly over three endpoints,
+// more than one page of them, each exactly once, newest message first.
+func TestAppDeliveriesByStatus(t *testing.T) {
+	t.Parallel()
+	n := startNode(t)
+	rc := newReceiver(t)
+	app, err := n.sdk.Application.Create(ctx(t), models.ApplicationIn{Name: "Deliveries"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	filters := [][]string{nil, {"b.rare", "c.once"}, {"c.once"}}
+	var epIDs []string
+	for _, f := range filters {
+		in := models.EndpointIn{Url: rc.URL("/hook")}
+		if f != nil {
+			in.FilterTypes = f
+		}
+		ep, err := n.sdk.Endpoint.Create(ctx(t), app.Id, in, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		epIDs = append(epIDs, ep.Id)
+	}
+	want := 0
+	for i := range 12 {
+		et := "a.common"
+		switch i {
+		case 3, 7:
+			et = "b.rare"
+		case 10:
+			et = "c.once"
+		}
+		if _, err := n.sdk.Message.Create(ctx(t), app.Id, models.MessageIn{EventType: et, Payload: map[string]any{"i": i}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		want += map[string]int{"a.common": 1, "b.rare": 2, "c.once": 3}[et]
+	}
+	rc.waitFor(t, want)
+	type row struct {
+		ID         string `json:"id"`
+		EndpointID string `json:"endpointId"`
+		Status     int    `json:"status"`
+	}
+	var seen []row
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		seen = seen[:0]
+		it := ""
+		for range 20 {
+			var page struct {
+				Data     []row
+				Iterator string
+				Done     bool
+			}
+			n.do(http.MethodGet, "/api/v1/app/"+app.Id+"/delivery?status=0&limit=4&iterator="+it, nil).json(t, &page)
+			seen = append(seen, page.Data...)
+			if page.Done {
+				break
+			}
+			it = page.Iterator
+		}
+		if len(seen) != want {
+			return fmt.Errorf("%d succeeded deliveries listed, want %d", len(seen), want)
+		}
+		return nil
+	})
+	dup := map[row]bool{}
+	for i, r := range seen {
+		if dup[r] || r.Status != 0 || (i > 0 && r.ID > seen[i-1].ID) {
+			t.Fatalf("row %d %+v repeated, not succeeded or out of order: %+v", i, r, seen)
+		}
+		dup[r] = true
+	}
+	// No pending or failed deliveries: the other statuses list nothing.
+	var failed struct{ Data []row }
+	n.do(http.MethodGet, "/api/v1/app/"+app.Id+"/delivery?status=2", nil).json(t, &failed)
+	if len(failed.Data) != 0 {
+		t.Errorf("status=2 lists %v", failed.Data)
+	}
+	if r := n.do(http.MethodGet, "/api/v1/app/"+app.Id+"/delivery?status=9", nil); r.status != http.StatusUnprocessableEntity {
+		t.Errorf("status=9: %d, want 422", r.status)
+	}
+}
