@@ -1,9 +1,9 @@
 package delivery
 
 import (
+	"bytes"
 	"net/http"
 	"slices"
-	"strings"
 
 	"github.com/herald-webhooks/herald/storage"
 )
@@ -34,20 +34,30 @@ const (
 // password or auth. The headers routes hide these values, and attempt
 // records store them redacted.
 func SensitiveHeader(name string) bool {
-	n := strings.ToLower(name)
-	switch n {
-	case "x-api-key", "api-key", "apikey":
-		return true
+	// Lower-cased on the stack: this runs for every header of every
+	// attempt, and strings.ToLower would allocate for most names.
+	var buf [64]byte
+	lower := buf[:0]
+	if len(name) > len(buf) {
+		lower = make([]byte, 0, len(name))
+	}
+	for i := range len(name) {
+		c := name[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		lower = append(lower, c)
 	}
 	for _, part := range sensitiveParts {
-		if strings.Contains(n, part) {
+		if bytes.Contains(lower, part) {
 			return true
 		}
 	}
 	return false
 }
 
-var sensitiveParts = []string{"auth", "cookie", "token", "secret", "password", "passwd", "api-key", "apikey"}
+var sensitiveParts = [][]byte{[]byte("auth"), []byte("cookie"), []byte("token"), []byte("secret"),
+	[]byte("password"), []byte("passwd"), []byte("api-key"), []byte("apikey")}
 
 // recordHeaders returns h as attempt records keep it: one entry per
 // value, in name order, sensitive values redacted, within the bounds
@@ -56,33 +66,33 @@ func recordHeaders(h http.Header) []storage.Header {
 	if len(h) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(h))
+	var small [16]string
+	names := small[:0]
 	for name := range h {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	out := make([]storage.Header, 0, min(len(h), maxRecordedHeaders))
-	budget := maxRecordedHeaderBytes
-	add := func(name, value string) bool {
-		if len(out) == maxRecordedHeaders || budget <= len(name) {
-			return false
-		}
-		if SensitiveHeader(name) {
-			value = Redacted
-		}
-		budget -= len(name)
-		if len(value) > budget {
-			value = value[:budget]
-		}
-		budget -= len(value)
-		out = append(out, storage.Header{Name: name, Value: value})
-		return true
-	}
+	n := 0
 	for _, name := range names {
-		for _, v := range h[name] {
-			if !add(name, v) {
+		n += len(h[name])
+	}
+	out := make([]storage.Header, 0, min(n, maxRecordedHeaders))
+	budget := maxRecordedHeaderBytes
+	for _, name := range names {
+		sensitive := SensitiveHeader(name)
+		for _, value := range h[name] {
+			if len(out) == maxRecordedHeaders || budget <= len(name) {
 				return out
 			}
+			if sensitive {
+				value = Redacted
+			}
+			budget -= len(name)
+			if len(value) > budget {
+				value = value[:budget]
+			}
+			budget -= len(value)
+			out = append(out, storage.Header{Name: name, Value: value})
 		}
 	}
 	return out
