@@ -37,6 +37,19 @@ func attemptFilter(c *fasthttp.RequestCtx, v *violations) storage.AttemptFilter 
 	return f
 }
 
+// listQuery reads the query of a list of attempts or deliveries: the page
+// (newest first unless asked), the status and message filters, and
+// with_content (default true).
+func listQuery(c *fasthttp.RequestCtx) (opts storage.ListOptions, f storage.AttemptFilter, withContent bool, err error) {
+	if opts, err = listOptions(c, true); err != nil {
+		return opts, f, false, err
+	}
+	var v violations
+	f = attemptFilter(c, &v)
+	withContent = query(c, "with_content") == "" || queryBool(c, "with_content", &v)
+	return opts, f, withContent, v.err()
+}
+
 func (s *Server) listAttemptsByEndpoint(c *fasthttp.RequestCtx, p principal) error {
 	a, ep, err := s.loadEndpoint(c, p)
 	if err != nil {
@@ -88,17 +101,11 @@ func (s *Server) listAttemptsByMessage(c *fasthttp.RequestCtx, p principal) erro
 	if err != nil {
 		return err
 	}
-	opts, err := listOptions(c, true)
+	opts, f, withContent, err := listQuery(c)
 	if err != nil {
 		return err
 	}
-	var v violations
-	f := attemptFilter(c, &v)
 	f.EndpointID = query(c, "endpoint_id")
-	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
-	if err := v.err(); err != nil {
-		return err
-	}
 	var page storage.Page[storage.Attempt]
 	err = s.store.View(func(r *storage.Reader) error {
 		page, err = r.ListAttemptsByMessage(a.ID, m.ID, f, opts)
@@ -138,14 +145,8 @@ func (s *Server) listEndpointMessages(c *fasthttp.RequestCtx, p principal) error
 	if err != nil {
 		return err
 	}
-	opts, err := listOptions(c, true)
+	opts, f, withContent, err := listQuery(c)
 	if err != nil {
-		return err
-	}
-	var v violations
-	f := attemptFilter(c, &v)
-	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
-	if err := v.err(); err != nil {
 		return err
 	}
 	var page storage.Page[storage.EndpointMessage]
@@ -171,14 +172,8 @@ func (s *Server) listAppDeliveries(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
-	opts, err := listOptions(c, true)
+	opts, f, withContent, err := listQuery(c)
 	if err != nil {
-		return err
-	}
-	var v violations
-	f := attemptFilter(c, &v)
-	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
-	if err := v.err(); err != nil {
 		return err
 	}
 	var page storage.Page[storage.EndpointMessage]
