@@ -444,6 +444,7 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	at.StatusCode = resp.StatusCode
 	at.Response = resp.Body
 	at.RequestHeaders, at.ResponseHeaders = resp.RequestHeaders, resp.Headers
+	SealRecordedHeaders(d.cfg.Keys, at, headers)
 	at.DurationMs = resp.Duration.Milliseconds()
 	at.Trigger = e.Due.Trigger
 	if resp.Err != nil {

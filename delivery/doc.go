@@ -45,5 +45,7 @@
 //     Authorization (basic and bearer auth to the receiver),
 //     Proxy-Authorization, cookies and credential-looking names
 //     (SensitiveHeader) are replaced by Redacted in the sender, before
-//     anything reaches Raft. Signatures are kept.
+//     anything reaches Raft; the endpoint's other custom header values are
+//     sealed in the record, as in the endpoint (SealRecordedHeaders).
+//     Signatures are kept.
 package delivery

@@ -86,7 +86,7 @@ func (s *Server) listAttemptsByEndpoint(c *fasthttp.RequestCtx, p principal) err
 		return err
 	}
 	writeJSON(c, http.StatusOK, newList(page, func(at *storage.Attempt) attemptOut {
-		out := toAttemptOut(at, withContent)
+		out := toAttemptOut(s.cfg.Keys, at, withContent)
 		if m, ok := msgs[at.MsgID]; ok {
 			mo := toMessageOut(&m, false)
 			out.Msg = &mo
@@ -114,7 +114,7 @@ func (s *Server) listAttemptsByMessage(c *fasthttp.RequestCtx, p principal) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusOK, newList(page, func(at *storage.Attempt) attemptOut { return toAttemptOut(at, withContent) }))
+	writeJSON(c, http.StatusOK, newList(page, func(at *storage.Attempt) attemptOut { return toAttemptOut(s.cfg.Keys, at, withContent) }))
 	return nil
 }
 
@@ -134,7 +134,7 @@ func (s *Server) getAttempt(c *fasthttp.RequestCtx, p principal) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusOK, toAttemptOut(&at, true))
+	writeJSON(c, http.StatusOK, toAttemptOut(s.cfg.Keys, &at, true))
 	return nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/herald-webhooks/herald/delivery"
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/storage"
 )
 
@@ -216,8 +218,9 @@ type attemptOut struct {
 }
 
 // toAttemptOut renders an attempt; without content the response body reads
-// "{}", as in Svix, and the headers are left out.
-func toAttemptOut(at *storage.Attempt, withContent bool) attemptOut {
+// "{}", as in Svix, and the headers are left out. Sealed header values
+// (custom headers of the endpoint) are opened with keys.
+func toAttemptOut(keys *keyring.Keyring, at *storage.Attempt, withContent bool) attemptOut {
 	out := attemptOut{
 		ID: at.ID, MsgID: at.MsgID, EndpointID: at.EndpointID, URL: at.URL,
 		Response: "{}", ResponseStatusCode: at.StatusCode, ResponseDurationMs: at.DurationMs,
@@ -230,7 +233,7 @@ func toAttemptOut(at *storage.Attempt, withContent bool) attemptOut {
 	out.Response = string(at.Response)
 	if len(at.RequestHeaders) > 0 {
 		out.SentHeaders = make(map[string]string, len(at.RequestHeaders))
-		for _, h := range at.RequestHeaders {
+		for _, h := range delivery.OpenRecordedHeaders(keys, at) {
 			out.SentHeaders[h.Name] = h.Value
 		}
 	}

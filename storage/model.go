@@ -172,6 +172,12 @@ type Attempt struct {
 	ResponseHeaders []Header
 }
 
+// HeaderAAD is the additional data a sealed value of the attempt's
+// recorded request header name is bound to (see delivery.SealRecordedHeaders).
+func (at *Attempt) HeaderAAD(name string) []byte {
+	return []byte("herald/attempt-header/" + at.AppID + "/" + at.ID + "/" + strings.ToLower(name))
+}
+
 // Header is one header line of a recorded request or response.
 type Header struct {
 	Name  string
