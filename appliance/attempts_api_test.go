@@ -87,6 +87,17 @@ func TestAttemptHeadersRecorded(t *testing.T) {
 			t.Errorf("GET %s has no sentHeaders: %s", p, body)
 		}
 	}
+	// Svix's attempt headers route: the same headers, and the names hidden.
+	var hdrs struct {
+		SentHeaders     map[string]string `json:"sentHeaders"`
+		ResponseHeaders [][]string        `json:"responseHeaders"`
+		Sensitive       []string          `json:"sensitive"`
+	}
+	n.do(http.MethodGet, paths[2]+"/headers", nil).json(t, &hdrs)
+	if hdrs.SentHeaders["X-Team"] != "a" || len(hdrs.ResponseHeaders) != len(at.ResponseHeaders) ||
+		strings.Join(hdrs.Sensitive, ",") != "Authorization,X-Client-Secret" {
+		t.Errorf("attempt headers route: %+v", hdrs)
+	}
 	for _, p := range paths[:2] {
 		if body := string(n.do(http.MethodGet, p+"?with_content=false", nil).body); strings.Contains(body, "Headers\"") {
 			t.Errorf("GET %s?with_content=false returns headers: %s", p, body)

@@ -166,6 +166,7 @@ var routeAccess = map[string]access{
 	"GET /api/v1/app/{app_id}/msg/{msg_id}/endpoint":                        viewBase,
 	"POST /api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend":  createAttempts,
 	"GET /api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}":            viewBase,
+	"GET /api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/headers":    viewBase,
 	"DELETE /api/v1/app/{app_id}/msg/{msg_id}/content":                      adminOnly,
 	"POST /api/v1/app/{app_id}/msg/expunge-all-contents":                    adminOnly,
 	"DELETE /api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content": adminOnly,

@@ -2,10 +2,12 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/herald-webhooks/herald/delivery"
 	"github.com/herald-webhooks/herald/raft"
 	"github.com/herald-webhooks/herald/storage"
 )
@@ -119,23 +121,56 @@ func (s *Server) listAttemptsByMessage(c *fasthttp.RequestCtx, p principal) erro
 }
 
 func (s *Server) getAttempt(c *fasthttp.RequestCtx, p principal) error {
-	a, m, err := s.loadMessage(c, p)
-	if err != nil {
-		return err
-	}
-	var at storage.Attempt
-	err = s.store.View(func(r *storage.Reader) error {
-		at, err = r.Attempt(a.ID, m.ID, pathParam(c, "attempt_id"))
-		return err
-	})
-	if err == storage.ErrNotFound {
-		return notFound("Attempt")
-	}
+	at, err := s.loadAttempt(c, p)
 	if err != nil {
 		return err
 	}
 	writeJSON(c, http.StatusOK, toAttemptOut(s.cfg.Keys, &at, true))
 	return nil
+}
+
+// getAttemptHeaders serves Svix's attempt headers route (internal in
+// Svix's API description): the headers of the attempt object, with the
+// names whose values are hidden listed in sensitive.
+func (s *Server) getAttemptHeaders(c *fasthttp.RequestCtx, p principal) error {
+	at, err := s.loadAttempt(c, p)
+	if err != nil {
+		return err
+	}
+	out := toAttemptOut(s.cfg.Keys, &at, true)
+	body := struct {
+		SentHeaders     map[string]string `json:"sentHeaders"`
+		ResponseHeaders [][2]string       `json:"responseHeaders"`
+		Sensitive       []string          `json:"sensitive"`
+	}{SentHeaders: out.SentHeaders, ResponseHeaders: out.ResponseHeaders, Sensitive: []string{}}
+	if body.SentHeaders == nil {
+		body.SentHeaders = map[string]string{}
+	}
+	for name, v := range body.SentHeaders {
+		if v == delivery.Redacted {
+			body.Sensitive = append(body.Sensitive, name)
+		}
+	}
+	slices.Sort(body.Sensitive)
+	writeJSON(c, http.StatusOK, body)
+	return nil
+}
+
+// loadAttempt reads the attempt the path names, under its message.
+func (s *Server) loadAttempt(c *fasthttp.RequestCtx, p principal) (storage.Attempt, error) {
+	var at storage.Attempt
+	a, m, err := s.loadMessage(c, p)
+	if err != nil {
+		return at, err
+	}
+	err = s.store.View(func(r *storage.Reader) error {
+		at, err = r.Attempt(a.ID, m.ID, pathParam(c, "attempt_id"))
+		return err
+	})
+	if err == storage.ErrNotFound {
+		return at, notFound("Attempt")
+	}
+	return at, err
 }
 
 // listEndpointMessages lists the messages an endpoint was (or will be) sent,

@@ -56,6 +56,7 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", s.authed(s.listMessageEndpoints))
 	r.POST("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", s.write(s.resendMessage))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", s.authed(s.getAttempt))
+	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/headers", s.authed(s.getAttemptHeaders))
 	r.DELETE("/api/v1/app/{app_id}/msg/{msg_id}/content", s.write(s.expungeContent))
 	r.DELETE("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content", s.write(s.expungeAttemptContent))
 

@@ -638,7 +638,9 @@ function Headers({ label, pairs, none, testid }) {
   return html`<table class="hdrs" data-testid=${testid}><caption class="sr-only">${label}</caption><tbody>${pairs.map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</tbody></table>`;
 }
 
-const notRecorded = 'Not recorded: this attempt was made before headers were stored.';
+// notRecorded explains an attempt without headers: made before they were
+// stored, or (with an error) one that never got as far as a request.
+const notRecorded = (a) => 'Not recorded: this attempt was made before headers were stored' + (a.error && !a.responseStatusCode ? ', or sent no request.' : '.');
 
 function MessageDetail({ s, id }) {
   const [msg, setMsg] = useState(null);
@@ -688,7 +690,7 @@ function MessageDetail({ s, id }) {
             <div><h3>Request</h3>
               <p><code>POST ${a.url}</code></p>
               <h4>Headers</h4>
-              <${Headers} label="Request headers" testid="request-headers" pairs=${a.sentHeaders && Object.entries(a.sentHeaders).sort(([x], [y]) => (x < y ? -1 : 1))} none=${notRecorded} />
+              <${Headers} label="Request headers" testid="request-headers" pairs=${a.sentHeaders && Object.entries(a.sentHeaders).sort(([x], [y]) => (x < y ? -1 : 1))} none=${notRecorded(a)} />
               ${a.sentHeaders && html`<p class="hint">Credentials are stored as [redacted].</p>`}
               <h4>Body</h4>
               <pre class="body">${pretty(msg.payload)}</pre></div>
@@ -696,7 +698,7 @@ function MessageDetail({ s, id }) {
               <dl class="kv"><dt>Status</dt><dd>${a.responseStatusCode || 'No response'}</dd><dt>Duration</dt><dd>${a.responseDurationMs} ms</dd><dt>Time</dt><dd>${fmtTime(a.timestamp)}</dd>
                 ${a.error && html`<dt>Error</dt><dd>${a.error}</dd>`}<dt>Trigger</dt><dd>${a.triggerType === 1 ? 'Manual' : 'Scheduled'}</dd></dl>
               <h4>Headers</h4>
-              <${Headers} label="Response headers" testid="response-headers" pairs=${a.responseHeaders} none=${!a.sentHeaders ? notRecorded : !a.responseStatusCode ? 'No response.' : 'None.'} />
+              <${Headers} label="Response headers" testid="response-headers" pairs=${a.responseHeaders} none=${!a.sentHeaders ? notRecorded(a) : !a.responseStatusCode ? 'No response.' : 'None.'} />
               <h4>Body</h4>
               <pre class="body response" data-testid="response">${a.response}</pre>
               <p class="hint">As stored: bodies past the node's limit are truncated.</p></div>
