@@ -99,7 +99,7 @@ func NewDispatcher(cfg DispatcherConfig, node *raft.Node, store *storage.Store, 
 	}, func(_ any, n int) []raft.Result {
 		return make([]raft.Result, n)
 	}, func(o storage.Outcome) int {
-		return 128 + len(o.Attempt.Response) + len(o.Attempt.URL) + len(o.Attempt.Error)
+		return 128 + o.Attempt.SizeHint()
 	})
 	node.OnLeadership(d.setLeader)
 	return d
@@ -459,6 +459,8 @@ func (d *Dispatcher) attempt(ctx context.Context, e storage.ScheduleEntry) (stor
 	at.URL = tg.url
 	at.StatusCode = resp.StatusCode
 	at.Response = resp.Body
+	at.RequestHeaders, at.ResponseHeaders = resp.RequestHeaders, resp.Headers
+	SealRecordedHeaders(d.cfg.Keys, at, headers)
 	at.DurationMs = resp.Duration.Milliseconds()
 	at.Trigger = e.Due.Trigger
 	if resp.Err != nil {

@@ -49,4 +49,12 @@
 //   - Every connection's address is checked after DNS resolution (Guard),
 //     redirects are never followed, and response bodies are read up to a
 //     limit.
+//   - An attempt's record keeps the headers sent and received, bounded
+//     (recorded_headers.go), and never a credential: values of
+//     Authorization (basic and bearer auth to the receiver),
+//     Proxy-Authorization, cookies and credential-looking names
+//     (SensitiveHeader) are replaced by Redacted in the sender, before
+//     anything reaches Raft; the endpoint's other custom header values are
+//     sealed in the record, as in the endpoint (SealRecordedHeaders).
+//     Signatures are kept.
 package delivery

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 
 	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/storage"
@@ -80,4 +82,53 @@ func OpenHeaders(keys *keyring.Keyring, ep *storage.Endpoint) (map[string]string
 		out[name] = string(plain)
 	}
 	return out, nil
+}
+
+// SealRecordedHeaders seals, in at's recorded request headers, the values
+// of ep's custom headers (custom: their names as configured): they are
+// sealed at rest in the endpoint, and must not be plain text in the
+// attempt log either. Values the sender redacted stay as they are. With
+// no keyring (some tests) it changes nothing.
+func SealRecordedHeaders(keys *keyring.Keyring, at *storage.Attempt, custom map[string]string) {
+	if keys == nil || len(custom) == 0 {
+		return
+	}
+	for i := range at.RequestHeaders {
+		h := &at.RequestHeaders[i]
+		if h.Value == Redacted || !isCustom(custom, h.Name) {
+			continue
+		}
+		h.Value = keys.Seal([]byte(h.Value), at.HeaderAAD(h.Name))
+	}
+}
+
+func isCustom(custom map[string]string, name string) bool {
+	for k := range custom {
+		if strings.EqualFold(k, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// OpenRecordedHeaders returns at's recorded request headers with sealed
+// values opened; one that cannot be opened (no keyring, or another
+// cluster's) reads Redacted. The list is a copy when anything was opened.
+func OpenRecordedHeaders(keys *keyring.Keyring, at *storage.Attempt) []storage.Header {
+	out, cloned := at.RequestHeaders, false
+	for i, h := range at.RequestHeaders {
+		if !keyring.IsSealed(h.Value) {
+			continue
+		}
+		if !cloned {
+			out, cloned = slices.Clone(at.RequestHeaders), true
+		}
+		out[i].Value = Redacted
+		if keys != nil {
+			if plain, err := keys.Open(h.Value, at.HeaderAAD(h.Name)); err == nil {
+				out[i].Value = string(plain)
+			}
+		}
+	}
+	return out
 }

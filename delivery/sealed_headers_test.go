@@ -78,3 +78,53 @@ func TestSealedHeaders(t *testing.T) {
 		t.Fatalf("after SealLegacyHeaders: %v, %v", got, err)
 	}
 }
+
+// TestSealedRecordedHeaders: an attempt's recorded custom header values
+// are sealed (redacted ones and Herald's own headers are left alone), open
+// back only under their own attempt and name, and read Redacted where
+// they cannot be opened; opening never changes the record.
+func TestSealedRecordedHeaders(t *testing.T) {
+	keys := testKeyring(t)
+	at := storage.Attempt{ID: "atmpt_1", AppID: "app_1", RequestHeaders: []storage.Header{
+		{Name: "Authorization", Value: Redacted},
+		{Name: "Webhook-Id", Value: "msg_1"},
+		{Name: "X-Team", Value: "blue"},
+	}}
+	SealRecordedHeaders(keys, &at, map[string]string{"authorization": "Bearer x", "x-team": "blue"})
+	if v := at.RequestHeaders[2].Value; !keyring.IsSealed(v) || strings.Contains(v, "blue") {
+		t.Fatalf("custom header value recorded as %q", v)
+	}
+	if at.RequestHeaders[0].Value != Redacted || at.RequestHeaders[1].Value != "msg_1" {
+		t.Fatalf("redacted or Herald header changed: %v", at.RequestHeaders)
+	}
+	sealed := at.RequestHeaders[2].Value
+	got := OpenRecordedHeaders(keys, &at)
+	if got[2].Value != "blue" || got[0].Value != Redacted || got[1].Value != "msg_1" {
+		t.Fatalf("opened %v", got)
+	}
+	if at.RequestHeaders[2].Value != sealed {
+		t.Fatal("opening changed the record")
+	}
+	moved := at
+	moved.ID = "atmpt_2"
+	if v := OpenRecordedHeaders(keys, &moved)[2].Value; v != Redacted {
+		t.Fatalf("a value moved to another attempt opened as %q", v)
+	}
+	if v := OpenRecordedHeaders(nil, &at)[2].Value; v != Redacted {
+		t.Fatalf("without a keyring a sealed value reads %q", v)
+	}
+}
+
+func BenchmarkSealRecordedHeaders(b *testing.B) {
+	keys, err := keyring.New(bytes.Repeat([]byte{7}, keyring.KeySize))
+	if err != nil {
+		b.Fatal(err)
+	}
+	custom := map[string]string{"X-Team": "blue", "X-Region": "eu-west-1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		at := storage.Attempt{ID: "atmpt_1", AppID: "app_1", RequestHeaders: []storage.Header{
+			{Name: "Content-Type", Value: "application/json"}, {Name: "X-Region", Value: "eu-west-1"}, {Name: "X-Team", Value: "blue"}}}
+		SealRecordedHeaders(keys, &at, custom)
+	}
+}

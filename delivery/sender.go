@@ -108,6 +108,11 @@ type Response struct {
 	RetryAfter time.Duration
 	// HasRetryAfter reports whether the response carried a usable Retry-After.
 	HasRetryAfter bool
+	// RequestHeaders are the headers sent, as the attempt log keeps them
+	// (see recordHeaders); nil when no request was made.
+	RequestHeaders []storage.Header
+	// Headers are the response's headers, kept the same way.
+	Headers []storage.Header
 }
 
 // NewSender builds a Sender with its own connection pool.
@@ -205,13 +210,14 @@ func (s *Sender) Send(ctx context.Context, r Request) Response {
 	}
 	h.Set("Content-Type", "application/json")
 	r.Signing.setSignature(h, r.Keys, r.MsgID, ts, r.Body)
+	sent := recordHeaders(h)
 
 	resp, err := s.client.Do(req)
 	if err != nil {
 		d := time.Since(start)
-		return Response{Err: describe(err, d), Duration: d}
+		return Response{Err: describe(err, d), Duration: d, RequestHeaders: sent}
 	}
-	out := Response{StatusCode: resp.StatusCode}
+	out := Response{StatusCode: resp.StatusCode, RequestHeaders: sent, Headers: recordHeaders(resp.Header)}
 	out.RetryAfter, out.HasRetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 
 	// Once the status line is in, the receiver has decided; a body that

@@ -269,6 +269,17 @@ func TestSDKConformance(t *testing.T) {
 	call("MessageAttempt.ListAttemptedDestinations", err)
 	_, err = sdk.MessageAttempt.Get(ctx, app.Id, msg.Id, attempts.Data[0].Id, nil)
 	call("MessageAttempt.Get", err)
+	{
+		// Svix's attempt headers route, which no SDK calls (internal in Svix).
+		req, _ := http.NewRequest(http.MethodGet, base+"/api/v1/app/"+app.Id+"/msg/"+msg.Id+"/attempt/"+attempts.Data[0].Id+"/headers", nil)
+		req.Header.Set("Authorization", "Bearer "+adminToken)
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Errorf("GET attempt headers: %v", err)
+		} else if resp.Body.Close(); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET attempt headers: %d", resp.StatusCode)
+		}
+	}
 	_, err = sdk.MessageAttempt.Resend(ctx, app.Id, msg.Id, ep.Id, nil)
 	call("MessageAttempt.Resend", err)
 
@@ -318,7 +329,7 @@ func TestSDKConformance(t *testing.T) {
 	call("Authentication.ExpireAll", sdk.Authentication.ExpireAll(ctx, app.Id, models.ApplicationTokenExpireIn{}, nil))
 
 	// Herald's additions, through the same checking client.
-	for _, path := range []string{"/metrics", "/api/v1/cluster", "/api/v1/cluster/node", "/api/v1/backup"} {
+	for _, path := range []string{"/metrics", "/api/v1/cluster", "/api/v1/cluster/node", "/api/v1/backup", "/api/v1/app/" + app.Id + "/delivery?status=0&limit=2"} {
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
 		req.Header.Set("Authorization", "Bearer "+adminToken)
 		resp, err := hc.Do(req)

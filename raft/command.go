@@ -544,13 +544,23 @@ func (c *RecordOutcomes) encode(e *storage.Encoder) {
 		e.String(o.Key.MsgID)
 		e.String(o.Key.EndpointID)
 		e.Uvarint(uint64(o.AttemptNo))
-		o.Attempt.Encode(e)
+		o.Attempt.EncodeCore(e)
 		e.Varint(o.NextDueMs)
 		e.Byte(byte(o.Final))
 		e.Bool(o.DisableEndpoint)
 	}
-	if c.AutoDisableNs != 0 {
+	// Appended later, in this order, written only when one is set so that
+	// entries written before decode unchanged: the leader's auto-disable
+	// window (0: none), then the attempts' headers when one has them.
+	withHeaders := slices.ContainsFunc(c.Outcomes, func(o storage.Outcome) bool { return o.Attempt.HasHeaders() })
+	if c.AutoDisableNs != 0 || withHeaders {
 		e.Varint(c.AutoDisableNs)
+	}
+	if withHeaders {
+		e.Uvarint(uint64(len(c.Outcomes)))
+		for i := range c.Outcomes {
+			c.Outcomes[i].Attempt.EncodeHeaders(e)
+		}
 	}
 }
 
@@ -562,14 +572,30 @@ func (c *RecordOutcomes) decode(d *storage.Decoder) {
 		o.Key.MsgID = d.String()
 		o.Key.EndpointID = d.String()
 		o.AttemptNo = d.Uint32()
-		o.Attempt.Decode(d)
+		o.Attempt.DecodeCore(d)
 		o.NextDueMs = d.Varint()
 		o.Final = storage.Status(d.Byte())
 		o.DisableEndpoint = d.Bool()
 	}
 	if d.Remaining() > 0 {
-		if c.AutoDisableNs = d.Varint(); c.AutoDisableNs == 0 {
-			d.Fail() // never written as 0: a stray byte, not a field
+		c.AutoDisableNs = d.Varint()
+		withHeaders := false
+		if d.Remaining() > 0 {
+			if d.Count() != len(c.Outcomes) {
+				d.Fail()
+				return
+			}
+			for i := range c.Outcomes {
+				c.Outcomes[i].Attempt.DecodeHeaders(d)
+			}
+			withHeaders = slices.ContainsFunc(c.Outcomes, func(o storage.Outcome) bool { return o.Attempt.HasHeaders() })
+			if !withHeaders {
+				d.Fail() // never written without headers: stray bytes, not a field
+				return
+			}
+		}
+		if c.AutoDisableNs == 0 && !withHeaders {
+			d.Fail() // never written as 0 alone: a stray byte, not a field
 		}
 	}
 }
@@ -687,7 +713,7 @@ func sizeHint(c Command) int {
 	case *RecordOutcomes:
 		for i := range c.Outcomes {
 			o := &c.Outcomes[i]
-			n += 192 + len(o.Attempt.Response) + len(o.Attempt.URL) + len(o.Attempt.Error)
+			n += 192 + o.Attempt.SizeHint()
 		}
 	}
 	return n

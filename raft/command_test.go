@@ -36,6 +36,12 @@ var (
 			Trigger: storage.TriggerManual, Status: storage.StatusFail},
 		NextDueMs: 5000, Final: storage.StatusFail, DisableEndpoint: true,
 	}
+	outcomeWithHeaders = storage.Outcome{
+		Key: storage.ScheduleKey{DueMs: 9, MsgID: "msg_2", EndpointID: "ep_1"},
+		Attempt: storage.Attempt{ID: "atmpt_2", AppID: "app_1", MsgID: "msg_2", EndpointID: "ep_1", StatusCode: 200,
+			RequestHeaders:  []storage.Header{{Name: "Authorization", Value: "[redacted]"}, {Name: "Webhook-Id", Value: "msg_2"}},
+			ResponseHeaders: []storage.Header{{Name: "Date", Value: "x"}}},
+	}
 )
 
 // The two metas as encoded: time, has-idempotency flag, then hash, status,
@@ -152,6 +158,16 @@ var commandCases = []struct {
 			"02" + "12" + "01" + "056473745f31" + "0a68747470733a2f2f782f" + "00"}, // destinations: version, id, url; none
 	{"SetAppSecret", &SetAppSecret{Meta: bareMeta, AppID: "app_1", Secret: "s", PrevSecrets: []storage.PrevSecret{{Secret: "o", ExpiresAt: 3}}, IfAbsent: true},
 		"1c" + bareMetaHex + "056170705f31" + "0173" + "01" + "016f" + "06" + "01"},
+	{"RecordOutcomes with headers", &RecordOutcomes{Outcomes: []storage.Outcome{
+		{Key: storage.ScheduleKey{DueMs: 1, MsgID: "m", EndpointID: "e"}, Attempt: storage.Attempt{ID: "a",
+			RequestHeaders: []storage.Header{{Name: "A", Value: "1"}}}},
+		{Key: storage.ScheduleKey{DueMs: 2, MsgID: "n", EndpointID: "e"}},
+	}},
+		"0b" + "02" +
+			"02" + "016d" + "0165" + "00" + "01" + "0161" + "0000000000000000000000" + "00" + "00" + "00" + // outcome 1, attempt core
+			"04" + "016e" + "0165" + "00" + "01" + "000000000000000000000000" + "00" + "00" + "00" + // outcome 2
+			"00" + // no auto-disable window, written because headers follow
+			"02" + "01" + "0141" + "0131" + "00" + "00" + "00"}, // headers: outcome 1 request A: 1, none; outcome 2 none
 }
 
 func TestCommandTypeValues(t *testing.T) {
@@ -272,6 +288,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		&RecordOutcomes{},
 		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome, goldenOutcome}},
 		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome}, AutoDisableNs: -1},
+		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome, outcomeWithHeaders}},
 		&Expire{},
 		&Expire{NowMs: -1, Limit: 1<<32 - 1},
 		&SetAdminHash{},
@@ -358,6 +375,18 @@ func TestDecodeErrors(t *testing.T) {
 				c.Token.Capabilities = nil
 				older[len(Encode(&c))] = true
 			}
+			// Cut exactly before the appended auto-disable window, or
+			// before the attempt headers after it, a batch is whole in an
+			// older layout.
+			if ro, ok := tc.cmd.(*RecordOutcomes); ok {
+				c := &RecordOutcomes{Outcomes: slices.Clone(ro.Outcomes)}
+				for i := range c.Outcomes {
+					c.Outcomes[i].Attempt.RequestHeaders, c.Outcomes[i].Attempt.ResponseHeaders = nil, nil
+				}
+				older[len(Encode(c))] = true
+				c.AutoDisableNs = ro.AutoDisableNs
+				older[len(Encode(c))] = true
+			}
 			// Cut exactly before the appended payload expiries, or the
 			// destinations after them, a batch is whole in an older
 			// layout.
@@ -379,9 +408,6 @@ func TestDecodeErrors(t *testing.T) {
 					c.Items[i].Message.PayloadExpiresMs = 0
 				}
 				older[len(Encode(c))] = true
-			}
-			if ro, ok := tc.cmd.(*RecordOutcomes); ok && ro.AutoDisableNs != 0 {
-				older[len(Encode(&RecordOutcomes{Outcomes: ro.Outcomes}))] = true
 			}
 			for n := 1; n < len(b); n++ {
 				if older[n] {
@@ -431,4 +457,29 @@ func FuzzDecodeCommand(f *testing.F) {
 			t.Fatalf("round trip of decoded value:\n got %#v\nwant %#v", again, c)
 		}
 	})
+}
+
+// TestRecordOutcomesStrayHeaderSection checks that an appended header
+// section that does not match the outcomes, or carries no headers at all
+// (never written), is damage rather than a field.
+func TestRecordOutcomesStrayHeaderSection(t *testing.T) {
+	base := Encode(&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome}})
+	for name, tail := range map[string][]byte{
+		"count mismatch":   {0x02, 0x00, 0x00, 0x00, 0x00},
+		"no headers":       {0x01, 0x00, 0x00},
+		"header cut short": {0x01, 0x01, 0x01, 'A'},
+	} {
+		b := append(slices.Clone(base), tail...)
+		if c, err := Decode(b); !errors.Is(err, storage.ErrCorrupt) {
+			t.Errorf("%s: Decode = %#v, %v; want ErrCorrupt", name, c, err)
+		}
+	}
+	// Entries written before headers existed decode with none.
+	c, err := Decode(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if at := c.(*RecordOutcomes).Outcomes[0].Attempt; at.RequestHeaders != nil || at.ResponseHeaders != nil {
+		t.Fatalf("old entry decoded with headers: %+v", at)
+	}
 }

@@ -169,11 +169,13 @@ var routeAccess = map[string]access{
 	"GET /api/v1/app/{app_id}/msg/{msg_id}/endpoint":                        viewBase,
 	"POST /api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend":  createAttempts,
 	"GET /api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}":            viewBase,
+	"GET /api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/headers":    viewBase,
 	"DELETE /api/v1/app/{app_id}/msg/{msg_id}/content":                      adminOnly,
 	"POST /api/v1/app/{app_id}/msg/expunge-all-contents":                    adminOnly,
 	"DELETE /api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content": adminOnly,
 	"GET /api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}":               viewBase,
 	"GET /api/v1/app/{app_id}/attempt/msg/{msg_id}":                         viewBase,
+	"GET /api/v1/app/{app_id}/delivery":                                     viewBase,
 
 	"GET /api/v1/operational-webhook/endpoint":                              adminOnly,
 	"POST /api/v1/operational-webhook/endpoint":                             adminOnly,

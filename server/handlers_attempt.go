@@ -2,10 +2,12 @@ package server
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/herald-webhooks/herald/delivery"
 	"github.com/herald-webhooks/herald/raft"
 	"github.com/herald-webhooks/herald/storage"
 )
@@ -35,6 +37,19 @@ func attemptFilter(c *fasthttp.RequestCtx, v *violations) storage.AttemptFilter 
 		}
 	}
 	return f
+}
+
+// listQuery reads the query of a list of attempts or deliveries: the page
+// (newest first unless asked), the status and message filters, and
+// with_content (default true).
+func listQuery(c *fasthttp.RequestCtx) (opts storage.ListOptions, f storage.AttemptFilter, withContent bool, err error) {
+	if opts, err = listOptions(c, true); err != nil {
+		return opts, f, false, err
+	}
+	var v violations
+	f = attemptFilter(c, &v)
+	withContent = query(c, "with_content") == "" || queryBool(c, "with_content", &v)
+	return opts, f, withContent, v.err()
 }
 
 func (s *Server) listAttemptsByEndpoint(c *fasthttp.RequestCtx, p principal) error {
@@ -73,7 +88,7 @@ func (s *Server) listAttemptsByEndpoint(c *fasthttp.RequestCtx, p principal) err
 		return err
 	}
 	writeJSON(c, http.StatusOK, newList(page, func(at *storage.Attempt) attemptOut {
-		out := toAttemptOut(at, withContent)
+		out := toAttemptOut(s.cfg.Keys, at, withContent)
 		if m, ok := msgs[at.MsgID]; ok {
 			mo := toMessageOut(&m, false)
 			out.Msg = &mo
@@ -88,17 +103,11 @@ func (s *Server) listAttemptsByMessage(c *fasthttp.RequestCtx, p principal) erro
 	if err != nil {
 		return err
 	}
-	opts, err := listOptions(c, true)
+	opts, f, withContent, err := listQuery(c)
 	if err != nil {
 		return err
 	}
-	var v violations
-	f := attemptFilter(c, &v)
 	f.EndpointID = query(c, "endpoint_id")
-	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
-	if err := v.err(); err != nil {
-		return err
-	}
 	var page storage.Page[storage.Attempt]
 	err = s.store.View(func(r *storage.Reader) error {
 		page, err = r.ListAttemptsByMessage(a.ID, m.ID, f, opts)
@@ -107,28 +116,61 @@ func (s *Server) listAttemptsByMessage(c *fasthttp.RequestCtx, p principal) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(c, http.StatusOK, newList(page, func(at *storage.Attempt) attemptOut { return toAttemptOut(at, withContent) }))
+	writeJSON(c, http.StatusOK, newList(page, func(at *storage.Attempt) attemptOut { return toAttemptOut(s.cfg.Keys, at, withContent) }))
 	return nil
 }
 
 func (s *Server) getAttempt(c *fasthttp.RequestCtx, p principal) error {
-	a, m, err := s.loadMessage(c, p)
+	at, err := s.loadAttempt(c, p)
 	if err != nil {
 		return err
 	}
+	writeJSON(c, http.StatusOK, toAttemptOut(s.cfg.Keys, &at, true))
+	return nil
+}
+
+// getAttemptHeaders serves Svix's attempt headers route (internal in
+// Svix's API description): the headers of the attempt object, with the
+// names whose values are hidden listed in sensitive.
+func (s *Server) getAttemptHeaders(c *fasthttp.RequestCtx, p principal) error {
+	at, err := s.loadAttempt(c, p)
+	if err != nil {
+		return err
+	}
+	out := toAttemptOut(s.cfg.Keys, &at, true)
+	body := struct {
+		SentHeaders     map[string]string `json:"sentHeaders"`
+		ResponseHeaders [][2]string       `json:"responseHeaders"`
+		Sensitive       []string          `json:"sensitive"`
+	}{SentHeaders: out.SentHeaders, ResponseHeaders: out.ResponseHeaders, Sensitive: []string{}}
+	if body.SentHeaders == nil {
+		body.SentHeaders = map[string]string{}
+	}
+	for name, v := range body.SentHeaders {
+		if v == delivery.Redacted {
+			body.Sensitive = append(body.Sensitive, name)
+		}
+	}
+	slices.Sort(body.Sensitive)
+	writeJSON(c, http.StatusOK, body)
+	return nil
+}
+
+// loadAttempt reads the attempt the path names, under its message.
+func (s *Server) loadAttempt(c *fasthttp.RequestCtx, p principal) (storage.Attempt, error) {
 	var at storage.Attempt
+	a, m, err := s.loadMessage(c, p)
+	if err != nil {
+		return at, err
+	}
 	err = s.store.View(func(r *storage.Reader) error {
 		at, err = r.Attempt(a.ID, m.ID, pathParam(c, "attempt_id"))
 		return err
 	})
 	if err == storage.ErrNotFound {
-		return notFound("Attempt")
+		return at, notFound("Attempt")
 	}
-	if err != nil {
-		return err
-	}
-	writeJSON(c, http.StatusOK, toAttemptOut(&at, true))
-	return nil
+	return at, err
 }
 
 // listEndpointMessages lists the messages an endpoint was (or will be) sent,
@@ -138,14 +180,8 @@ func (s *Server) listEndpointMessages(c *fasthttp.RequestCtx, p principal) error
 	if err != nil {
 		return err
 	}
-	opts, err := listOptions(c, true)
+	opts, f, withContent, err := listQuery(c)
 	if err != nil {
-		return err
-	}
-	var v violations
-	f := attemptFilter(c, &v)
-	withContent := query(c, "with_content") == "" || queryBool(c, "with_content", &v)
-	if err := v.err(); err != nil {
 		return err
 	}
 	var page storage.Page[storage.EndpointMessage]
@@ -158,6 +194,37 @@ func (s *Server) listEndpointMessages(c *fasthttp.RequestCtx, p principal) error
 	}
 	writeJSON(c, http.StatusOK, newList(page, func(em *storage.EndpointMessage) endpointMessageOut {
 		return toEndpointMessageOut(em, withContent)
+	}))
+	return nil
+}
+
+// listAppDeliveries lists an application's deliveries across its
+// endpoints (Herald addition): the app-wide log filtered by status, which
+// Svix serves only per endpoint. Filtered pages may be short before the
+// end (see storage.ListAppDeliveries); follow the iterator until done.
+func (s *Server) listAppDeliveries(c *fasthttp.RequestCtx, p principal) error {
+	a, err := s.loadApp(p, pathParam(c, "app_id"))
+	if err != nil {
+		return err
+	}
+	opts, f, withContent, err := listQuery(c)
+	if err != nil {
+		return err
+	}
+	var page storage.Page[storage.EndpointMessage]
+	err = s.store.View(func(r *storage.Reader) error {
+		page, err = r.ListAppDeliveries(a.ID, f.Status, f.Message, opts)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	writeJSON(c, http.StatusOK, newList(page, func(em *storage.EndpointMessage) appDeliveryOut {
+		return appDeliveryOut{
+			endpointMessageOut: toEndpointMessageOut(em, withContent),
+			EndpointID:         em.Delivery.EndpointID,
+			DeliveryID:         storage.DeliveryID(em.Delivery.MsgID, em.Delivery.EndpointID),
+		}
 	}))
 	return nil
 }

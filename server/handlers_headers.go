@@ -19,21 +19,6 @@ import (
 // Every value, sensitive or not, is sealed before it enters a Raft command
 // (see delivery.SealHeader) and opened only here and by the dispatcher.
 
-// sensitiveHeader reports whether a header's value is a credential.
-func sensitiveHeader(name string) bool {
-	n := strings.ToLower(name)
-	switch n {
-	case "authorization", "cookie", "x-api-key", "api-key", "apikey":
-		return true
-	}
-	for _, part := range []string{"token", "secret", "password", "passwd", "api-key", "apikey", "auth"} {
-		if strings.Contains(n, part) {
-			return true
-		}
-	}
-	return false
-}
-
 func (s *Server) getEndpointHeaders(c *fasthttp.RequestCtx, p principal) error {
 	_, ep, err := s.loadEndpoint(c, p)
 	if err != nil {
@@ -44,7 +29,7 @@ func (s *Server) getEndpointHeaders(c *fasthttp.RequestCtx, p principal) error {
 		Sensitive []string          `json:"sensitive"`
 	}{Headers: map[string]string{}, Sensitive: []string{}}
 	for k := range ep.Headers {
-		if sensitiveHeader(k) {
+		if delivery.SensitiveHeader(k) {
 			out.Sensitive = append(out.Sensitive, k)
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/herald-webhooks/herald/delivery"
+	"github.com/herald-webhooks/herald/keyring"
 	"github.com/herald-webhooks/herald/storage"
 )
 
@@ -211,21 +213,40 @@ type attemptOut struct {
 	// DeliveryID is a Herald addition: the id of the (message, endpoint)
 	// delivery the attempt belongs to, the one a delivery-id header sends.
 	DeliveryID string `json:"deliveryId"`
+	// SentHeaders and ResponseHeaders are Herald additions (named as in
+	// Svix's MessageAttemptHeadersOut): the headers as recorded, with
+	// credentials redacted by the sender. Absent when not recorded.
+	SentHeaders     map[string]string `json:"sentHeaders,omitempty"`
+	ResponseHeaders [][2]string       `json:"responseHeaders,omitempty"`
 }
 
 // toAttemptOut renders an attempt; without content the response body reads
-// "{}", as in Svix.
-func toAttemptOut(at *storage.Attempt, withContent bool) attemptOut {
-	response := "{}"
-	if withContent {
-		response = string(at.Response)
-	}
-	return attemptOut{
+// "{}", as in Svix, and the headers are left out. Sealed header values
+// (custom headers of the endpoint) are opened with keys.
+func toAttemptOut(keys *keyring.Keyring, at *storage.Attempt, withContent bool) attemptOut {
+	out := attemptOut{
 		ID: at.ID, MsgID: at.MsgID, EndpointID: at.EndpointID, URL: at.URL,
-		Response: response, ResponseStatusCode: at.StatusCode, ResponseDurationMs: at.DurationMs,
+		Response: "{}", ResponseStatusCode: at.StatusCode, ResponseDurationMs: at.DurationMs,
 		Status: int(at.Status), StatusText: at.Status.String(), TriggerType: int(at.Trigger),
 		Timestamp: ts(at.Timestamp), Error: at.Error, DeliveryID: storage.DeliveryID(at.MsgID, at.EndpointID),
 	}
+	if !withContent {
+		return out
+	}
+	out.Response = string(at.Response)
+	if len(at.RequestHeaders) > 0 {
+		out.SentHeaders = make(map[string]string, len(at.RequestHeaders))
+		for _, h := range delivery.OpenRecordedHeaders(keys, at) {
+			out.SentHeaders[h.Name] = h.Value
+		}
+	}
+	if len(at.ResponseHeaders) > 0 {
+		out.ResponseHeaders = make([][2]string, 0, len(at.ResponseHeaders))
+		for _, h := range at.ResponseHeaders {
+			out.ResponseHeaders = append(out.ResponseHeaders, [2]string{h.Name, h.Value})
+		}
+	}
+	return out
 }
 
 type endpointMessageOut struct {
@@ -241,6 +262,14 @@ func toEndpointMessageOut(em *storage.EndpointMessage, withContent bool) endpoin
 		Status:     int(em.Delivery.Status), StatusText: em.Delivery.Status.String(),
 		NextAttempt: optTime(em.Delivery.NextAttempt),
 	}
+}
+
+// appDeliveryOut is one delivery of the app-wide list (Herald addition):
+// the message as its endpoint sees it, and which endpoint that is.
+type appDeliveryOut struct {
+	endpointMessageOut
+	EndpointID string `json:"endpointId"`
+	DeliveryID string `json:"deliveryId"`
 }
 
 func optTime(ns int64) *time.Time {

@@ -69,11 +69,13 @@ func (s *Server) routes(r *router.Router) {
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/endpoint", s.authed(s.listMessageEndpoints))
 	r.POST("/api/v1/app/{app_id}/msg/{msg_id}/endpoint/{endpoint_id}/resend", s.write(s.resendMessage))
 	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}", s.authed(s.getAttempt))
+	r.GET("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/headers", s.authed(s.getAttemptHeaders))
 	r.DELETE("/api/v1/app/{app_id}/msg/{msg_id}/content", s.write(s.expungeContent))
 	r.DELETE("/api/v1/app/{app_id}/msg/{msg_id}/attempt/{attempt_id}/content", s.write(s.expungeAttemptContent))
 
 	r.GET("/api/v1/app/{app_id}/attempt/endpoint/{endpoint_id}", s.authed(s.listAttemptsByEndpoint))
 	r.GET("/api/v1/app/{app_id}/attempt/msg/{msg_id}", s.authed(s.listAttemptsByMessage))
+	r.GET("/api/v1/app/{app_id}/delivery", s.authed(s.listAppDeliveries))
 
 	r.POST("/api/v1/auth/app-portal-access/{app_id}", s.write(s.appPortalAccess))
 	r.POST("/api/v1/auth/dashboard-access/{app_id}", s.write(s.appPortalAccess))

@@ -227,6 +227,41 @@ func (r *Reader) ListEndpointMessages(appID, epID string, status *Status, mf Mes
 	})
 }
 
+// ListAppDeliveries returns a page of an application's deliveries, across
+// its endpoints, with their messages: newest message first, and a
+// message's endpoints in id order (reversed when paging backwards). The
+// page's iterator is "<msgID>/<endpointID>". It walks the delivery
+// records, which sort by message id, so with a status or message filter a
+// page may hold fewer than the limit and still not be done: like every
+// filtered list, one call examines at most maxScan records and the
+// iterator continues after the last one examined.
+func (r *Reader) ListAppDeliveries(appID string, status *Status, mf MessageFilter, opts ListOptions) (Page[EndpointMessage], error) {
+	var (
+		last    Message // deliveries of one message are neighbours: read it once
+		lastErr error
+	)
+	return listPage(r, key(pDelivery+appID, ""), PrefixMessage, opts, func(_ string, v []byte) (EndpointMessage, bool, error) {
+		var em EndpointMessage
+		if err := decodeInto(v, em.Delivery.Decode); err != nil {
+			return em, false, err
+		}
+		if status != nil && em.Delivery.Status != *status {
+			return em, false, nil
+		}
+		if last.ID != em.Delivery.MsgID || lastErr != nil {
+			last, lastErr = r.Message(appID, em.Delivery.MsgID)
+		}
+		switch {
+		case lastErr == ErrNotFound:
+			return em, false, nil
+		case lastErr != nil:
+			return em, false, lastErr
+		}
+		em.Message = last
+		return em, mf.match(&em.Message), nil
+	})
+}
+
 // MessageDeliveries returns a page of a message's deliveries, one per
 // endpoint, in endpoint id order.
 func (r *Reader) MessageDeliveries(appID, msgID string, opts ListOptions) (Page[Delivery], error) {

@@ -195,6 +195,25 @@ type Attempt struct {
 	Error      string // transport error text, empty on a response
 	Trigger    Trigger
 	Status     Status // StatusSuccess or StatusFail
+	// RequestHeaders are the headers the request was sent with and
+	// ResponseHeaders those of its response, in name order, credentials
+	// redacted and bounded by the sender (appended fields). Attempts
+	// recorded before carry neither: RequestHeaders is nil exactly when
+	// the headers were not recorded, since every request sent has some.
+	RequestHeaders  []Header
+	ResponseHeaders []Header
+}
+
+// HeaderAAD is the additional data a sealed value of the attempt's
+// recorded request header name is bound to (see delivery.SealRecordedHeaders).
+func (at *Attempt) HeaderAAD(name string) []byte {
+	return []byte("herald/attempt-header/" + at.AppID + "/" + at.ID + "/" + strings.ToLower(name))
+}
+
+// Header is one header line of a recorded request or response.
+type Header struct {
+	Name  string
+	Value string
 }
 
 // Due is the value stored under a schedule key: what the dispatcher needs to
@@ -579,6 +598,33 @@ func (dl *Delivery) Decode(d *Decoder) {
 
 // Encode appends at's encoding.
 func (at *Attempt) Encode(e *Encoder) {
+	at.EncodeCore(e)
+	// Appended fields: written only when recorded, so attempts without
+	// them keep their encoding.
+	if at.HasHeaders() {
+		at.EncodeHeaders(e)
+	}
+}
+
+// Decode reads what Encode wrote.
+func (at *Attempt) Decode(d *Decoder) {
+	at.DecodeCore(d)
+	if d.Remaining() > 0 {
+		if at.DecodeHeaders(d); !at.HasHeaders() {
+			d.fail() // never written empty: a stray byte, not a field
+		}
+	}
+}
+
+// HasHeaders reports whether at carries recorded headers.
+func (at *Attempt) HasHeaders() bool {
+	return len(at.RequestHeaders) > 0 || len(at.ResponseHeaders) > 0
+}
+
+// EncodeCore appends the fields every attempt has had since the first
+// format; a command that embeds attempts among other fields writes their
+// headers after them (see raft.RecordOutcomes).
+func (at *Attempt) EncodeCore(e *Encoder) {
 	e.Byte(recordV1)
 	e.String(at.ID)
 	e.String(at.AppID)
@@ -594,8 +640,8 @@ func (at *Attempt) Encode(e *Encoder) {
 	e.Byte(byte(at.Status))
 }
 
-// Decode reads what Encode wrote.
-func (at *Attempt) Decode(d *Decoder) {
+// DecodeCore reads what EncodeCore wrote.
+func (at *Attempt) DecodeCore(d *Decoder) {
 	checkVersion(d)
 	at.ID = d.String()
 	at.AppID = d.String()
@@ -609,6 +655,50 @@ func (at *Attempt) Decode(d *Decoder) {
 	at.Error = d.String()
 	at.Trigger = Trigger(d.Byte())
 	at.Status = Status(d.Byte())
+}
+
+// EncodeHeaders appends at's request and response headers.
+func (at *Attempt) EncodeHeaders(e *Encoder) {
+	encodeHeaders(e, at.RequestHeaders)
+	encodeHeaders(e, at.ResponseHeaders)
+}
+
+// DecodeHeaders reads what EncodeHeaders wrote.
+func (at *Attempt) DecodeHeaders(d *Decoder) {
+	at.RequestHeaders = decodeHeaders(d)
+	at.ResponseHeaders = decodeHeaders(d)
+}
+
+// SizeHint is about the encoded size of at's variable-length fields, for
+// sizing batches and buffers; the fixed fields add up to about 128 bytes.
+func (at *Attempt) SizeHint() int {
+	n := len(at.Response) + len(at.URL) + len(at.Error)
+	for _, hs := range [2][]Header{at.RequestHeaders, at.ResponseHeaders} {
+		for _, h := range hs {
+			n += 2 + len(h.Name) + len(h.Value)
+		}
+	}
+	return n
+}
+
+func encodeHeaders(e *Encoder, hs []Header) {
+	e.Uvarint(uint64(len(hs)))
+	for _, h := range hs {
+		e.String(h.Name)
+		e.String(h.Value)
+	}
+}
+
+func decodeHeaders(d *Decoder) []Header {
+	n := d.Count()
+	if n == 0 {
+		return nil
+	}
+	hs := make([]Header, n)
+	for i := range hs {
+		hs[i] = Header{Name: d.String(), Value: d.String()}
+	}
+	return hs
 }
 
 // Encode appends du's encoding.

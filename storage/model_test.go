@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"encoding/hex"
 	"errors"
 	"math"
@@ -133,6 +134,25 @@ var goldenRecords = []struct {
 		golden: "01" + "0761746d70745f32" + "00" + "00" + "00" + "00" + "00" + "00" + // version, id, app, msg, ep, timestamp, url, code 0
 			"00" + "b0ea01" + "116469616c207463703a2072656675736564" + "00" + "02", // response, duration, error, trigger, status
 		empty: func() record { return &Attempt{} },
+	},
+	{
+		// An attempt with its headers recorded: the appended field follows.
+		name: "AttemptWithHeaders",
+		value: &Attempt{ID: "atmpt_3", StatusCode: 200, Status: StatusSuccess,
+			RequestHeaders:  []Header{{Name: "Authorization", Value: "[redacted]"}},
+			ResponseHeaders: []Header{{Name: "X", Value: "1"}}},
+		golden: "01" + "0761746d70745f33" + "00" + "00" + "00" + "00" + "00" + "9003" + // version, id, app, msg, ep, timestamp, url, code 200
+			"00" + "00" + "00" + "00" + "00" + // response, duration, error, trigger, status
+			"01" + "0d417574686f72697a6174696f6e" + "0a5b72656461637465645d" + // request headers
+			"01" + "0158" + "0131", // response headers
+		empty: func() record { return &Attempt{} },
+	},
+	{
+		// Headers of a request that got no response.
+		name:   "AttemptRequestHeadersOnly",
+		value:  &Attempt{ID: "atmpt_4", Error: "refused", Status: StatusFail, RequestHeaders: []Header{{Name: "A", Value: ""}}},
+		golden: "01" + "0761746d70745f34" + "0000000000" + "00" + "00" + "00" + "0772656675736564" + "00" + "02" + "01" + "0141" + "00" + "00",
+		empty:  func() record { return &Attempt{} },
 	},
 	{
 		name:   "Due",
@@ -297,6 +317,11 @@ func TestRecordDecodeRejectsDamage(t *testing.T) {
 				c.Destination = Destination{}
 				older[len(encodeRecord(&c))] = true
 			}
+			if at, ok := tc.value.(*Attempt); ok && at.HasHeaders() {
+				c := *at
+				c.RequestHeaders, c.ResponseHeaders = nil, nil
+				older[len(encodeRecord(&c))] = true
+			}
 			if tok, ok := tc.value.(*AppToken); ok && len(tok.Capabilities) > 0 {
 				c := *tok
 				c.Capabilities = nil
@@ -438,5 +463,43 @@ func TestDeliveryFailingNoticedFlag(t *testing.T) {
 	b := append(encodeRecord(dl), 0)
 	if err := decodeRecord(b, &Delivery{}); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("flag written false: err = %v, want ErrCorrupt", err)
+	}
+}
+
+// TestAttemptWithoutHeadersKeepsItsEncoding checks that attempts recorded
+// before headers were stored decode unchanged, with no headers, and that
+// an attempt without headers is still written in the old layout.
+func TestAttemptWithoutHeadersKeepsItsEncoding(t *testing.T) {
+	for _, tc := range goldenRecords {
+		old, ok := tc.value.(*Attempt)
+		if !ok || old.HasHeaders() {
+			continue
+		}
+		b, _ := hex.DecodeString(tc.golden)
+		var got Attempt
+		if err := decodeRecord(b, &got); err != nil {
+			t.Fatalf("%s: decode old encoding: %v", tc.name, err)
+		}
+		if got.RequestHeaders != nil || got.ResponseHeaders != nil {
+			t.Fatalf("%s: old attempt decoded with headers: %+v", tc.name, got)
+		}
+	}
+	// Core plus headers, written apart (as RecordOutcomes does), is the
+	// record encoding.
+	at := &Attempt{ID: "atmpt_5", StatusCode: 204,
+		RequestHeaders:  []Header{{Name: "Webhook-Id", Value: "msg_1"}},
+		ResponseHeaders: []Header{{Name: "Date", Value: "today"}, {Name: "Set-Cookie", Value: "[redacted]"}}}
+	var e Encoder
+	at.EncodeCore(&e)
+	at.EncodeHeaders(&e)
+	if !bytes.Equal(e.Buf, encodeRecord(at)) {
+		t.Fatalf("core+headers %x differs from the record %x", e.Buf, encodeRecord(at))
+	}
+	// Two empty lists are never written: read back, they are damage.
+	e = Encoder{}
+	(&Attempt{}).EncodeCore(&e)
+	(&Attempt{}).EncodeHeaders(&e)
+	if err := decodeRecord(e.Buf, &Attempt{}); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("empty header lists: err = %v, want ErrCorrupt", err)
 	}
 }

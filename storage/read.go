@@ -337,7 +337,9 @@ func listPage[T any](r *Reader, prefix []byte, idPrefix string, opts ListOptions
 			continue
 		}
 		if idPrefix != "" && (!opts.Before.IsZero() || !opts.After.IsZero()) {
-			if t, ok := IDTime(id); ok {
+			// Composite ids ("<msgID>/<endpointID>") sort and date by their first part.
+			tid, _, _ := strings.Cut(id, "/")
+			if t, ok := IDTime(tid); ok {
 				if !opts.Before.IsZero() && !t.Before(opts.Before) {
 					if reverse {
 						continue

@@ -140,6 +140,12 @@ async function loadSession() {
   return { appId, readOnly, caps: new Set(readOnly ? ['ViewBase'] : ALL_CAPS) };
 }
 
+// What a session may do with secrets, as the API decides it (server/
+// capabilities.go): managing endpoints includes their secrets, and
+// rotating one includes reading it.
+const canRotate = (s) => s.caps.has('ManageEndpointSecret') || s.caps.has('ManageEndpoint');
+const canViewSecret = (s) => s.caps.has('ViewEndpointSecret') || canRotate(s);
+
 // ---------- small helpers ----------
 
 const fmtTime = (t) => (t ? new Date(t).toLocaleString() : '');
@@ -413,7 +419,7 @@ function SecretPanel({ s, ep }) {
   const [confirm, setConfirm] = useState(false);
   const path = 'app/' + enc(s.appId) + '/endpoint/' + enc(ep.id) + '/secret';
   const fetchSecret = async () => { const r = await api('GET', path); setSecret(r.key); return r.key; };
-  if (!s.caps.has('ViewEndpointSecret')) return null;
+  if (!canViewSecret(s)) return null;
   const reveal = async () => { setErr(null); try { if (!secret) await fetchSecret(); setShown(!shown); } catch (x) { setErr(x); } };
   const copy = async () => {
     setErr(null);
@@ -429,7 +435,7 @@ function SecretPanel({ s, ep }) {
     <div class="secret-row"><code class=${'secret' + (shown && secret ? '' : ' masked')} data-testid="secret">${shown && secret ? secret : 'whsec_' + '•'.repeat(24)}</code>
       <button type="button" onClick=${reveal} aria-pressed=${shown}>${shown ? 'Hide' : 'Reveal'}</button>
       <button type="button" onClick=${copy}>Copy</button>
-      ${s.caps.has('ManageEndpointSecret') && !confirm && html`<button type="button" class="danger-ghost" onClick=${() => setConfirm(true)}>Rotate…</button>`}
+      ${canRotate(s) && !confirm && html`<button type="button" class="danger-ghost" onClick=${() => setConfirm(true)}>Rotate…</button>`}
     </div>
     ${confirm && html`<div class="confirm" role="group" aria-label="Confirm rotation"><p>Rotate the secret? Update your verifier with the new one.</p>
       <button type="button" class="danger" onClick=${rotate}>Rotate secret</button> <button type="button" class="ghost" onClick=${() => setConfirm(false)}>Cancel</button></div>`}
@@ -560,7 +566,7 @@ function MessageLog({ s, endpoint, version }) {
   const types = useEventTypes();
   const [eps, setEps] = useState(endpoint ? [endpoint] : null);
   const [flt, setFlt] = useState({ ep: endpoint ? endpoint.id : '', type: '', status: '', after: '', before: '' });
-  const [page, setPage] = useState({ rows: null, iterator: null, done: true, merged: false });
+  const [page, setPage] = useState({ rows: null, iterator: null, done: true, acrossEndpoints: false });
   const [cursor, setCursor] = useState([null]); // iterators of the pages seen, for Previous
   const [live, setLive] = useState(false);
   const [err, setErr] = useState(null);
@@ -577,11 +583,17 @@ function MessageLog({ s, endpoint, version }) {
       const r = await api('GET', app + '/msg' + qs(q));
       return { rows: r.data, iterator: r.iterator, done: r.done };
     }
-    // A status across every endpoint: the newest matches of each, merged.
-    const all = await mapLimited(eps || [], 4, (ep) => api('GET', app + '/endpoint/' + enc(ep.id) + '/msg' + qs({ ...q, iterator: undefined, status: flt.status }))
-      .then((r) => r.data.map((m) => ({ ...m, endpointId: ep.id }))));
-    const rows = all.flat().sort((a, b) => (a.timestamp < b.timestamp ? 1 : -1)).slice(0, PAGE);
-    return { rows, iterator: null, done: true, merged: true };
+    // A status across every endpoint: the app's deliveries. A filtered
+    // page may come back short before the end (the server bounds each
+    // scan); a few more calls fill it.
+    let rows = [], it = iterator, r;
+    for (let calls = 0; calls < 5; calls++) {
+      r = await api('GET', app + '/delivery' + qs({ ...q, iterator: it, limit: PAGE - rows.length, status: flt.status }));
+      rows = rows.concat(r.data);
+      it = r.iterator;
+      if (r.done || rows.length >= PAGE) break;
+    }
+    return { rows, iterator: it, done: r.done, acrossEndpoints: true };
   };
   const load = async (iterator) => { try { setErr(null); setPage(await fetchPage(iterator)); } catch (x) { setErr(x); } };
   useEffect(() => { setCursor([null]); load(null); }, [flt, eps === null, version]);
@@ -604,15 +616,14 @@ function MessageLog({ s, endpoint, version }) {
     <${Notice} error=${err} />
     ${page.rows === null ? html`<p class="muted">Loading…</p>` : page.rows.length === 0 ? html`<${Empty}>No messages match.</${Empty}>` : html`
     <div class="table-wrap"><table class="messages">
-      <thead><tr><th scope="col">Event type</th><th scope="col">Message</th>${(flt.ep || page.merged) && html`<th scope="col">Status</th>`}${page.merged && html`<th scope="col">Endpoint</th>`}<th scope="col">Time</th></tr></thead>
+      <thead><tr><th scope="col">Event type</th><th scope="col">Message</th>${(flt.ep || page.acrossEndpoints) && html`<th scope="col">Status</th>`}${page.acrossEndpoints && html`<th scope="col">Endpoint</th>`}<th scope="col">Time</th></tr></thead>
       <tbody>${page.rows.map((m) => html`<tr>
         <td data-label="Event type"><code>${m.eventType}</code></td>
         <td data-label="Message"><a href=${'#/messages/' + m.id}>${m.id}</a></td>
-        ${(flt.ep || page.merged) && html`<td data-label="Status"><${Badge} status=${m.status} /></td>`}
-        ${page.merged && html`<td data-label="Endpoint"><span class="truncate">${epName(m.endpointId)}</span></td>`}
+        ${(flt.ep || page.acrossEndpoints) && html`<td data-label="Status"><${Badge} status=${m.status} /></td>`}
+        ${page.acrossEndpoints && html`<td data-label="Endpoint"><span class="truncate">${epName(m.endpointId)}</span></td>`}
         <td data-label="Time"><span>${fmtTime(m.timestamp)}</span></td></tr>`)}</tbody>
     </table></div>`}
-    ${page.merged && html`<p class="hint">Showing the newest ${PAGE} across endpoints; choose an endpoint to page further.</p>`}
     <div class="row pager">
       <button type="button" disabled=${cursor.length < 2} onClick=${() => { const c = cursor.slice(0, -1); setCursor(c); load(c[c.length - 1]); }}>Newer</button>
       <button type="button" disabled=${page.done || !page.iterator} onClick=${() => { setCursor([...cursor, page.iterator]); load(page.iterator); }}>Older</button>
@@ -620,22 +631,16 @@ function MessageLog({ s, endpoint, version }) {
   </section>`;
 }
 
-// requestHeaders rebuilds what a request carried: attempts store no copy
-// of their headers, so the endpoint's custom headers are its current ones.
-function requestHeaders(msg, at, custom) {
-  const oneOff = at.endpointId === msg.destination?.id;
-  const out = [
-    ['content-type', 'application/json'],
-    ['webhook-id', msg.id],
-    ['webhook-timestamp', String(Math.floor(new Date(at.timestamp).getTime() / 1000))],
-    ['webhook-signature', 'v1,… (signed with the ' + (oneOff ? 'application' : 'endpoint') + ' secret)'],
-  ];
-  if (custom) {
-    for (const [k, v] of Object.entries(custom.headers || {})) out.push([k, v]);
-    for (const k of custom.sensitive || []) out.push([k, '(hidden)']);
-  }
-  return out;
+// Headers shows recorded headers as text ([name, value] pairs); attempts
+// recorded before Herald kept headers have none, and say so.
+function Headers({ label, pairs, none, testid }) {
+  if (!pairs) return html`<p class="hint" data-testid=${testid}>${none}</p>`;
+  return html`<table class="hdrs" data-testid=${testid}><caption class="sr-only">${label}</caption><tbody>${pairs.map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</tbody></table>`;
 }
+
+// notRecorded explains an attempt without headers: made before they were
+// stored, or (with an error) one that never got as far as a request.
+const notRecorded = (a) => 'Not recorded: this attempt was made before headers were stored' + (a.error && !a.responseStatusCode ? ', or sent no request.' : '.');
 
 function MessageDetail({ s, id }) {
   const [msg, setMsg] = useState(null);
@@ -643,17 +648,8 @@ function MessageDetail({ s, id }) {
   const [atts, setAtts] = useState(null);
   const [err, setErr] = useState(null);
   const [note, setNote] = useState(null);
-  const [custom, setCustom] = useState({}); // endpoint id -> its custom headers
   const app = 'app/' + enc(s.appId);
   useEffect(() => { api('GET', app + '/msg/' + enc(id)).then(setMsg, setErr); }, [id]);
-  useEffect(() => {
-    for (const d of dels) {
-      if (!d.oneOff && !(d.id in custom)) {
-        setCustom((c) => ({ ...c, [d.id]: null }));
-        api('GET', app + '/endpoint/' + enc(d.id) + '/headers').then((h) => setCustom((c) => ({ ...c, [d.id]: h })), () => {});
-      }
-    }
-  }, [dels]);
   const pending = dels.some((d) => d.status === 1 || d.status === 3);
   const refresh = async () => {
     const [d, a] = await Promise.all([api('GET', app + '/msg/' + enc(id) + '/endpoint?limit=250'), api('GET', app + '/attempt/msg/' + enc(id) + '?limit=250')]);
@@ -689,19 +685,24 @@ function MessageDetail({ s, id }) {
     </section>
     <section aria-labelledby="atth"><h2 id="atth">Attempts</h2>
       ${atts === null ? html`<p class="muted">Loading…</p>` : atts.length === 0 ? html`<p class="muted">No attempts yet.</p>` : html`<ul class="plain attempts">${atts.map((a) => html`<li>
-        <details class="attempt card">
+        <details class="attempt card" data-id=${a.id}>
           <summary><${Badge} status=${a.status} /> <span>HTTP ${a.responseStatusCode || '—'}</span> <span class="muted">${a.responseDurationMs} ms · ${fmtTime(a.timestamp)}</span> <span class="truncate muted">${a.url}</span></summary>
           <div class="grid">
             <div><h3>Request</h3>
               <p><code>POST ${a.url}</code></p>
-              <table class="hdrs"><caption class="sr-only">Request headers</caption><tbody>${requestHeaders(msg, a, custom[a.endpointId]).map(([k, v]) => html`<tr><th scope="row">${k}</th><td>${v}</td></tr>`)}</tbody></table>
-              <p class="hint">Rebuilt from the message and the endpoint's current custom headers: attempts keep no copy of the headers they sent.</p>
+              <h4>Headers</h4>
+              <${Headers} label="Request headers" testid="request-headers" pairs=${a.sentHeaders && Object.entries(a.sentHeaders).sort(([x], [y]) => (x < y ? -1 : 1))} none=${notRecorded(a)} />
+              ${a.sentHeaders && html`<p class="hint">Credentials are stored as [redacted].</p>`}
+              <h4>Body</h4>
               <pre class="body">${pretty(msg.payload)}</pre></div>
             <div><h3>Response</h3>
               <dl class="kv"><dt>Status</dt><dd>${a.responseStatusCode || 'No response'}</dd><dt>Duration</dt><dd>${a.responseDurationMs} ms</dd><dt>Time</dt><dd>${fmtTime(a.timestamp)}</dd>
                 ${a.error && html`<dt>Error</dt><dd>${a.error}</dd>`}<dt>Trigger</dt><dd>${a.triggerType === 1 ? 'Manual' : 'Scheduled'}</dd></dl>
+              <h4>Headers</h4>
+              <${Headers} label="Response headers" testid="response-headers" pairs=${a.responseHeaders} none=${!a.sentHeaders ? notRecorded(a) : !a.responseStatusCode ? 'No response.' : 'None.'} />
+              <h4>Body</h4>
               <pre class="body response" data-testid="response">${a.response}</pre>
-              <p class="hint">The body as stored (truncated past the node's limit); response headers are not stored.</p></div>
+              <p class="hint">As stored: bodies past the node's limit are truncated.</p></div>
           </div>
         </details></li>`)}</ul>`}
     </section>
