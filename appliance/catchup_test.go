@@ -64,9 +64,32 @@ func (s *switchReceiver) set(up bool, failing ...string) {
 // catchUpFixture builds a backlog of messages whose second attempt failed
 // and whose last retry is an hour away, then a message whose first attempt
 // failed: its retry, 100ms later, is the one that finds the receiver back.
-func catchUpFixture(t *testing.T, backlog int, mutate func(*config.Config)) (*deliveryFixture, *switchReceiver, []string, string) {
+// The receiver comes back as it answers that first attempt, however slow
+// the machine, with the backlog still failing if backlogFails is set.
+func catchUpFixture(t *testing.T, backlog int, backlogFails bool, mutate func(*config.Config)) (*deliveryFixture, *switchReceiver, []string, string) {
 	t.Helper()
 	f, rc, ids := catchUpBacklog(t, backlog, mutate)
+	inBacklog := map[string]bool{}
+	for _, id := range ids {
+		inBacklog[id] = true
+	}
+	rc.mu.Lock()
+	rc.gate = func(id string, nth int) int {
+		if inBacklog[id] || nth != 1 {
+			return 0
+		}
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		rc.gate = nil // once: later messages find the receiver up
+		rc.up = true
+		if backlogFails {
+			for _, b := range ids {
+				rc.failing[b] = true
+			}
+		}
+		return http.StatusServiceUnavailable
+	}
+	rc.mu.Unlock()
 	last := f.send(t, "job.completed", map[string]any{"job": "last"}).Id
 	f.waitAttempts(t, last, 1)
 	return f, rc, ids, last
@@ -102,8 +125,7 @@ func waitingHour(t *testing.T, f *deliveryFixture, id string) {
 
 func TestCatchUpAfterRecovery(t *testing.T) {
 	t.Parallel()
-	f, rc, backlog, last := catchUpFixture(t, 12, func(*config.Config) {})
-	rc.set(true)
+	f, rc, backlog, last := catchUpFixture(t, 12, false, func(*config.Config) {})
 	if d := f.waitFinal(t, last); d.Status != models.MESSAGESTATUS_SUCCESS {
 		t.Fatalf("recovering message: status %d", d.Status)
 	}
@@ -125,8 +147,7 @@ func TestCatchUpAfterRecovery(t *testing.T) {
 
 func TestCatchUpOff(t *testing.T) {
 	t.Parallel()
-	f, rc, backlog, last := catchUpFixture(t, 4, func(c *config.Config) { c.Delivery.CatchUpOnRecovery = false })
-	rc.set(true)
+	f, rc, backlog, last := catchUpFixture(t, 4, false, func(c *config.Config) { c.Delivery.CatchUpOnRecovery = false })
 	f.waitFinal(t, last)
 	// A message sent after the recovery goes through the same scheduler:
 	// once it is delivered, a catch-up would have started too.
@@ -146,8 +167,7 @@ func TestCatchUpStopsOnFailure(t *testing.T) {
 	// successes: with the backlog still failing, exactly one message is
 	// sent ahead, the catch-up stops, and that early failure costs the
 	// message nothing (its retry stays an hour away, not used up).
-	f, rc, backlog, last := catchUpFixture(t, 6, func(*config.Config) {})
-	rc.set(true, backlog...)
+	f, rc, backlog, last := catchUpFixture(t, 6, true, func(*config.Config) {})
 	f.waitFinal(t, last)
 	var tried string
 	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
