@@ -95,7 +95,7 @@ func NewDispatcher(cfg DispatcherConfig, node *raft.Node, store *storage.Store, 
 	d.outcomes = raft.NewBatcher(node, raft.BatcherConfig{
 		MaxItems: 256, MaxBytes: 1 << 20, MaxInFlight: 4, QueueLen: cfg.Workers,
 	}, func(items []storage.Outcome) raft.Command {
-		return &raft.RecordOutcomes{Outcomes: items, AutoDisableNs: int64(cfg.AutoDisableAfter)}
+		return &raft.RecordOutcomes{Outcomes: items, Notices: true, AutoDisableNs: int64(cfg.AutoDisableAfter)}
 	}, func(_ any, n int) []raft.Result {
 		return make([]raft.Result, n)
 	}, func(o storage.Outcome) int {

@@ -166,11 +166,22 @@ type CreateMessages struct {
 // RecordOutcomes stores a batch of attempt outcomes from the dispatcher.
 type RecordOutcomes struct {
 	Outcomes []storage.Outcome
+	// Notices says the leader knows failure notices: the outcomes make
+	// them and keep the endpoints' runs of failures. An entry from an
+	// older leader has it false and is applied as that leader applied it,
+	// so nodes of both versions keep the same state during an upgrade.
+	Notices bool
 	// AutoDisableNs is the leader's setting of how long an endpoint may
 	// fail every attempt before it is disabled (0 = never), stamped here
-	// so that no node applies its own. Appended: written only when set.
+	// so that no node applies its own.
 	AutoDisableNs int64
 }
+
+// Flags of RecordOutcomes' appended trailer.
+const (
+	outcomesNotices     = 1 << 0
+	outcomesWithHeaders = 1 << 1
+)
 
 // Resend schedules a manual attempt of a message to one endpoint.
 type Resend struct {
@@ -549,14 +560,23 @@ func (c *RecordOutcomes) encode(e *storage.Encoder) {
 		e.Byte(byte(o.Final))
 		e.Bool(o.DisableEndpoint)
 	}
-	// Appended later, in this order, written only when one is set so that
-	// entries written before decode unchanged: the leader's auto-disable
-	// window (0: none), then the attempts' headers when one has them.
-	withHeaders := slices.ContainsFunc(c.Outcomes, func(o storage.Outcome) bool { return o.Attempt.HasHeaders() })
-	if c.AutoDisableNs != 0 || withHeaders {
-		e.Varint(c.AutoDisableNs)
+	// Appended later: a trailer of flags, the leader's auto-disable
+	// window, and the attempts' headers when one has them. Written only
+	// when it says something, so entries of older leaders, which have
+	// none, decode unchanged (as Notices false).
+	var flags byte
+	if c.Notices {
+		flags |= outcomesNotices
 	}
-	if withHeaders {
+	if slices.ContainsFunc(c.Outcomes, func(o storage.Outcome) bool { return o.Attempt.HasHeaders() }) {
+		flags |= outcomesWithHeaders
+	}
+	if flags == 0 && c.AutoDisableNs == 0 {
+		return
+	}
+	e.Byte(flags)
+	e.Varint(c.AutoDisableNs)
+	if flags&outcomesWithHeaders != 0 {
 		e.Uvarint(uint64(len(c.Outcomes)))
 		for i := range c.Outcomes {
 			c.Outcomes[i].Attempt.EncodeHeaders(e)
@@ -577,26 +597,28 @@ func (c *RecordOutcomes) decode(d *storage.Decoder) {
 		o.Final = storage.Status(d.Byte())
 		o.DisableEndpoint = d.Bool()
 	}
-	if d.Remaining() > 0 {
-		c.AutoDisableNs = d.Varint()
-		withHeaders := false
-		if d.Remaining() > 0 {
-			if d.Count() != len(c.Outcomes) {
-				d.Fail()
-				return
-			}
-			for i := range c.Outcomes {
-				c.Outcomes[i].Attempt.DecodeHeaders(d)
-			}
-			withHeaders = slices.ContainsFunc(c.Outcomes, func(o storage.Outcome) bool { return o.Attempt.HasHeaders() })
-			if !withHeaders {
-				d.Fail() // never written without headers: stray bytes, not a field
-				return
-			}
+	if d.Remaining() == 0 {
+		return
+	}
+	flags := d.Byte()
+	c.Notices = flags&outcomesNotices != 0
+	c.AutoDisableNs = d.Varint()
+	switch {
+	case flags&^(outcomesNotices|outcomesWithHeaders) != 0:
+		d.Fail() // a flag this version does not know
+	case flags&outcomesWithHeaders != 0:
+		if d.Count() != len(c.Outcomes) {
+			d.Fail()
+			return
 		}
-		if c.AutoDisableNs == 0 && !withHeaders {
-			d.Fail() // never written as 0 alone: a stray byte, not a field
+		for i := range c.Outcomes {
+			c.Outcomes[i].Attempt.DecodeHeaders(d)
 		}
+		if !slices.ContainsFunc(c.Outcomes, func(o storage.Outcome) bool { return o.Attempt.HasHeaders() }) {
+			d.Fail() // never flagged without headers
+		}
+	case flags == 0 && c.AutoDisableNs == 0:
+		d.Fail() // never written saying nothing: stray bytes, not a field
 	}
 }
 

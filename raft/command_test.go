@@ -96,14 +96,15 @@ var commandCases = []struct {
 			"01" + "0761746d70745f31" + "056170705f31" + "056d73675f31" + "0465705f31" + "06" + "0a68747470733a2f2f782f" + "b406" + "04676f6e65" + "08" + "0165" + "01" + "02" +
 			"904e" + "02" + "01" + // next due, final, disable
 			"02" + "016d" + "0165" + "00" + "01" + "000000000000000000000000" + "00" + "00" + "00"},
-	// The leader's auto-disable window follows the outcomes (appended
-	// field): 5 days, zigzag varint.
-	{"RecordOutcomes with auto-disable window", &RecordOutcomes{
+	// A trailer follows the outcomes (appended): flags (notices), the
+	// leader's auto-disable window: 5 days, zigzag varint.
+	{"RecordOutcomes with notices and auto-disable window", &RecordOutcomes{
 		Outcomes:      []storage.Outcome{{Key: storage.ScheduleKey{DueMs: 1, MsgID: "m", EndpointID: "e"}, Final: storage.StatusSuccess}},
+		Notices:       true,
 		AutoDisableNs: 432_000_000_000_000,
 	},
 		"0b" + "01" + "02" + "016d" + "0165" + "00" + "01" + "000000000000000000000000" + "00" + "00" + "00" +
-			"8080d8e8dab9c401"},
+			"01" + "8080d8e8dab9c401"},
 	{"Resend", &Resend{Meta: goldenMeta, AppID: "app_1", MsgID: "msg_1", EndpointID: "ep_1"},
 		"0c" + goldenMetaHex + "056170705f31" + "056d73675f31" + "0465705f31"},
 	{"Expire", &Expire{NowMs: 1_700_000_000_000, Limit: 1000},
@@ -158,7 +159,7 @@ var commandCases = []struct {
 			"02" + "12" + "01" + "056473745f31" + "0a68747470733a2f2f782f" + "00"}, // destinations: version, id, url; none
 	{"SetAppSecret", &SetAppSecret{Meta: bareMeta, AppID: "app_1", Secret: "s", PrevSecrets: []storage.PrevSecret{{Secret: "o", ExpiresAt: 3}}, IfAbsent: true},
 		"1c" + bareMetaHex + "056170705f31" + "0173" + "01" + "016f" + "06" + "01"},
-	{"RecordOutcomes with headers", &RecordOutcomes{Outcomes: []storage.Outcome{
+	{"RecordOutcomes with headers", &RecordOutcomes{Notices: true, Outcomes: []storage.Outcome{
 		{Key: storage.ScheduleKey{DueMs: 1, MsgID: "m", EndpointID: "e"}, Attempt: storage.Attempt{ID: "a",
 			RequestHeaders: []storage.Header{{Name: "A", Value: "1"}}}},
 		{Key: storage.ScheduleKey{DueMs: 2, MsgID: "n", EndpointID: "e"}},
@@ -166,7 +167,7 @@ var commandCases = []struct {
 		"0b" + "02" +
 			"02" + "016d" + "0165" + "00" + "01" + "0161" + "0000000000000000000000" + "00" + "00" + "00" + // outcome 1, attempt core
 			"04" + "016e" + "0165" + "00" + "01" + "000000000000000000000000" + "00" + "00" + "00" + // outcome 2
-			"00" + // no auto-disable window, written because headers follow
+			"03" + "00" + // trailer: flags (notices, headers), no auto-disable window
 			"02" + "01" + "0141" + "0131" + "00" + "00" + "00"}, // headers: outcome 1 request A: 1, none; outcome 2 none
 }
 
@@ -288,6 +289,7 @@ func TestCommandRoundTrip(t *testing.T) {
 		&RecordOutcomes{},
 		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome, goldenOutcome}},
 		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome}, AutoDisableNs: -1},
+		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome}, Notices: true},
 		&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome, outcomeWithHeaders}},
 		&Expire{},
 		&Expire{NowMs: -1, Limit: 1<<32 - 1},
@@ -375,16 +377,13 @@ func TestDecodeErrors(t *testing.T) {
 				c.Token.Capabilities = nil
 				older[len(Encode(&c))] = true
 			}
-			// Cut exactly before the appended auto-disable window, or
-			// before the attempt headers after it, a batch is whole in an
-			// older layout.
+			// Cut exactly before the appended trailer (flags, window,
+			// headers), a batch is whole in the older layout.
 			if ro, ok := tc.cmd.(*RecordOutcomes); ok {
 				c := &RecordOutcomes{Outcomes: slices.Clone(ro.Outcomes)}
 				for i := range c.Outcomes {
 					c.Outcomes[i].Attempt.RequestHeaders, c.Outcomes[i].Attempt.ResponseHeaders = nil, nil
 				}
-				older[len(Encode(c))] = true
-				c.AutoDisableNs = ro.AutoDisableNs
 				older[len(Encode(c))] = true
 			}
 			// Cut exactly before the appended payload expiries, or the
@@ -465,9 +464,11 @@ func FuzzDecodeCommand(f *testing.F) {
 func TestRecordOutcomesStrayHeaderSection(t *testing.T) {
 	base := Encode(&RecordOutcomes{Outcomes: []storage.Outcome{goldenOutcome}})
 	for name, tail := range map[string][]byte{
-		"count mismatch":   {0x02, 0x00, 0x00, 0x00, 0x00},
-		"no headers":       {0x01, 0x00, 0x00},
-		"header cut short": {0x01, 0x01, 0x01, 'A'},
+		"count mismatch":   {0x03, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00},
+		"no headers":       {0x03, 0x00, 0x01, 0x00, 0x00},
+		"header cut short": {0x03, 0x00, 0x01, 0x01, 0x01, 'A'},
+		"unknown flag":     {0x05, 0x00},
+		"says nothing":     {0x00, 0x00},
 	} {
 		b := append(slices.Clone(base), tail...)
 		if c, err := Decode(b); !errors.Is(err, storage.ErrCorrupt) {

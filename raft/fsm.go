@@ -127,7 +127,7 @@ func apply(tx *storage.Tx, cmd Command) any {
 		}
 		return results
 	case *RecordOutcomes:
-		tx.RecordOutcomes(c.Outcomes, c.AutoDisableNs)
+		tx.RecordOutcomes(c.Outcomes, c.Notices, c.AutoDisableNs)
 		return Result{}
 	case *Resend:
 		return idempotent(tx, &c.Meta, func() Result {

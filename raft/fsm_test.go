@@ -523,7 +523,7 @@ func TestFSMAutoDisableWindowFromCommand(t *testing.T) {
 	apply(&CreateEndpoint{Endpoint: testEndpoint("app_1", "ep_1")})
 	apply(&CreateMessages{Items: []MessageItem{{Message: testMessage("app_1", "msg_1", 1000)}}})
 	fail := func(dueMs, atNs int64, window int64) {
-		apply(&RecordOutcomes{AutoDisableNs: window, Outcomes: []storage.Outcome{{
+		apply(&RecordOutcomes{Notices: true, AutoDisableNs: window, Outcomes: []storage.Outcome{{
 			Key: storage.ScheduleKey{DueMs: dueMs, MsgID: "msg_1", EndpointID: "ep_1"}, AttemptNo: 1,
 			Attempt:   storage.Attempt{ID: "atmpt_" + strconv.FormatInt(atNs, 10), AppID: "app_1", MsgID: "msg_1", EndpointID: "ep_1", Timestamp: atNs, StatusCode: 500, Status: storage.StatusFail},
 			NextDueMs: dueMs + 1,

@@ -111,6 +111,13 @@ func (s *Server) getAppSecret(c *fasthttp.RequestCtx, p principal) error {
 		if !s.node.IsLeader() {
 			return s.forward(c)
 		}
+		// Making the secret is a write: it meets a write's limits.
+		if err := s.limits.allow(c, p); err != nil {
+			return err
+		}
+		if err := s.diskAllows(c); err != nil {
+			return err
+		}
 		if err := s.ensureAppSecret(&a); err != nil {
 			return err
 		}
@@ -184,7 +191,10 @@ func (s *Server) loadDeliveryTarget(c *fasthttp.RequestCtx, p principal) (storag
 		return a, "", err
 	}
 	if !known {
-		return a, "", notFound("Endpoint")
+		// An endpoint whose uid began with dst_ before such uids were
+		// refused is still found by it.
+		a, ep, err := s.loadEndpoint(c, p)
+		return a, ep.ID, err
 	}
 	return a, id, nil
 }

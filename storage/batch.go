@@ -34,11 +34,11 @@ type Batch struct {
 	// appPolicies memoizes, like appsSeen, each application's delivery
 	// policy for stamping into deliveries.
 	appPolicies map[string]Policy
-	// failing memoizes, by ep-fail/ key, each endpoint's failing-since
-	// time (0: not failing) for this batch: every outcome reads it, and a
+	// failing memoizes, by ep-fail/ key, each endpoint's run of failures
+	// (zero: not failing) for this batch: every outcome reads it, and a
 	// batch holds hundreds of outcomes of few endpoints. Every write of
-	// such a key goes through Tx.setFailingSince, which keeps it.
-	failing map[string]int64
+	// such a key goes through Tx.setFailing, which keeps it.
+	failing map[string]failRun
 	release func()
 }
 

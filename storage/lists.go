@@ -69,12 +69,22 @@ func (r *Reader) ListVisibleEventTypes(opts ListOptions, includeArchived bool, v
 	})
 	// The cursors name the last type scanned, which may be one the caller
 	// must not learn of: point them at the nearest type it was shown.
-	if n := len(p.Items); n > 0 {
-		if hidden[p.Iterator] {
+	// A page that showed nothing keeps the cursor it was asked with.
+	n := len(p.Items)
+	if hidden[p.Iterator] {
+		if n > 0 {
 			p.Iterator = p.Items[n-1].Name
+		} else {
+			p.Iterator = strings.TrimPrefix(opts.Iterator, "-")
 		}
-		if hidden[strings.TrimPrefix(p.PrevIterator, "-")] {
+	}
+	if hidden[strings.TrimPrefix(p.PrevIterator, "-")] {
+		if n > 0 {
 			p.PrevIterator = "-" + p.Items[0].Name
+		} else if c := strings.TrimPrefix(opts.Iterator, "-"); c != "" {
+			p.PrevIterator = "-" + c
+		} else {
+			p.PrevIterator = ""
 		}
 	}
 	return p, err

@@ -3,6 +3,7 @@ package storage
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -530,4 +531,35 @@ func TestDueEntries(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestHiddenEventTypesNeverInCursors: a caller that may not see a type
+// never finds its name in a page's cursors, not even on a page that shows
+// nothing.
+func TestHiddenEventTypesNeverInCursors(t *testing.T) {
+	s := openTestStore(t, "")
+	mustApply(t, s, func(tx *Tx) error {
+		for _, et := range []EventType{{Name: "a.visible"}, {Name: "m.secret", FeatureFlags: []string{"beta"}}, {Name: "z.secret", FeatureFlags: []string{"beta"}}} {
+			if err := tx.CreateEventType(et); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	visible := func(et *EventType) bool { return len(et.FeatureFlags) == 0 }
+	opts := ListOptions{Limit: 1}
+	for page := 0; page < 4; page++ {
+		var p Page[EventType]
+		view(t, s, func(r *Reader) (err error) { p, err = r.ListVisibleEventTypes(opts, false, visible); return err })
+		for _, c := range []string{p.Iterator, p.PrevIterator} {
+			if strings.Contains(c, "secret") {
+				t.Fatalf("page %d: cursor %q names a hidden type (%+v)", page, c, p)
+			}
+		}
+		if p.Done {
+			return
+		}
+		opts.Iterator = p.Iterator
+	}
+	t.Fatal("the list never ended")
 }

@@ -93,10 +93,10 @@ const (
 // the hidden application, fanned out to its operational endpoints whose
 // filters match, if any; seed makes its id unique and the same on every
 // node.
-func (tx *Tx) notify(eventType string, atNs int64, seed string, data any) {
+func (tx *Tx) notify(eventType string, atNs int64, seed string, data any) bool {
 	eps, err := tx.appEndpoints(OpsAppID)
 	if err != nil || len(eps) == 0 {
-		return
+		return false
 	}
 	at := time.Unix(0, atNs).UTC()
 	m := Message{
@@ -106,13 +106,14 @@ func (tx *Tx) notify(eventType string, atNs int64, seed string, data any) {
 		Timestamp: atNs,
 	}
 	if !tx.anyMatch(eps, &m) {
-		return
+		return false
 	}
 	m.Payload, err = json.Marshal(noticeBody{Type: eventType, Timestamp: at, Data: data})
 	if err != nil {
 		panic("storage: encode notice: " + err.Error()) // plain structs: cannot fail
 	}
 	_, _, _ = tx.CreateMessage(NewMessage{Message: m})
+	return true
 }
 
 func (tx *Tx) anyMatch(eps []Endpoint, m *Message) bool {
@@ -147,7 +148,7 @@ func (tx *Tx) notifyEndpoint(eventType string, ep *Endpoint, atNs int64, trigger
 }
 
 // notifyAttempt writes a message.attempt.* notice about the attempt at.
-func (tx *Tx) notifyAttempt(eventType string, at *Attempt) {
+func (tx *Tx) notifyAttempt(eventType string, at *Attempt) bool {
 	data := attemptNotice{
 		AppID: at.AppID, AppUID: tx.appUID(at.AppID), EndpointID: at.EndpointID, MsgID: at.MsgID,
 		LastAttempt: attemptFailed{ID: at.ID, ResponseStatusCode: at.StatusCode, Timestamp: time.Unix(0, at.Timestamp).UTC()},
@@ -156,7 +157,7 @@ func (tx *Tx) notifyAttempt(eventType string, at *Attempt) {
 	if tx.get(messageKey(at.AppID, at.MsgID), func(v []byte) error { return decodeInto(v, m.Decode) }) == nil {
 		data.MsgEventID = m.EventID
 	}
-	tx.notify(eventType, at.Timestamp, at.ID, data)
+	return tx.notify(eventType, at.Timestamp, at.ID, data)
 }
 
 // noteAttempt makes the notices an attempt outcome calls for, and keeps
@@ -164,6 +165,10 @@ func (tx *Tx) notifyAttempt(eventType string, at *Attempt) {
 // failed every attempt for autoDisableNs (0: never). live says the
 // outcome moved its delivery on (it was not a stray second send); dl is
 // the delivery as it is being written, so its notice flag can change.
+//
+// Attempts a person asked for (resend, recover) are not retries: they
+// make no failing or exhausted notice, though they count as the
+// endpoint's failures and successes.
 func (tx *Tx) noteAttempt(o *Outcome, dl *Delivery, live bool, autoDisableNs int64) {
 	at := &o.Attempt
 	notices := at.AppID != OpsAppID
@@ -172,8 +177,8 @@ func (tx *Tx) noteAttempt(o *Outcome, dl *Delivery, live bool, autoDisableNs int
 			dl.FailingNoticed = false
 			tx.notifyAttempt(EventAttemptRecovered, at)
 		}
-		if tx.failingSince(at.AppID, at.EndpointID) != 0 {
-			tx.setFailingSince(at.AppID, at.EndpointID, 0)
+		if tx.failing(at.AppID, at.EndpointID).since != 0 {
+			tx.setFailing(at.AppID, at.EndpointID, failRun{})
 		}
 		return
 	}
@@ -181,59 +186,75 @@ func (tx *Tx) noteAttempt(o *Outcome, dl *Delivery, live bool, autoDisableNs int
 	// its number (see delivery.decide): it is not the failure it would
 	// have been at its time.
 	early := o.NextDueMs != 0 && o.NextDueMs == o.Key.DueMs
-	if notices && live && !early {
+	if notices && live && !early && at.Trigger != TriggerManual {
 		if o.AttemptNo == FailingAttempt && !dl.FailingNoticed {
-			dl.FailingNoticed = true
-			tx.notifyAttempt(EventAttemptFailing, at)
+			// Flagged only when a notice went out, so that recovered
+			// always follows a failing notice somebody received.
+			dl.FailingNoticed = tx.notifyAttempt(EventAttemptFailing, at)
 		}
 		if o.NextDueMs == 0 {
 			tx.notifyAttempt(EventAttemptExhausted, at)
 		}
 	}
-	since := tx.failingSince(at.AppID, at.EndpointID)
-	if since == 0 {
+	run := tx.failing(at.AppID, at.EndpointID)
+	if run.since == 0 || at.Timestamp-run.last > failingGapNs {
 		if !tx.exists(endpointKey(at.AppID, at.EndpointID)) {
-			return // deleted meanwhile: nothing to keep for it
+			return // deleted meanwhile, or a one-off destination: nothing to keep
 		}
-		since = at.Timestamp
-		tx.setFailingSince(at.AppID, at.EndpointID, since)
+		run.since = at.Timestamp
 	}
-	if o.DisableEndpoint || (autoDisableNs > 0 && at.Timestamp-since >= autoDisableNs) {
-		tx.disableEndpoint(at.AppID, at.EndpointID, at.Timestamp, since)
+	run.last = max(run.last, at.Timestamp)
+	tx.setFailing(at.AppID, at.EndpointID, run)
+	if o.DisableEndpoint || (autoDisableNs > 0 && at.Timestamp-run.since >= autoDisableNs) {
+		tx.disableEndpoint(at.AppID, at.EndpointID, at.Timestamp, run.since)
 	}
 }
 
-// failingSince returns when an endpoint's current run of failures began,
-// 0 when its last attempt succeeded (memoized for the batch).
-func (tx *Tx) failingSince(appID, epID string) int64 {
+// failingGapNs ends a run of failures: an endpoint whose failures are
+// further apart than this (it got no traffic meanwhile) starts a new run,
+// so that two failures days apart do not read as days of failing.
+const failingGapNs = int64(24 * time.Hour)
+
+// failRun is an endpoint's current run of failures: when it began and
+// the latest failure (unix ns); zero when its last attempt succeeded.
+type failRun struct{ since, last int64 }
+
+// failing returns an endpoint's current run of failures (memoized for the
+// batch).
+func (tx *Tx) failing(appID, epID string) failRun {
 	k := epFailingKey(appID, epID)
-	if since, ok := tx.b.failing[string(k)]; ok {
-		return since
+	if run, ok := tx.b.failing[string(k)]; ok {
+		return run
 	}
-	var since int64
+	var run failRun
 	_ = tx.get(k, func(v []byte) error {
-		since, _ = binary.Varint(v)
+		var n int
+		run.since, n = binary.Varint(v)
+		run.last = run.since
+		if n > 0 && n < len(v) {
+			run.last, _ = binary.Varint(v[n:])
+		}
 		return nil
 	})
 	if tx.b.failing == nil {
-		tx.b.failing = make(map[string]int64)
+		tx.b.failing = make(map[string]failRun)
 	}
-	tx.b.failing[string(k)] = since
-	return since
+	tx.b.failing[string(k)] = run
+	return run
 }
 
-// setFailingSince records when an endpoint's failures began; 0 clears it.
-func (tx *Tx) setFailingSince(appID, epID string, since int64) {
+// setFailing records an endpoint's run of failures; the zero run clears it.
+func (tx *Tx) setFailing(appID, epID string, run failRun) {
 	k := epFailingKey(appID, epID)
-	if since == 0 {
+	if run.since == 0 {
 		tx.del(k)
 	} else {
-		tx.set(k, binary.AppendVarint(nil, since))
+		tx.set(k, binary.AppendVarint(binary.AppendVarint(nil, run.since), run.last))
 	}
 	if tx.b.failing == nil {
-		tx.b.failing = make(map[string]int64)
+		tx.b.failing = make(map[string]failRun)
 	}
-	tx.b.failing[string(k)] = since
+	tx.b.failing[string(k)] = run
 }
 
 // disableEndpoint disables an endpoint that failed for too long (or
@@ -246,7 +267,7 @@ func (tx *Tx) disableEndpoint(appID, epID string, atNs, failSince int64) {
 	ep.Disabled = true
 	ep.UpdatedAt = atNs
 	tx.set(endpointKey(appID, ep.ID), encode(ep.Encode))
-	tx.setFailingSince(appID, epID, 0)
+	tx.setFailing(appID, epID, failRun{})
 	tx.notifyEndpoint(EventEndpointDisabled, &ep, atNs, triggerAutomatic, failSince)
 }
 
@@ -255,8 +276,8 @@ func (tx *Tx) disableEndpoint(appID, epID string, atNs, failSince int64) {
 // endpoint.enabled when the disabled flag flipped. Enabling restarts the
 // failing-since clock.
 func (tx *Tx) noteEndpointUpdate(old, ep *Endpoint) {
-	if old.Disabled && !ep.Disabled && tx.failingSince(ep.AppID, ep.ID) != 0 {
-		tx.setFailingSince(ep.AppID, ep.ID, 0)
+	if old.Disabled && !ep.Disabled && tx.failing(ep.AppID, ep.ID).since != 0 {
+		tx.setFailing(ep.AppID, ep.ID, failRun{})
 	}
 	if ep.AppID == OpsAppID {
 		return

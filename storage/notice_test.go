@@ -192,12 +192,12 @@ func TestNoticesNeedAnOperationalEndpoint(t *testing.T) {
 	if kv := keysWithPrefix(dumpKV(t, s), pApp+OpsAppID); len(kv) != 0 {
 		t.Fatalf("hidden application made without an operational endpoint: %v", kv)
 	}
-	// The failing notice is remembered all the same, so a success after
-	// an operational endpoint is added is told as a recovery.
+	// No failing notice went out, so none is remembered: a recovered
+	// notice follows only a failing notice somebody received (Svix).
 	view(t, s, func(r *Reader) error {
 		dl, err := r.Delivery(tApp, tMsg, tEpAll)
-		if !dl.FailingNoticed {
-			t.Errorf("delivery %+v: FailingNoticed not set", dl)
+		if dl.FailingNoticed {
+			t.Errorf("delivery %+v: FailingNoticed set though no notice was made", dl)
 		}
 		return err
 	})
@@ -254,7 +254,7 @@ func TestAutoDisable(t *testing.T) {
 	fail := func(k ScheduleKey, n uint32, atNs int64) {
 		at := testAttempt("atmpt_"+string(rune('0'+n)), StatusFail, 500, atNs)
 		mustApply(t, s, func(tx *Tx) error {
-			tx.RecordOutcomes([]Outcome{{Key: k, AttemptNo: n, Attempt: at, NextDueMs: atNs/1e6 + 1}}, window)
+			tx.RecordOutcomes([]Outcome{{Key: k, AttemptNo: n, Attempt: at, NextDueMs: atNs/1e6 + 1}}, true, window)
 			return nil
 		})
 	}
@@ -267,7 +267,7 @@ func TestAutoDisable(t *testing.T) {
 	k.DueMs = 1e3 + 1
 	// A success clears the failing-since time: the window starts again.
 	mustApply(t, s, func(tx *Tx) error {
-		tx.RecordOutcomes([]Outcome{{Key: k, AttemptNo: 2, Attempt: testAttempt("atmpt_ok", StatusSuccess, 200, 2e9), Final: StatusSuccess}}, window)
+		tx.RecordOutcomes([]Outcome{{Key: k, AttemptNo: 2, Attempt: testAttempt("atmpt_ok", StatusSuccess, 200, 2e9), Final: StatusSuccess}}, true, window)
 		return nil
 	})
 	mustApply(t, s, func(tx *Tx) error { return tx.Resend(tApp, tMsg, tEpAll, 3000) })
@@ -383,4 +383,98 @@ func TestNoFailingSinceForADeletedEndpoint(t *testing.T) {
 	if kv := keysWithPrefix(dumpKV(t, s), pEpFailing); len(kv) != 0 {
 		t.Fatalf("failing-since of a deleted endpoint: %v", kv)
 	}
+}
+
+// TestAutoDisableNeedsAnUnbrokenRun: two failures further apart than a
+// day (no traffic between them) are two runs, not days of failing.
+func TestAutoDisableNeedsAnUnbrokenRun(t *testing.T) {
+	const window = int64(10 * time.Second)
+	s, k := noticeStore(t, true)
+	fail := func(n uint32, atNs int64) {
+		at := testAttempt("atmpt_gap"+string(rune('0'+n)), StatusFail, 500, atNs)
+		mustApply(t, s, func(tx *Tx) error {
+			tx.RecordOutcomes([]Outcome{{Key: k, AttemptNo: n, Attempt: at, NextDueMs: atNs/1e6 + 1}}, true, window)
+			return nil
+		})
+		k.DueMs = atNs/1e6 + 1
+	}
+	disabled := func() bool {
+		var ep Endpoint
+		view(t, s, func(r *Reader) (err error) { ep, err = r.Endpoint(tApp, tEpAll); return err })
+		return ep.Disabled
+	}
+	day := int64(24 * time.Hour)
+	fail(1, 1e9)
+	fail(2, 1e9+day+1) // past the window since the first, but a new run
+	if disabled() {
+		t.Fatal("disabled by two failures more than a day apart")
+	}
+	fail(3, 1e9+day+1+window/2)
+	if disabled() {
+		t.Fatal("disabled before the new run lasted the window")
+	}
+	fail(4, 1e9+day+1+window)
+	if !disabled() {
+		t.Fatal("not disabled after the new run lasted the window")
+	}
+}
+
+// TestManualAttemptsMakeNoExhaustedNotice: a resend or recover that fails
+// is not a retry running out; it makes no failing or exhausted notice.
+func TestManualAttemptsMakeNoExhaustedNotice(t *testing.T) {
+	s, k := noticeStore(t, true)
+	before := len(notices(t, s))
+	for n := uint32(1); n <= 5; n++ {
+		at := testAttempt("atmpt_man"+string(rune('0'+n)), StatusFail, 500, int64(n)*1e9)
+		at.Trigger = TriggerManual
+		o := Outcome{Key: k, AttemptNo: n, Attempt: at, Final: StatusFail}
+		mustApply(t, s, func(tx *Tx) error {
+			if n > 1 {
+				if err := tx.Resend(tApp, tMsg, tEpAll, k.DueMs); err != nil {
+					return err
+				}
+			}
+			tx.RecordOutcome(o)
+			return nil
+		})
+	}
+	if ns := notices(t, s); len(ns) != before {
+		t.Fatalf("manual attempts made notices: %v", noticeTypes(ns[before:]))
+	}
+}
+
+// TestOutcomesOfAnOlderLeader: an entry written without notices (by a
+// leader of an older version) is applied as that version applied it: no
+// run of failures kept, no notice flag, a 410 disables without a notice.
+// Nodes of both versions then hold the same state.
+func TestOutcomesOfAnOlderLeader(t *testing.T) {
+	s, k := noticeStore(t, true)
+	before := len(notices(t, s))
+	for n := uint32(1); n <= 4; n++ {
+		at := testAttempt("atmpt_old"+string(rune('0'+n)), StatusFail, 500, int64(n)*1e9)
+		o := Outcome{Key: k, AttemptNo: n, Attempt: at, NextDueMs: k.DueMs + 1000}
+		if n == 4 {
+			o.NextDueMs, o.Final, o.DisableEndpoint = 0, StatusFail, true
+		}
+		mustApply(t, s, func(tx *Tx) error { tx.RecordOutcomes([]Outcome{o}, false, int64(time.Second)); return nil })
+		k.DueMs += 1000
+	}
+	kv := dumpKV(t, s)
+	if got := keysWithPrefix(kv, pEpFailing); len(got) != 0 {
+		t.Errorf("run of failures kept: %v", got)
+	}
+	if ns := notices(t, s); len(ns) != before {
+		t.Errorf("notices made: %v", noticeTypes(ns[before:]))
+	}
+	view(t, s, func(r *Reader) error {
+		dl, err := r.Delivery(tApp, tMsg, tEpAll)
+		if dl.FailingNoticed {
+			t.Errorf("delivery %+v: notice flag set", dl)
+		}
+		ep, _ := r.Endpoint(tApp, tEpAll)
+		if !ep.Disabled {
+			t.Error("410 did not disable the endpoint")
+		}
+		return err
+	})
 }

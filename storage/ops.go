@@ -207,8 +207,8 @@ func (tx *Tx) deleteEndpoint(ep Endpoint) {
 		tx.del(epUIDKey(ep.AppID, ep.UID))
 	}
 	tx.del(endpointKey(ep.AppID, ep.ID))
-	if tx.failingSince(ep.AppID, ep.ID) != 0 {
-		tx.setFailingSince(ep.AppID, ep.ID, 0)
+	if tx.failing(ep.AppID, ep.ID).since != 0 {
+		tx.setFailing(ep.AppID, ep.ID, failRun{})
 	}
 }
 
@@ -467,12 +467,15 @@ type Outcome struct {
 	DisableEndpoint bool   // the endpoint answered 410 Gone
 }
 
-// RecordOutcomes records a batch of outcomes (see RecordOutcome); an
-// endpoint that has failed every attempt for autoDisableNs (the leader's
-// setting; 0 = never) is disabled.
-func (tx *Tx) RecordOutcomes(outcomes []Outcome, autoDisableNs int64) {
+// RecordOutcomes records a batch of outcomes (see RecordOutcome). With
+// notices (set by every leader that knows them) it also makes the failure
+// notices and keeps the endpoints' runs of failures, disabling an endpoint
+// that has failed every attempt for autoDisableNs (the leader's setting;
+// 0 = never). Without, outcomes are applied as before notices existed, so
+// that entries an older leader wrote leave the same state on every node.
+func (tx *Tx) RecordOutcomes(outcomes []Outcome, notices bool, autoDisableNs int64) {
 	for i := range outcomes {
-		tx.recordOutcome(&outcomes[i], autoDisableNs)
+		tx.recordOutcome(&outcomes[i], notices, autoDisableNs)
 	}
 }
 
@@ -482,9 +485,9 @@ func (tx *Tx) RecordOutcomes(outcomes []Outcome, autoDisableNs int64) {
 // deposed leader, or a manual resend racing a retry) is still recorded as an
 // attempt, but schedules nothing. It makes the failure notices the attempt
 // calls for (notice.go) and never disables an endpoint for failing long.
-func (tx *Tx) RecordOutcome(o Outcome) { tx.recordOutcome(&o, 0) }
+func (tx *Tx) RecordOutcome(o Outcome) { tx.recordOutcome(&o, true, 0) }
 
-func (tx *Tx) recordOutcome(o *Outcome, autoDisableNs int64) {
+func (tx *Tx) recordOutcome(o *Outcome, notices bool, autoDisableNs int64) {
 	appID := o.Attempt.AppID
 	keyBytes := o.Key.Bytes()
 	live := tx.exists(keyBytes)
@@ -520,8 +523,15 @@ func (tx *Tx) recordOutcome(o *Outcome, autoDisableNs int64) {
 	case o.Attempt.Status == StatusSuccess:
 		dl.Status = StatusSuccess
 	}
-	if o.Attempt.ID != "" {
+	switch {
+	case notices && o.Attempt.ID != "":
 		tx.noteAttempt(o, &dl, live, autoDisableNs)
+	case !notices && o.DisableEndpoint:
+		if ep, err := tx.getEndpoint(appID, o.Key.EndpointID); err == nil && !ep.Disabled {
+			ep.Disabled = true
+			ep.UpdatedAt = o.Attempt.Timestamp
+			tx.set(endpointKey(appID, ep.ID), encode(ep.Encode))
+		}
 	}
 	tx.set(dlKey, encode(dl.Encode))
 }

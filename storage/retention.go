@@ -114,15 +114,17 @@ func (tx *Tx) ExpungeContent(appID, msgID string) error {
 	return nil
 }
 
-// ExpungeAttemptContent drops the stored response body of one attempt.
+// ExpungeAttemptContent drops what the receiver answered to one attempt:
+// its response body and headers (the receiver's content, which may carry
+// personal data; the request headers are Herald's own and stay).
 func (tx *Tx) ExpungeAttemptContent(appID, msgID, attemptID string) error {
 	k := attemptKey(appID, msgID, attemptID)
 	var a Attempt
 	if err := tx.get(k, func(v []byte) error { return decodeInto(v, a.Decode) }); err != nil {
 		return ErrNotFound
 	}
-	if len(a.Response) > 0 {
-		a.Response = nil
+	if len(a.Response) > 0 || len(a.ResponseHeaders) > 0 {
+		a.Response, a.ResponseHeaders = nil, nil
 		tx.set(k, encode(a.Encode))
 	}
 	return nil

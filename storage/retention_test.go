@@ -40,7 +40,9 @@ func retentionStore(t *testing.T) (*Store, []string, time.Time) {
 		for i, id := range ids[:2] {
 			ts := base.Add(time.Duration(i) * time.Minute).UnixNano()
 			a := Attempt{ID: "atmpt_" + id[4:], AppID: tApp, MsgID: id, EndpointID: tEpAll, Timestamp: ts,
-				StatusCode: 200, Response: []byte("ok"), Status: StatusSuccess}
+				StatusCode: 200, Response: []byte("ok"), Status: StatusSuccess,
+				RequestHeaders:  []Header{{Name: "Webhook-Id", Value: id}},
+				ResponseHeaders: []Header{{Name: "X-Customer", Value: "alice@example.com"}}}
 			tx.RecordOutcome(Outcome{Key: ScheduleKey{DueMs: ts / 1e6, MsgID: id, EndpointID: tEpAll},
 				AttemptNo: 1, Attempt: a, Final: StatusSuccess})
 		}
@@ -156,7 +158,7 @@ func TestExpungeContent(t *testing.T) {
 			t.Errorf("after expunge: payload %q, err %v", m.Payload, err)
 		}
 		a, err := r.Attempt(tApp, ids[0], att)
-		if err != nil || len(a.Response) != 0 || a.StatusCode != 200 {
+		if err != nil || len(a.Response) != 0 || len(a.ResponseHeaders) != 0 || len(a.RequestHeaders) != 1 || a.StatusCode != 200 {
 			t.Errorf("after attempt expunge: %+v, err %v", a, err)
 		}
 		return nil
