@@ -93,10 +93,10 @@ const (
 // the hidden application, fanned out to its operational endpoints whose
 // filters match, if any; seed makes its id unique and the same on every
 // node.
-func (tx *Tx) notify(eventType string, atNs int64, seed string, data any) bool {
+func (tx *Tx) notify(eventType string, atNs int64, seed string, data any) {
 	eps, err := tx.appEndpoints(OpsAppID)
 	if err != nil || len(eps) == 0 {
-		return false
+		return
 	}
 	at := time.Unix(0, atNs).UTC()
 	m := Message{
@@ -106,14 +106,13 @@ func (tx *Tx) notify(eventType string, atNs int64, seed string, data any) bool {
 		Timestamp: atNs,
 	}
 	if !tx.anyMatch(eps, &m) {
-		return false
+		return
 	}
 	m.Payload, err = json.Marshal(noticeBody{Type: eventType, Timestamp: at, Data: data})
 	if err != nil {
 		panic("storage: encode notice: " + err.Error()) // plain structs: cannot fail
 	}
 	_, _, _ = tx.CreateMessage(NewMessage{Message: m})
-	return true
 }
 
 func (tx *Tx) anyMatch(eps []Endpoint, m *Message) bool {
@@ -148,7 +147,7 @@ func (tx *Tx) notifyEndpoint(eventType string, ep *Endpoint, atNs int64, trigger
 }
 
 // notifyAttempt writes a message.attempt.* notice about the attempt at.
-func (tx *Tx) notifyAttempt(eventType string, at *Attempt) bool {
+func (tx *Tx) notifyAttempt(eventType string, at *Attempt) {
 	data := attemptNotice{
 		AppID: at.AppID, AppUID: tx.appUID(at.AppID), EndpointID: at.EndpointID, MsgID: at.MsgID,
 		LastAttempt: attemptFailed{ID: at.ID, ResponseStatusCode: at.StatusCode, Timestamp: time.Unix(0, at.Timestamp).UTC()},
@@ -157,7 +156,7 @@ func (tx *Tx) notifyAttempt(eventType string, at *Attempt) bool {
 	if tx.get(messageKey(at.AppID, at.MsgID), func(v []byte) error { return decodeInto(v, m.Decode) }) == nil {
 		data.MsgEventID = m.EventID
 	}
-	return tx.notify(eventType, at.Timestamp, at.ID, data)
+	tx.notify(eventType, at.Timestamp, at.ID, data)
 }
 
 // noteAttempt makes the notices an attempt outcome calls for, and keeps
@@ -188,9 +187,11 @@ func (tx *Tx) noteAttempt(o *Outcome, dl *Delivery, live bool, autoDisableNs int
 	early := o.NextDueMs != 0 && o.NextDueMs == o.Key.DueMs
 	if notices && live && !early && at.Trigger != TriggerManual {
 		if o.AttemptNo == FailingAttempt && !dl.FailingNoticed {
-			// Flagged only when a notice went out, so that recovered
-			// always follows a failing notice somebody received.
-			dl.FailingNoticed = tx.notifyAttempt(EventAttemptFailing, at)
+			// Flagged whether or not an operational endpoint took the
+			// notice, as Svix makes its events: a recovery is told to
+			// whoever listens for it then.
+			dl.FailingNoticed = true
+			tx.notifyAttempt(EventAttemptFailing, at)
 		}
 		if o.NextDueMs == 0 {
 			tx.notifyAttempt(EventAttemptExhausted, at)
