@@ -108,6 +108,15 @@ type StorageConfig struct {
 	PurgeInterval Duration `toml:"purge_interval"`
 	// PurgeBatch is how many messages (or payloads) one purge entry removes.
 	PurgeBatch int `toml:"purge_batch"`
+	// PurgeRate is the most payloads or messages the purge removes a
+	// second; one entry removes at most a tenth of it.
+	PurgeRate int `toml:"purge_rate"`
+	// PurgeBusyShare is the share of the time the purge's entries may take
+	// while client writes or delivery outcomes are applied beside them.
+	PurgeBusyShare float64 `toml:"purge_busy_share"`
+	// ValueLogGCInterval is how often Badger's value-log garbage collection
+	// runs on the state and the Raft log.
+	ValueLogGCInterval Duration `toml:"value_log_gc_interval"`
 }
 
 // LogConfig configures the node's own logs.
@@ -276,14 +285,17 @@ func Default() Config {
 			PrimaryColor:   "#2457d6",
 		},
 		Storage: StorageConfig{
-			MinFreeMiB:        1024,
-			MinFreePercent:    5,
-			ReserveMiB:        256,
-			DiskCheckInterval: dur(100 * time.Millisecond),
-			PayloadRetention:  dur(30 * 24 * time.Hour),
-			RecordRetention:   dur(30 * 24 * time.Hour),
-			PurgeInterval:     dur(10 * time.Second),
-			PurgeBatch:        500,
+			MinFreeMiB:         1024,
+			MinFreePercent:     5,
+			ReserveMiB:         256,
+			DiskCheckInterval:  dur(100 * time.Millisecond),
+			PayloadRetention:   dur(30 * 24 * time.Hour),
+			RecordRetention:    dur(30 * 24 * time.Hour),
+			PurgeInterval:      dur(10 * time.Second),
+			PurgeBatch:         500,
+			PurgeRate:          1000,
+			PurgeBusyShare:     0.1,
+			ValueLogGCInterval: dur(5 * time.Minute),
 		},
 	}
 }

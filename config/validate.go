@@ -160,6 +160,9 @@ func (c Config) Validate() error {
 		"must not be shorter than storage.payload_retention (%s), got %s", st.PayloadRetention, st.RecordRetention)
 	v.atLeast("storage.purge_interval", st.PurgeInterval, 100*time.Millisecond)
 	v.check(st.PurgeBatch >= 1 && st.PurgeBatch <= 10000, "storage.purge_batch", "must be between 1 and 10000, got %d", st.PurgeBatch)
+	v.check(st.PurgeRate >= 1 && st.PurgeRate <= 1000000, "storage.purge_rate", "must be between 1 and 1000000 a second, got %d", st.PurgeRate)
+	v.check(st.PurgeBusyShare > 0 && st.PurgeBusyShare <= 1, "storage.purge_busy_share", "must be more than 0 and at most 1, got %g", st.PurgeBusyShare)
+	v.atLeast("storage.value_log_gc_interval", st.ValueLogGCInterval, 10*time.Second)
 
 	return errors.Join(v.errs...)
 }

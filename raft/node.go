@@ -58,6 +58,9 @@ type Config struct {
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
 	TrailingLogs       uint64
+	// ValueLogGCInterval is how often the log store's value-log garbage
+	// collection runs (default 5 minutes).
+	ValueLogGCInterval time.Duration
 
 	// TLS, when set, runs the transport over TLS (see tls.go).
 	TLS *TLS
@@ -107,7 +110,11 @@ type Node struct {
 func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zerolog.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, store: store, log: log, stopWatch: make(chan struct{}), watchDone: make(chan struct{}), down: make(chan struct{})}
 	var err error
-	if n.logs, err = OpenLogStore(filepath.Join(cfg.Dir, "raft"), log.With().Str("store", "raft-log").Logger()); err != nil {
+	gc := cfg.ValueLogGCInterval
+	if gc <= 0 {
+		gc = logStoreGCInterval
+	}
+	if n.logs, err = openLogStore(filepath.Join(cfg.Dir, "raft"), log.With().Str("store", "raft-log").Logger(), gc); err != nil {
 		if cfg.Listener != nil {
 			_ = cfg.Listener.Close()
 		}

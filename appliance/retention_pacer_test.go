@@ -1,0 +1,80 @@
+package appliance
+
+import (
+	"testing"
+	"time"
+
+	"github.com/herald-webhooks/herald/config"
+)
+
+func testPacer(rate, batch int, share float64) (*purgePacer, *[]time.Duration) {
+	var slept []time.Duration
+	a := &Appliance{cfg: config.Default()}
+	a.cfg.Storage.PurgeRate, a.cfg.Storage.PurgeBatch, a.cfg.Storage.PurgeBusyShare = rate, batch, share
+	p := a.purgePacer()
+	p.sleep = func(d time.Duration) bool {
+		slept = append(slept, d)
+		return true
+	}
+	return p, &slept
+}
+
+// TestPurgePacerEntrySize: an entry removes a tenth of a second's worth of
+// the rate, never more than purge_batch, never less than one.
+func TestPurgePacerEntrySize(t *testing.T) {
+	for _, tt := range []struct{ rate, batch, want int }{
+		{1000, 500, 100}, {100000, 500, 500}, {5, 500, 1}, {1000, 20, 20},
+	} {
+		p, _ := testPacer(tt.rate, tt.batch, 0.1)
+		if n, ok := p.next(); !ok || n != tt.want {
+			t.Errorf("rate %d batch %d: next() = %d %v, want %d", tt.rate, tt.batch, n, ok, tt.want)
+		}
+	}
+}
+
+// TestPurgePacerRate: past the first entry's burst, entries wait for the
+// rate: 10 entries of 100 at 1000/s take about a second of waits.
+func TestPurgePacerRate(t *testing.T) {
+	p, slept := testPacer(1000, 500, 0.1)
+	for range 11 {
+		if _, ok := p.next(); !ok {
+			t.Fatal("next() stopped")
+		}
+	}
+	var total time.Duration
+	for _, d := range *slept {
+		total += d
+	}
+	// Reservations are made back to back without real waits: the 10 after
+	// the burst are due 100ms apart.
+	if total < 5*time.Second || total > 6*time.Second {
+		t.Errorf("waits add up to %s, want the sum of 100ms..1s (5.5s)", total)
+	}
+}
+
+// TestPurgePacerBackoff: the purge waits only when other entries were
+// applied beside its own, and then keeps to its share of the time.
+func TestPurgePacerBackoff(t *testing.T) {
+	p, _ := testPacer(1000, 500, 0.1)
+	took := 20 * time.Millisecond
+	steps := []struct {
+		before, after uint64
+		want          time.Duration
+	}{
+		{100, 101, 0},                      // first entry, alone
+		{101, 102, 0},                      // nothing else applied
+		{102, 104, 180 * time.Millisecond}, // one other entry during it
+		{110, 111, 180 * time.Millisecond}, // others between the two purge entries
+		{111, 112, 0},
+	}
+	for i, s := range steps {
+		if got := p.backoff(took, s.before, s.after); got != s.want {
+			t.Errorf("step %d (%d..%d): backoff %s, want %s", i, s.before, s.after, got, s.want)
+		}
+	}
+	full, _ := testPacer(1000, 500, 1)
+	full.backoff(took, 1, 2)
+	if got := full.backoff(took, 5, 6); got != 0 {
+		t.Errorf("share 1: backoff %s, want none", got)
+	}
+}
