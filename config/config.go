@@ -96,6 +96,10 @@ type StorageConfig struct {
 	// ReserveMiB is the free space kept for delivery outcomes, expiry and
 	// deletes; under it no new log entry is written at all.
 	ReserveMiB int `toml:"reserve_mib"`
+	// SpareMiB is the spare file kept in the data directory and deleted
+	// when the disk is full, so the stores can open, flush and compact on
+	// a filesystem something else filled; 0 keeps none.
+	SpareMiB int `toml:"spare_mib"`
 	// DiskCheckInterval is how often free space is measured.
 	DiskCheckInterval Duration `toml:"disk_check_interval"`
 	// PayloadRetention is how long a payload is kept when its message
@@ -288,6 +292,7 @@ func Default() Config {
 			MinFreeMiB:         1024,
 			MinFreePercent:     5,
 			ReserveMiB:         256,
+			SpareMiB:           64,
 			DiskCheckInterval:  dur(100 * time.Millisecond),
 			PayloadRetention:   dur(30 * 24 * time.Hour),
 			RecordRetention:    dur(30 * 24 * time.Hour),

@@ -154,6 +154,8 @@ func (c Config) Validate() error {
 	v.check(st.ReserveMiB >= 16, "storage.reserve_mib", "must be at least 16, got %d", st.ReserveMiB)
 	v.check(st.ReserveMiB < st.MinFreeMiB, "storage.reserve_mib",
 		"must be less than storage.min_free_mib (%d): client writes stop first, then everything; got %d", st.MinFreeMiB, st.ReserveMiB)
+	v.check(st.SpareMiB == 0 || st.SpareMiB >= 16 && st.SpareMiB <= 4096, "storage.spare_mib",
+		"must be 0 (no spare file) or between 16 and 4096, got %d", st.SpareMiB)
 	v.atLeast("storage.disk_check_interval", st.DiskCheckInterval, 10*time.Millisecond)
 	v.atLeast("storage.payload_retention", st.PayloadRetention, time.Minute)
 	v.check(st.RecordRetention.Duration >= st.PayloadRetention.Duration, "storage.record_retention",
