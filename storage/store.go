@@ -38,6 +38,8 @@ type Store struct {
 	log     zerolog.Logger
 	applied atomic.Uint64
 	closed  bool
+	// snapshots counts the Snapshots taken and not yet released.
+	snapshots atomic.Int64
 
 	stopGC chan struct{}
 	gcDone chan struct{}
