@@ -72,17 +72,16 @@ func (a *Appliance) purge() {
 //   - one entry removes at most a tenth of a second's worth of the rate
 //     (and at most storage.purge_batch), so no single entry holds the
 //     FSM long;
-//   - while other entries are applied beside the purge's (client writes,
-//     delivery outcomes), the purge takes at most storage.purge_busy_share
-//     of the time: after an entry that took d to apply it waits
-//     d*(1/share-1) before the next.
+//   - while client writes or delivery outcomes wait for the log (the
+//     node's batchers hold items back: raft.Node.Waiting), the purge
+//     takes at most storage.purge_busy_share of the time: after an entry
+//     that took d to apply it waits d*(1/share-1) before the next. A node
+//     whose writers are not held back purges at the rate.
 type purgePacer struct {
 	a       *Appliance
 	limiter *rate.Limiter
 	per     int     // items per entry
-	share   float64 // of the time, while the log is busy
-	// applied is the log's applied index after the last purge entry.
-	applied uint64
+	share   float64 // of the time, while writers wait
 	// sleep waits d, or less when the node stops: false then.
 	sleep func(d time.Duration) bool
 }
@@ -122,16 +121,17 @@ func (p *purgePacer) apply(cmd raft.Command) (raft.Result, bool) {
 	if !a.node.IsLeader() {
 		return raft.Result{}, false
 	}
-	before := a.node.Raft().AppliedIndex()
+	busy := a.node.Waiting() > 0
 	start := time.Now()
 	resp, err := a.node.Apply(cmd)
 	took := time.Since(start)
+	busy = busy || a.node.Waiting() > 0
 	if err != nil {
 		a.log.Warn().Err(err).Str("component", "raft").Msg("retention purge failed")
 		return raft.Result{}, false
 	}
 	res, _ := resp.(raft.Result)
-	if wait := p.backoff(took, before, a.node.Raft().AppliedIndex()); wait > 0 {
+	if wait := p.backoff(took, busy); wait > 0 {
 		purgeBackoffs.Add(wait.Seconds())
 		if !p.sleep(wait) {
 			return res, false
@@ -140,17 +140,10 @@ func (p *purgePacer) apply(cmd raft.Command) (raft.Result, bool) {
 	return res, true
 }
 
-// backoff is the wait after a purge entry that took took to apply, the
-// log's applied index being before when it was proposed and after once it
-// was applied. Entries applied since the previous purge entry, other than
-// this one, were ingest's or delivery's: then the purge keeps to its share.
-func (p *purgePacer) backoff(took time.Duration, before, after uint64) time.Duration {
-	last := p.applied
-	if last == 0 {
-		last = before
-	}
-	p.applied = after
-	if after <= last+1 || p.share >= 1 {
+// backoff is the wait after a purge entry that took took to apply; busy
+// when writers waited for the log before or after it.
+func (p *purgePacer) backoff(took time.Duration, busy bool) time.Duration {
+	if !busy || p.share >= 1 {
 		return 0
 	}
 	return time.Duration(float64(took) * (1/p.share - 1))

@@ -52,29 +52,19 @@ func TestPurgePacerRate(t *testing.T) {
 	}
 }
 
-// TestPurgePacerBackoff: the purge waits only when other entries were
-// applied beside its own, and then keeps to its share of the time.
+// TestPurgePacerBackoff: the purge waits only while writers wait for the
+// log, and then keeps to its share of the time.
 func TestPurgePacerBackoff(t *testing.T) {
 	p, _ := testPacer(1000, 500, 0.1)
 	took := 20 * time.Millisecond
-	steps := []struct {
-		before, after uint64
-		want          time.Duration
-	}{
-		{100, 101, 0},                      // first entry, alone
-		{101, 102, 0},                      // nothing else applied
-		{102, 104, 180 * time.Millisecond}, // one other entry during it
-		{110, 111, 180 * time.Millisecond}, // others between the two purge entries
-		{111, 112, 0},
+	if got := p.backoff(took, false); got != 0 {
+		t.Errorf("nobody waiting: backoff %s, want none", got)
 	}
-	for i, s := range steps {
-		if got := p.backoff(took, s.before, s.after); got != s.want {
-			t.Errorf("step %d (%d..%d): backoff %s, want %s", i, s.before, s.after, got, s.want)
-		}
+	if got := p.backoff(took, true); got != 180*time.Millisecond {
+		t.Errorf("writers waiting: backoff %s, want 180ms (20ms is a tenth of 200ms)", got)
 	}
 	full, _ := testPacer(1000, 500, 1)
-	full.backoff(took, 1, 2)
-	if got := full.backoff(took, 5, 6); got != 0 {
+	if got := full.backoff(took, true); got != 0 {
 		t.Errorf("share 1: backoff %s, want none", got)
 	}
 }

@@ -116,7 +116,7 @@ type StorageConfig struct {
 	// second; one entry removes at most a tenth of it.
 	PurgeRate int `toml:"purge_rate"`
 	// PurgeBusyShare is the share of the time the purge's entries may take
-	// while client writes or delivery outcomes are applied beside them.
+	// while client writes or delivery outcomes wait for the log.
 	PurgeBusyShare float64 `toml:"purge_busy_share"`
 	// ValueLogGCInterval is how often Badger's value-log garbage collection
 	// runs on the state and the Raft log.

@@ -89,6 +89,9 @@ type Node struct {
 	snapshots *hraft.FileSnapshotStore
 	store     *storage.Store
 	log       zerolog.Logger
+	// waiting counts items submitted to this node's batchers that wait
+	// for a free slot: writers the log is holding back.
+	waiting atomic.Int64
 
 	leaderMu   sync.Mutex
 	leaderSubs []func(bool)
@@ -399,6 +402,11 @@ func (n *Node) ApplyAsync(cmd Command) hraft.ApplyFuture {
 	}
 	return n.raft.Apply(Encode(cmd), n.cfg.ApplyTimeout)
 }
+
+// Waiting is how many items submitted to this node's batchers (client
+// writes, delivery outcomes) wait for a command slot: more than 0 means
+// the log is the bottleneck, and background work should yield.
+func (n *Node) Waiting() int64 { return n.waiting.Load() }
 
 // Wait waits for a future from ApplyAsync and maps raft's errors.
 func (n *Node) Wait(f hraft.ApplyFuture) (any, error) { return n.wait(f) }
