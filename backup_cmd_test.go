@@ -68,6 +68,12 @@ func openBackupTestNode(t *testing.T, cfg config.Config) *appliance.Appliance {
 	return a
 }
 
+func closeBackupTestNode(a *appliance.Appliance) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = a.Close(ctx)
+}
+
 func call(t *testing.T, addr, method, path string, body any) (int, []byte) {
 	t.Helper()
 	var rd io.Reader
@@ -109,11 +115,7 @@ func TestBackupUnderLoadRestoresIntoNewCluster(t *testing.T) {
 
 	cfgA := backupTestConfig(t, t.TempDir())
 	a := openBackupTestNode(t, cfgA)
-	closeA := sync.OnceFunc(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = a.Close(ctx)
-	})
+	closeA := sync.OnceFunc(func() { closeBackupTestNode(a) })
 	defer closeA()
 	addrA := a.HTTPAddr()
 	var app, ep struct{ ID string }
@@ -215,11 +217,7 @@ func TestBackupUnderLoadRestoresIntoNewCluster(t *testing.T) {
 
 	record.Store(true)
 	b := openBackupTestNode(t, cfgB)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = b.Close(ctx)
-	}()
+	defer closeBackupTestNode(b)
 	addrB := b.HTTPAddr()
 	for _, id := range append(before, pending...) {
 		if status, body := call(t, addrB, "GET", "/api/v1/app/"+app.ID+"/msg/"+id, nil); status != http.StatusOK {
@@ -293,11 +291,7 @@ func TestBackupUnderLoadRestoresIntoNewCluster(t *testing.T) {
 func TestBackupDroppedClientReleases(t *testing.T) {
 	cfg := backupTestConfig(t, t.TempDir())
 	a := openBackupTestNode(t, cfg)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = a.Close(ctx)
-	}()
+	defer closeBackupTestNode(a)
 	addr := a.HTTPAddr()
 	var app struct{ ID string }
 	_, body := call(t, addr, "POST", "/api/v1/app", map[string]any{"name": "drop"})
