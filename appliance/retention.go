@@ -141,13 +141,19 @@ func (p *purgePacer) apply(cmd raft.Command) (raft.Result, bool) {
 }
 
 // backoff is the wait after a purge entry that took took to apply; busy
-// when writers waited for the log before or after it.
+// when writers waited for the log before or after it. An entry's time
+// includes its wait behind the writers' entries, so under a deep queue it
+// says more about them than about the purge: the wait is capped at
+// maxPurgeBackoff, or one slow entry would stop the purge for minutes.
 func (p *purgePacer) backoff(took time.Duration, busy bool) time.Duration {
 	if !busy || p.share >= 1 {
 		return 0
 	}
-	return time.Duration(float64(took) * (1/p.share - 1))
+	return min(maxPurgeBackoff, time.Duration(float64(took)*(1/p.share-1)))
 }
+
+// maxPurgeBackoff bounds one wait of the purge for busy writers.
+const maxPurgeBackoff = time.Second
 
 // sleep waits d unless the node stops first; false when it stopped.
 func (a *Appliance) sleep(d time.Duration) bool {

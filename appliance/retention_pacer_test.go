@@ -63,6 +63,9 @@ func TestPurgePacerBackoff(t *testing.T) {
 	if got := p.backoff(took, true); got != 180*time.Millisecond {
 		t.Errorf("writers waiting: backoff %s, want 180ms (20ms is a tenth of 200ms)", got)
 	}
+	if got := p.backoff(5*time.Second, true); got != time.Second {
+		t.Errorf("an entry that took 5s: backoff %s, want the 1s cap", got)
+	}
 	full, _ := testPacer(1000, 500, 1)
 	if got := full.backoff(took, true); got != 0 {
 		t.Errorf("share 1: backoff %s, want none", got)

@@ -111,7 +111,9 @@ func NewDiskGuard(dirs []string, limits DiskLimits, log zerolog.Logger) *DiskGua
 			g.onSpareFS[i] = sameFilesystem(dir, filepath.Dir(limits.SpareFile))
 		}
 	}
-	g.Poll()
+	// The first look only releases the spare: writing it waits for the
+	// background polls, so a node does not wait for it to start.
+	g.tendSpare(g.poll(), false)
 	return g
 }
 
@@ -182,7 +184,7 @@ const dirSizeEvery = 50
 // Poll checks the filesystems now, updates the level, and releases or
 // writes back the spare file.
 func (g *DiskGuard) Poll() {
-	g.tendSpare(g.poll())
+	g.tendSpare(g.poll(), true)
 }
 
 func (g *DiskGuard) poll() DiskLevel {

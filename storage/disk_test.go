@@ -100,6 +100,9 @@ func TestDiskGuardSpare(t *testing.T) {
 	if _, err := os.Stat(spare + ".tmp"); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("leftover spare.tmp: %v, want it removed", err)
 	}
+	if _, err := os.Stat(spare); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("spare written before the first background poll: %v", err)
+	}
 	g.statfs = func(string) (uint64, uint64, error) { return 2000 * mib, free, nil }
 	size := func() int64 {
 		info, err := os.Stat(spare)

@@ -20,9 +20,9 @@ func (g *DiskGuard) spareHeld() bool {
 	return err == nil && uint64(info.Size()) == g.limits.SpareBytes
 }
 
-// tendSpare releases the spare when the disk is full and writes it back
-// when it is not refusing anything any more.
-func (g *DiskGuard) tendSpare(level DiskLevel) {
+// tendSpare releases the spare when the disk is full and, if write is
+// set, writes it back when nothing is refused any more.
+func (g *DiskGuard) tendSpare(level DiskLevel, write bool) {
 	if g.limits.SpareFile == "" || g.limits.SpareBytes == 0 {
 		return
 	}
@@ -37,7 +37,7 @@ func (g *DiskGuard) tendSpare(level DiskLevel) {
 		}
 		g.log.Warn().Str("file", g.limits.SpareFile).Uint64("bytes", g.limits.SpareBytes).
 			Msg("disk full: spare file released for the stores; it is written again once space is freed")
-	case !held && level == DiskOK:
+	case !held && level == DiskOK && write:
 		if err := writeSpare(g.limits.SpareFile, g.limits.SpareBytes); err != nil {
 			g.log.Warn().Err(err).Str("file", g.limits.SpareFile).Msg("cannot write the spare file; trying again later")
 			return
