@@ -136,3 +136,25 @@ func TestDiskGuardSpare(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenWithEmptyMemtable: a memtable file a crash left empty (Badger
+// creates it, then sizes it) does not keep the store from opening.
+func TestOpenWithEmptyMemtable(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateApp(testApp(tApp, "kept")) })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "00099.mem"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("open with an empty memtable file: %v", err)
+	}
+	defer s.Close()
+	if err := s.View(func(r *Reader) error { _, err := r.App(tApp); return err }); err != nil {
+		t.Fatalf("app after reopening: %v", err)
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/rs/zerolog"
 )
 
 // The spare is a file of DiskLimits.SpareBytes the guard keeps beside the
@@ -79,4 +81,35 @@ func writeSpare(path string, size uint64) (err error) {
 		return fmt.Errorf("write spare: %w", err)
 	}
 	return syncDir(filepath.Dir(path))
+}
+
+// DropEmptyMemtables removes the zero-length memtable files (*.mem) in a
+// Badger directory before it is opened. Badger creates one when it rotates
+// a memtable and sizes it afterwards; a node killed in between (or whose
+// disk was full then) leaves it empty, and Badger then refuses to open
+// ("while opening fid: N err: Create a new file"). An empty file holds no
+// entry, so nothing is lost.
+func DropEmptyMemtables(dir string, log zerolog.Logger) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		return err
+	}
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) != ".mem" || !e.Type().IsRegular() {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil || info.Size() != 0 {
+			continue
+		}
+		path := filepath.Join(dir, e.Name())
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("remove empty memtable %s: %w", path, err)
+		}
+		log.Warn().Str("file", path).Msg("removed an empty memtable file a crash left")
+	}
+	return nil
 }

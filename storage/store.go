@@ -184,6 +184,9 @@ func OpenGC(dir string, log zerolog.Logger, gcInterval time.Duration) (*Store, e
 const valueThreshold = 256
 
 func openBadger(dir string, log zerolog.Logger) (*badger.DB, error) {
+	if err := DropEmptyMemtables(dir, log); err != nil {
+		return nil, err
+	}
 	opts := badger.DefaultOptions(dir).
 		WithLogger(NewBadgerLogger(log)).
 		WithSyncWrites(false).
