@@ -65,8 +65,9 @@ type Config struct {
 	// TLS, when set, runs the transport over TLS (see tls.go).
 	TLS *TLS
 	// DiskCheck, when set, is asked before each new log entry is written
-	// (here and in the log store): an error refuses it, so a nearly full
-	// disk is met by refusals, never by a fault in a memory-mapped write.
+	// (here and in the log store) and before each snapshot: an error
+	// refuses it, so a nearly full disk is met by refusals, never by a
+	// fault in a memory-mapped write.
 	DiskCheck func() error
 
 	// WrapStream, when set, wraps the TCP stream layer raft talks over:
@@ -275,6 +276,12 @@ func (n *Node) maybeSnapshot(base *int64) {
 	}
 	written := n.logs.Written()
 	if n.raft.AppliedIndex() < lastIndex+n.cfg.SnapshotThreshold || written-*base < lastSize {
+		return
+	}
+	// A snapshot writes a copy of the whole state: on a full disk it
+	// would use up the room Badger's memory-mapped files need. It waits
+	// for space, like new entries.
+	if n.cfg.DiskCheck != nil && n.cfg.DiskCheck() != nil {
 		return
 	}
 	err = n.raft.Snapshot().Error()
