@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -11,6 +12,8 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,7 +24,10 @@ import (
 
 	"github.com/herald-webhooks/herald/appliance"
 	"github.com/herald-webhooks/herald/config"
+	"github.com/herald-webhooks/herald/internal/testutil"
 )
+
+var checkFor = testutil.CheckFor
 
 const backupTestToken = "backup-test-token"
 
@@ -60,6 +66,12 @@ func openBackupTestNode(t *testing.T, cfg config.Config) *appliance.Appliance {
 		time.Sleep(10 * time.Millisecond)
 	}
 	return a
+}
+
+func closeBackupTestNode(a *appliance.Appliance) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = a.Close(ctx)
 }
 
 func call(t *testing.T, addr, method, path string, body any) (int, []byte) {
@@ -103,11 +115,7 @@ func TestBackupUnderLoadRestoresIntoNewCluster(t *testing.T) {
 
 	cfgA := backupTestConfig(t, t.TempDir())
 	a := openBackupTestNode(t, cfgA)
-	closeA := sync.OnceFunc(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = a.Close(ctx)
-	})
+	closeA := sync.OnceFunc(func() { closeBackupTestNode(a) })
 	defer closeA()
 	addrA := a.HTTPAddr()
 	var app, ep struct{ ID string }
@@ -209,11 +217,7 @@ func TestBackupUnderLoadRestoresIntoNewCluster(t *testing.T) {
 
 	record.Store(true)
 	b := openBackupTestNode(t, cfgB)
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = b.Close(ctx)
-	}()
+	defer closeBackupTestNode(b)
 	addrB := b.HTTPAddr()
 	for _, id := range append(before, pending...) {
 		if status, body := call(t, addrB, "GET", "/api/v1/app/"+app.ID+"/msg/"+id, nil); status != http.StatusOK {
@@ -277,4 +281,86 @@ func TestBackupUnderLoadRestoresIntoNewCluster(t *testing.T) {
 	}
 	t.Logf("%d messages acknowledged before the backup, %d during it, all %d pending delivered after restore: %s",
 		len(before), len(acks)-len(before), len(pending), fmt.Sprint(strings.TrimSpace(out.String())))
+}
+
+// TestBackupDroppedClientReleases cuts backup connections early, some
+// without reading a byte and some after a little: the server releases
+// each backup's snapshot (its read transaction and the store's shared
+// lock) and goroutine at once, a backup and writes then go through, and
+// the size estimate the progress bar shows is of the order of the backup.
+func TestBackupDroppedClientReleases(t *testing.T) {
+	cfg := backupTestConfig(t, t.TempDir())
+	a := openBackupTestNode(t, cfg)
+	defer closeBackupTestNode(a)
+	addr := a.HTTPAddr()
+	var app struct{ ID string }
+	_, body := call(t, addr, "POST", "/api/v1/app", map[string]any{"name": "drop"})
+	_ = json.Unmarshal(body, &app)
+	// Some MiB of state: more than the socket buffers hold, so the server
+	// is still writing when the client goes.
+	big := strings.Repeat("z", 60<<10)
+	for i := range 100 {
+		if status, body := call(t, addr, "POST", "/api/v1/app/"+app.ID+"/msg",
+			map[string]any{"eventType": "a", "payload": map[string]any{"i": i, "big": big}}); status != http.StatusAccepted {
+			t.Fatalf("message %d: %d %s", i, status, body)
+		}
+	}
+	http.DefaultClient.CloseIdleConnections()
+	base := runtime.NumGoroutine()
+
+	var estimate int64
+	for i := range 10 {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "GET /api/v1/backup HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n\r\n", addr, backupTestToken)
+		if i%2 == 1 {
+			// Read the headers and a little of the body before going.
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil || resp.StatusCode != http.StatusOK {
+				t.Fatalf("backup %d: %v %v", i, resp, err)
+			}
+			estimate, _ = strconv.ParseInt(resp.Header.Get("X-Herald-Estimated-Bytes"), 10, 64)
+			if _, err := io.ReadFull(resp.Body, make([]byte, 64<<10)); err != nil {
+				t.Fatalf("backup %d body: %v", i, err)
+			}
+		}
+		conn.Close()
+	}
+	checkFor(t, 20*time.Second, 20*time.Millisecond, func() error {
+		if n := a.Store().OpenSnapshots(); n != 0 {
+			return fmt.Errorf("%d backup snapshots still held after their clients went", n)
+		}
+		return nil
+	})
+
+	file := filepath.Join(t.TempDir(), "after.backup")
+	var out, progressOut bytes.Buffer
+	if err := runBackup(addr, backupTestToken, file, &out, &progressOut); err != nil {
+		t.Fatalf("backup after dropped ones: %v", err)
+	}
+	if status, body := call(t, addr, "POST", "/api/v1/app/"+app.ID+"/msg",
+		map[string]any{"eventType": "a", "payload": map[string]any{"after": true}}); status != http.StatusAccepted {
+		t.Fatalf("write after dropped backups: %d %s", status, body)
+	}
+	info, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if size := info.Size(); estimate < size/2 || estimate > size*4 {
+		t.Fatalf("estimated %d bytes for a backup of %d", estimate, size)
+	}
+	if !strings.Contains(progressOut.String(), "100%") {
+		t.Fatalf("progress:\n%s", progressOut.String())
+	}
+	http.DefaultClient.CloseIdleConnections()
+	// Ten leaked backups would leave ten goroutines or more; a few come
+	// and go with the node's own work.
+	checkFor(t, 20*time.Second, 50*time.Millisecond, func() error {
+		if n := runtime.NumGoroutine(); n > base+5 {
+			return fmt.Errorf("%d goroutines, %d before the dropped backups", n, base)
+		}
+		return nil
+	})
 }

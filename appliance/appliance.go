@@ -57,6 +57,7 @@ type Appliance struct {
 	keys       *keyring.Keyring
 	disk       *storage.DiskGuard
 	now        func() time.Time
+	pacer      *purgePacer // the retention purge's, used by its task alone
 	debug      *http.Server
 	stopTasks  chan struct{}
 	tasksDone  sync.WaitGroup
@@ -163,7 +164,7 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		return nil, fmt.Errorf("create data dir: %w", err)
 	}
 	a.disk = newDiskGuard(cfg, log.With().Str("component", "storage").Logger())
-	if a.store, err = storage.Open(filepath.Join(cfg.DataDir, "state"), log.With().Str("component", "storage").Logger()); err != nil {
+	if a.store, err = storage.OpenGC(filepath.Join(cfg.DataDir, "state"), log.With().Str("component", "storage").Logger(), cfg.Storage.ValueLogGCInterval.Duration); err != nil {
 		a.disk.Close()
 		closeListeners()
 		return nil, err
@@ -191,10 +192,10 @@ func Open(cfg config.Config, opts Options, log zerolog.Logger) (*Appliance, erro
 		LeaderLeaseTimeout: cfg.Raft.LeaderLeaseTimeout.Duration, CommitTimeout: cfg.Raft.CommitTimeout.Duration,
 		ApplyTimeout: cfg.Raft.ApplyTimeout.Duration, MaxAppendEntries: cfg.Raft.MaxAppendEntries,
 		SnapshotThreshold: uint64(cfg.Raft.SnapshotThreshold), SnapshotInterval: cfg.Raft.SnapshotInterval.Duration,
-		TrailingLogs: uint64(cfg.Raft.TrailingLogs),
-		WrapStream:   opts.WrapRaftStream,
-		Listener:     raftLn,
-		DiskCheck:    a.disk.AllowEntry,
+		TrailingLogs: uint64(cfg.Raft.TrailingLogs), ValueLogGCInterval: cfg.Storage.ValueLogGCInterval.Duration,
+		WrapStream: opts.WrapRaftStream,
+		Listener:   raftLn,
+		DiskCheck:  a.disk.AllowEntry,
 	}
 	if a.tls != nil {
 		rcfg.TLS = &raft.TLS{Server: a.tls.PeerServer(), Client: a.tls.PeerClient()}

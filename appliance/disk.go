@@ -21,6 +21,8 @@ func newDiskGuard(cfg config.Config, log zerolog.Logger) *storage.DiskGuard {
 		MinFreeBytes:   uint64(st.MinFreeMiB) << 20,
 		MinFreePercent: st.MinFreePercent,
 		ReserveBytes:   uint64(st.ReserveMiB) << 20,
+		SpareFile:      filepath.Join(cfg.DataDir, "spare"),
+		SpareBytes:     uint64(st.SpareMiB) << 20,
 	}, log)
 	g.Start(st.DiskCheckInterval.Duration)
 	return g

@@ -53,6 +53,9 @@ func testConfig(t testing.TB) config.Config {
 	// Many nodes share one test process: a per-node memory limit would
 	// apply to all of them together and make the GC thrash.
 	cfg.MemoryLimit = 0
+	// No 64 MiB spare file for each of the many test nodes (storage's
+	// tests and the e2e tier's full-disk test cover it).
+	cfg.Storage.SpareMiB = 0
 	cfg.Raft.HeartbeatTimeout = config.Duration{Duration: 200 * time.Millisecond}
 	cfg.Raft.ElectionTimeout = config.Duration{Duration: 200 * time.Millisecond}
 	cfg.Raft.LeaderLeaseTimeout = config.Duration{Duration: 100 * time.Millisecond}

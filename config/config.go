@@ -96,6 +96,10 @@ type StorageConfig struct {
 	// ReserveMiB is the free space kept for delivery outcomes, expiry and
 	// deletes; under it no new log entry is written at all.
 	ReserveMiB int `toml:"reserve_mib"`
+	// SpareMiB is the spare file kept in the data directory and deleted
+	// when the disk is full, so the stores can open, flush and compact on
+	// a filesystem something else filled; 0 keeps none.
+	SpareMiB int `toml:"spare_mib"`
 	// DiskCheckInterval is how often free space is measured.
 	DiskCheckInterval Duration `toml:"disk_check_interval"`
 	// PayloadRetention is how long a payload is kept when its message
@@ -108,6 +112,15 @@ type StorageConfig struct {
 	PurgeInterval Duration `toml:"purge_interval"`
 	// PurgeBatch is how many messages (or payloads) one purge entry removes.
 	PurgeBatch int `toml:"purge_batch"`
+	// PurgeRate is the most payloads or messages the purge removes a
+	// second; one entry removes at most a tenth of it.
+	PurgeRate int `toml:"purge_rate"`
+	// PurgeBusyShare is the share of the time the purge's entries may take
+	// while client writes or delivery outcomes wait for the log.
+	PurgeBusyShare float64 `toml:"purge_busy_share"`
+	// ValueLogGCInterval is how often Badger's value-log garbage collection
+	// runs on the state and the Raft log.
+	ValueLogGCInterval Duration `toml:"value_log_gc_interval"`
 }
 
 // LogConfig configures the node's own logs.
@@ -280,14 +293,18 @@ func Default() Config {
 			PrimaryColor:   "#2457d6",
 		},
 		Storage: StorageConfig{
-			MinFreeMiB:        1024,
-			MinFreePercent:    5,
-			ReserveMiB:        256,
-			DiskCheckInterval: dur(100 * time.Millisecond),
-			PayloadRetention:  dur(30 * 24 * time.Hour),
-			RecordRetention:   dur(30 * 24 * time.Hour),
-			PurgeInterval:     dur(10 * time.Second),
-			PurgeBatch:        500,
+			MinFreeMiB:         1024,
+			MinFreePercent:     5,
+			ReserveMiB:         256,
+			SpareMiB:           64,
+			DiskCheckInterval:  dur(100 * time.Millisecond),
+			PayloadRetention:   dur(30 * 24 * time.Hour),
+			RecordRetention:    dur(30 * 24 * time.Hour),
+			PurgeInterval:      dur(10 * time.Second),
+			PurgeBatch:         500,
+			PurgeRate:          1000,
+			PurgeBusyShare:     0.1,
+			ValueLogGCInterval: dur(5 * time.Minute),
 		},
 	}
 }

@@ -73,6 +73,11 @@ func TestDefault(t *testing.T) {
 		{"raft.trailing_logs", c.Raft.TrailingLogs, 10240},
 		{"raft.join_timeout", c.Raft.JoinTimeout.Duration, 60 * time.Second},
 		{"raft.join_interval", c.Raft.JoinInterval.Duration, time.Second},
+		{"storage.spare_mib", c.Storage.SpareMiB, 64},
+		{"storage.purge_batch", c.Storage.PurgeBatch, 500},
+		{"storage.purge_rate", c.Storage.PurgeRate, 1000},
+		{"storage.purge_busy_share", c.Storage.PurgeBusyShare, 0.1},
+		{"storage.value_log_gc_interval", c.Storage.ValueLogGCInterval.Duration, 5 * time.Minute},
 	}
 	for _, tt := range tests {
 		if !reflect.DeepEqual(tt.got, tt.want) {

@@ -58,6 +58,16 @@ func listFlag(name, arg, key, help string, field func(*Config) *[]string) flagSp
 	}
 }
 
+func durationFlag(name, key, help string, field func(*Config) *Duration) flagSpec {
+	return flagSpec{
+		name: name, arg: "DURATION", key: key, help: help,
+		bind: func(fs *flag.FlagSet, name string, c *Config) {
+			fs.Func(name, "", func(v string) error { return field(c).UnmarshalText([]byte(v)) })
+		},
+		apply: func(dst, c *Config) { *field(dst) = *field(c) },
+	}
+}
+
 var serveFlags = []flagSpec{
 	stringFlag("data-dir", "DIR", "data_dir", "directory for the Raft log, state and node id",
 		func(c *Config) *string { return &c.DataDir }),
@@ -106,6 +116,8 @@ var serveFlags = []flagSpec{
 		func(c *Config) *string { return &c.TLS.KeyFile }),
 	stringFlag("tls-ca-file", "FILE", "tls.ca_file", "PEM CA bundle signing the nodes' certificates; makes node-to-node TLS mutual",
 		func(c *Config) *string { return &c.TLS.CAFile }),
+	durationFlag("value-log-gc-interval", "storage.value_log_gc_interval", "how often Badger's value-log garbage collection gives back deleted data's space",
+		func(c *Config) *Duration { return &c.Storage.ValueLogGCInterval }),
 	stringFlag("log-level", "LEVEL", "log.level", "trace, debug, info, warn or error",
 		func(c *Config) *string { return &c.Log.Level }),
 	stringFlag("log-format", "FORMAT", "log.format", "json or console",

@@ -74,6 +74,7 @@ level = "debug"
 			"--raft-addr", "0.0.0.0:2", "--raft-advertise", "a.example:2", "--node-id", "herald-1",
 			"--join", "b.example:1", "--admin-token", "t", "--allow-private-cidr", "10.0.0.0/8",
 			"--retry-schedule", "1s", "--https-only", "--log-level", "error", "--log-format", "console",
+			"--value-log-gc-interval", "90s",
 		}, func(t *testing.T, c Config) {
 			want := Default()
 			want.DataDir, want.HTTPAddr, want.HTTPAdvertise = "d", "0.0.0.0:1", "a.example:1"
@@ -81,6 +82,7 @@ level = "debug"
 			want.Join, want.AdminToken, want.AllowPrivateCIDR = []string{"b.example:1"}, "t", []string{"10.0.0.0/8"}
 			want.Delivery.RetrySchedule = []Duration{dur(time.Second)}
 			want.HTTPSOnly, want.Log = true, LogConfig{Level: "error", Format: "console"}
+			want.Storage.ValueLogGCInterval = dur(90 * time.Second)
 			if !reflect.DeepEqual(c, want) {
 				t.Errorf("got  %+v\nwant %+v", c, want)
 			}
@@ -238,6 +240,7 @@ func TestUsageListsEveryFlag(t *testing.T) {
 	for _, name := range []string{
 		"config", "data-dir", "http-addr", "http-advertise", "raft-addr", "raft-advertise", "node-id",
 		"join", "admin-token", "allow-private-cidr", "retry-schedule", "https-only", "log-level", "log-format",
+		"value-log-gc-interval",
 	} {
 		if !strings.Contains(u, "--"+name+" ") {
 			t.Errorf("usage does not list --%s:\n%s", name, u)

@@ -155,12 +155,17 @@ func (c Config) Validate() error {
 	v.check(st.ReserveMiB >= 16, "storage.reserve_mib", "must be at least 16, got %d", st.ReserveMiB)
 	v.check(st.ReserveMiB < st.MinFreeMiB, "storage.reserve_mib",
 		"must be less than storage.min_free_mib (%d): client writes stop first, then everything; got %d", st.MinFreeMiB, st.ReserveMiB)
+	v.check(st.SpareMiB == 0 || st.SpareMiB >= 16 && st.SpareMiB <= 4096, "storage.spare_mib",
+		"must be 0 (no spare file) or between 16 and 4096, got %d", st.SpareMiB)
 	v.atLeast("storage.disk_check_interval", st.DiskCheckInterval, 10*time.Millisecond)
 	v.atLeast("storage.payload_retention", st.PayloadRetention, time.Minute)
 	v.check(st.RecordRetention.Duration >= st.PayloadRetention.Duration, "storage.record_retention",
 		"must not be shorter than storage.payload_retention (%s), got %s", st.PayloadRetention, st.RecordRetention)
 	v.atLeast("storage.purge_interval", st.PurgeInterval, 100*time.Millisecond)
 	v.check(st.PurgeBatch >= 1 && st.PurgeBatch <= 10000, "storage.purge_batch", "must be between 1 and 10000, got %d", st.PurgeBatch)
+	v.check(st.PurgeRate >= 1 && st.PurgeRate <= 1000000, "storage.purge_rate", "must be between 1 and 1000000 a second, got %d", st.PurgeRate)
+	v.check(st.PurgeBusyShare > 0 && st.PurgeBusyShare <= 1, "storage.purge_busy_share", "must be more than 0 and at most 1, got %g", st.PurgeBusyShare)
+	v.atLeast("storage.value_log_gc_interval", st.ValueLogGCInterval, 10*time.Second)
 
 	return errors.Join(v.errs...)
 }

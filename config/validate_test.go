@@ -86,6 +86,13 @@ func TestValidate(t *testing.T) {
 		{"apply", func(c *Config) { c.Raft.ApplyTimeout = dur(0) }, "raft.apply_timeout"},
 		{"join timeout", func(c *Config) { c.Raft.JoinTimeout = dur(0) }, "raft.join_timeout"},
 		{"join interval", func(c *Config) { c.Raft.JoinInterval = dur(0) }, "raft.join_interval"},
+		{"spare too small", func(c *Config) { c.Storage.SpareMiB = 8 }, "storage.spare_mib: must be 0 (no spare file) or between 16 and 4096, got 8"},
+		{"no spare", func(c *Config) { c.Storage.SpareMiB = 0 }, ""},
+		{"purge rate", func(c *Config) { c.Storage.PurgeRate = 0 }, "storage.purge_rate: must be between 1 and 1000000 a second, got 0"},
+		{"purge busy share zero", func(c *Config) { c.Storage.PurgeBusyShare = 0 }, "storage.purge_busy_share: must be more than 0 and at most 1, got 0"},
+		{"purge busy share above one", func(c *Config) { c.Storage.PurgeBusyShare = 1.5 }, "storage.purge_busy_share"},
+		{"purge busy share one", func(c *Config) { c.Storage.PurgeBusyShare = 1 }, ""},
+		{"value log gc", func(c *Config) { c.Storage.ValueLogGCInterval = dur(time.Second) }, "storage.value_log_gc_interval: must be at least 10s"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

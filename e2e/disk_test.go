@@ -70,6 +70,25 @@ func fill(t *testing.T, path string, size int64) {
 	}
 }
 
+// fillUp writes to path until the filesystem has no byte left.
+func fillUp(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 1<<20)
+	for len(buf) > 0 {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill %s: %v", path, err)
+			}
+			buf = buf[:len(buf)/2]
+		}
+	}
+}
+
 // rawPost posts a message and returns the status, the body and the id.
 func rawPost(n *node, appID string, payload []byte) (int, []byte, string, error) {
 	body, _ := json.Marshal(map[string]any{"eventType": "job.completed", "payload": json.RawMessage(payload)})
@@ -107,10 +126,11 @@ func rawGet(n *node, path string) (int, []byte, error) {
 // full disk and answers health and reads, and writes resume by themselves
 // once space is freed. Every message answered 2xx is stored and delivered.
 func TestFullDiskRefusesWritesAndResumes(t *testing.T) {
-	mnt := smallFS(t, 224)
+	mnt := smallFS(t, 256)
 	cfg := filepath.Join(t.TempDir(), "herald.toml")
-	// 48 MiB of free space is the write threshold, 16 MiB the reserve.
-	if err := os.WriteFile(cfg, []byte("[storage]\nmin_free_mib = 48\nmin_free_percent = 0\nreserve_mib = 16\n"), 0o600); err != nil {
+	// 48 MiB of free space is the write threshold, 16 MiB the reserve;
+	// a spare file of 32 MiB is released when the disk is full.
+	if err := os.WriteFile(cfg, []byte("[storage]\nmin_free_mib = 48\nmin_free_percent = 0\nreserve_mib = 16\nspare_mib = 32\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	n := newNode(t, "--config", cfg)
@@ -179,28 +199,41 @@ func TestFullDiskRefusesWritesAndResumes(t *testing.T) {
 		return nil
 	})
 
-	// Restart with the disk fuller still: under the reserve.
+	// Restart with the disk full: not a byte left.
 	n.kill()
 	filler := filepath.Join(mnt, "filler")
-	fill(t, filler, max(0, freeBytes(t, mnt)-8<<20))
-	t.Logf("restarting with %d MiB free", freeBytes(t, mnt)>>20)
+	fillUp(t, filler)
+	if free := freeBytes(t, mnt); free != 0 {
+		t.Fatalf("%d bytes free after filling the disk, want 0", free)
+	}
 	startNoWrite(t, n)
-	checkFor(t, 30*time.Second, 100*time.Millisecond, func() error {
+	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+		select {
+		case err := <-n.exited:
+			t.Fatalf("herald exited on a full disk: %v\n%s", err, n.logs)
+		default:
+		}
 		status, _, err := rawGet(n, "/api/v1/health")
 		if err != nil || status != http.StatusNoContent {
 			return fmt.Errorf("health: %d %v", status, err)
 		}
 		for _, id := range []string{acked[0], acked[len(acked)-1]} {
-			status, body, err := rawGet(n, "/api/v1/app/"+appID+"/msg/"+id)
-			if err != nil || status != http.StatusOK {
-				return fmt.Errorf("read %s: %d %v %s", id, status, err, body)
+			for _, path := range []string{"/msg/" + id, "/attempt/msg/" + id} {
+				status, body, err := rawGet(n, "/api/v1/app/"+appID+path)
+				if err != nil || status != http.StatusOK {
+					return fmt.Errorf("read %s: %d %v %s", path, status, err, body)
+				}
 			}
 		}
 		return nil
 	})
 	status, body, _, err := rawPost(n, appID, payload)
-	if err != nil || (status != http.StatusInsufficientStorage && status != http.StatusServiceUnavailable) {
-		t.Fatalf("write on a full disk: %d %v %s, want 507 or 503", status, err, body)
+	if err != nil || status != http.StatusInsufficientStorage {
+		t.Fatalf("write on a full disk: %d %v %s, want 507", status, err, body)
+	}
+	var full struct{ Code string }
+	if err := json.Unmarshal(body, &full); err != nil || full.Code != "insufficient_storage" {
+		t.Fatalf("507 body on a full disk = %s, want code insufficient_storage", body)
 	}
 
 	// Space returns: writes resume without a restart.

@@ -71,11 +71,14 @@ func (b *Batcher[T]) Submit(ctx context.Context, item T) (Result, error) {
 	default:
 	}
 	p := &pending[T]{item: item, done: make(chan struct{})}
+	b.node.waiting.Add(1) // before the send: the loop may take it at once
 	select {
 	case b.queue <- p:
 	case <-ctx.Done():
+		b.node.waiting.Add(-1)
 		return Result{}, ctx.Err()
 	case <-b.stop:
+		b.node.waiting.Add(-1)
 		return Result{}, ErrShutdown
 	}
 	select {
@@ -105,6 +108,7 @@ func (b *Batcher[T]) Close() {
 		for {
 			select {
 			case p := <-b.queue:
+				b.node.waiting.Add(-1)
 				p.err = ErrShutdown
 				close(p.done)
 			default:
@@ -130,6 +134,7 @@ func (b *Batcher[T]) loop() {
 		select {
 		case b.slots <- struct{}{}:
 		case <-b.stop:
+			b.node.waiting.Add(-1)
 			first.err = ErrShutdown
 			close(first.done)
 			return
@@ -146,6 +151,7 @@ func (b *Batcher[T]) loop() {
 				break collect
 			}
 		}
+		b.node.waiting.Add(-int64(len(batch)))
 		items := make([]T, len(batch))
 		for i, p := range batch {
 			items[i] = p.item

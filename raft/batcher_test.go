@@ -106,8 +106,14 @@ func TestBatcherPacksConcurrentSubmits(t *testing.T) {
 	}
 	// Hold the first command until every caller is queued behind it.
 	mb.heldUntilQueued(t, callers)
+	if w := n.Waiting(); w < 1 || w >= callers {
+		t.Errorf("Waiting() = %d with the first command held, want the callers behind it", w)
+	}
 	close(gate)
 	wg.Wait()
+	if w := n.Waiting(); w != 0 {
+		t.Errorf("Waiting() = %d once every caller is answered, want 0", w)
+	}
 
 	for i := range callers {
 		var want Result
@@ -208,6 +214,9 @@ func TestBatcherCloseFailsQueuedItems(t *testing.T) {
 		}
 		return nil
 	})
+	if w := n.Waiting(); w != callers-1 {
+		t.Errorf("Waiting() = %d, want the %d queued", w, callers-1)
+	}
 	closed := make(chan struct{})
 	go func() { mb.Close(); close(closed) }()
 	close(gate) // let the held command go
@@ -228,6 +237,9 @@ func TestBatcherCloseFailsQueuedItems(t *testing.T) {
 		}
 	}
 	<-closed
+	if w := n.Waiting(); w != 0 {
+		t.Errorf("Waiting() = %d after Close answered everyone, want 0", w)
+	}
 	// The command being built when Close began completes; what was only
 	// queued may or may not have gone out, but everyone has an answer.
 	if ok < 1 || ok+shut != callers {

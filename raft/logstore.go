@@ -82,6 +82,9 @@ func OpenLogStore(dir string, log zerolog.Logger) (*LogStore, error) {
 }
 
 func openLogStore(dir string, log zerolog.Logger, gcInterval time.Duration) (*LogStore, error) {
+	if err := storage.DropEmptyMemtables(dir, log); err != nil {
+		return nil, fmt.Errorf("open raft log store: %w", err)
+	}
 	db, err := badger.Open(logStoreOptions(dir, log))
 	if err != nil {
 		return nil, fmt.Errorf("open raft log store: %w", err)

@@ -58,12 +58,16 @@ type Config struct {
 	SnapshotThreshold  uint64
 	SnapshotInterval   time.Duration
 	TrailingLogs       uint64
+	// ValueLogGCInterval is how often the log store's value-log garbage
+	// collection runs (default 5 minutes).
+	ValueLogGCInterval time.Duration
 
 	// TLS, when set, runs the transport over TLS (see tls.go).
 	TLS *TLS
 	// DiskCheck, when set, is asked before each new log entry is written
-	// (here and in the log store): an error refuses it, so a nearly full
-	// disk is met by refusals, never by a fault in a memory-mapped write.
+	// (here and in the log store) and before each snapshot: an error
+	// refuses it, so a nearly full disk is met by refusals, never by a
+	// fault in a memory-mapped write.
 	DiskCheck func() error
 
 	// WrapStream, when set, wraps the TCP stream layer raft talks over:
@@ -86,6 +90,9 @@ type Node struct {
 	snapshots *hraft.FileSnapshotStore
 	store     *storage.Store
 	log       zerolog.Logger
+	// waiting counts items submitted to this node's batchers that wait
+	// for a free slot: writers the log is holding back.
+	waiting atomic.Int64
 
 	leaderMu   sync.Mutex
 	leaderSubs []func(bool)
@@ -107,7 +114,11 @@ type Node struct {
 func Open(cfg Config, store *storage.Store, hooks Hooks, bootstrap bool, log zerolog.Logger) (*Node, error) {
 	n := &Node{cfg: cfg, store: store, log: log, stopWatch: make(chan struct{}), watchDone: make(chan struct{}), down: make(chan struct{})}
 	var err error
-	if n.logs, err = OpenLogStore(filepath.Join(cfg.Dir, "raft"), log.With().Str("store", "raft-log").Logger()); err != nil {
+	gc := cfg.ValueLogGCInterval
+	if gc <= 0 {
+		gc = logStoreGCInterval
+	}
+	if n.logs, err = openLogStore(filepath.Join(cfg.Dir, "raft"), log.With().Str("store", "raft-log").Logger(), gc); err != nil {
 		if cfg.Listener != nil {
 			_ = cfg.Listener.Close()
 		}
@@ -267,6 +278,12 @@ func (n *Node) maybeSnapshot(base *int64) {
 	if n.raft.AppliedIndex() < lastIndex+n.cfg.SnapshotThreshold || written-*base < lastSize {
 		return
 	}
+	// A snapshot writes a copy of the whole state: on a full disk it
+	// would use up the room Badger's memory-mapped files need. It waits
+	// for space, like new entries.
+	if n.cfg.DiskCheck != nil && n.cfg.DiskCheck() != nil {
+		return
+	}
 	err = n.raft.Snapshot().Error()
 	switch {
 	case err == nil:
@@ -392,6 +409,11 @@ func (n *Node) ApplyAsync(cmd Command) hraft.ApplyFuture {
 	}
 	return n.raft.Apply(Encode(cmd), n.cfg.ApplyTimeout)
 }
+
+// Waiting is how many items submitted to this node's batchers (client
+// writes, delivery outcomes) wait for a command slot: more than 0 means
+// the log is the bottleneck, and background work should yield.
+func (n *Node) Waiting() int64 { return n.waiting.Load() }
 
 // Wait waits for a future from ApplyAsync and maps raft's errors.
 func (n *Node) Wait(f hraft.ApplyFuture) (any, error) { return n.wait(f) }

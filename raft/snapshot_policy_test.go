@@ -1,8 +1,10 @@
 package raft
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,4 +76,36 @@ func TestSnapshotPolicy(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestNoSnapshotOnFullDisk: a snapshot due while the disk check refuses
+// waits until it allows again.
+func TestNoSnapshotOnFullDisk(t *testing.T) {
+	cfg := nodeConfig(t.TempDir(), "127.0.0.1:0")
+	cfg.SnapshotThreshold = 4
+	cfg.SnapshotInterval = time.Hour // the test calls the policy itself
+	var full atomic.Bool
+	cfg.DiskCheck = func() error {
+		if full.Load() {
+			return errors.New("disk full")
+		}
+		return nil
+	}
+	store := openStateStore(t, "")
+	n := openNode(t, cfg, store, Hooks{}, true)
+	waitLeader(t, n)
+	for i := range 8 {
+		mustApply(t, n, &CreateApp{App: testApp(fmt.Sprintf("app_%d", i))})
+	}
+	full.Store(true)
+	base := int64(0)
+	n.maybeSnapshot(&base)
+	if metas, _ := n.snapshots.List(); len(metas) != 0 {
+		t.Fatalf("snapshot taken on a full disk: %v", metas)
+	}
+	full.Store(false)
+	n.maybeSnapshot(&base)
+	if metas, _ := n.snapshots.List(); len(metas) != 1 {
+		t.Fatalf("%d snapshots once the disk has room, want 1", len(metas))
+	}
 }

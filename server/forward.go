@@ -57,6 +57,12 @@ func (s *Server) forward(c *fasthttp.RequestCtx) error {
 	_, leaderID := s.node.Leader()
 	leader := s.node.LeaderHTTPAddr()
 	if leader == "" {
+		// A node restarted on a full disk cannot elect itself (a vote and
+		// a leader's first entry are writes): its disk is the reason
+		// that lasts, and the one to report.
+		if err := s.diskAllows(c); err != nil {
+			return err
+		}
 		c.Response.Header.Set("Retry-After", "1")
 		return errNotLeader
 	}

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"time"
 )
 
@@ -49,14 +51,29 @@ func ReadBackupHeader(r *bufio.Reader) (BackupHeader, error) {
 	return h, nil
 }
 
-// Size estimates the bytes the state occupies (Badger's tables and value
-// logs): a backup is smaller, since it holds only live values.
+// Size estimates the bytes the state occupies: what Badger's tables,
+// value logs and memtables have allocated on disk, counted now (Badger's
+// own DB.Size is refreshed once a minute, and reads 0 until then). A
+// backup is smaller, since it holds only live values, without garbage or
+// indexes.
 func (s *Store) Size() int64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
 		return 0
 	}
-	lsm, vlog := s.db.Size()
-	return lsm + vlog
+	var n uint64
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		switch filepath.Ext(e.Name()) {
+		case ".sst", ".vlog", ".mem":
+			if info, err := e.Info(); err == nil {
+				n += allocated(info)
+			}
+		}
+	}
+	return int64(n)
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -60,6 +61,11 @@ type DiskLimits struct {
 	// stay untouched: it is the room compactions and the entries already
 	// accepted may still use.
 	ReserveBytes uint64
+	// SpareFile, when set, is the spare file's path, and SpareBytes its
+	// size (see spare.go). The spare's size is taken off the free space
+	// of the filesystem it is on, whether the file is there or not.
+	SpareFile  string
+	SpareBytes uint64
 }
 
 // DirUsage is what the guard last saw of one data directory.
@@ -81,6 +87,9 @@ type DiskGuard struct {
 	limits DiskLimits
 	log    zerolog.Logger
 	statfs func(dir string) (total, free uint64, err error)
+	// onSpareFS[i] tells whether dirs[i] is on the spare's filesystem.
+	onSpareFS []bool
+	spareMu   sync.Mutex // serialises releasing and writing the spare
 
 	level atomic.Int32
 	mu    sync.Mutex
@@ -95,7 +104,16 @@ type DiskGuard struct {
 // NewDiskGuard returns a guard over dirs, having checked them once.
 func NewDiskGuard(dirs []string, limits DiskLimits, log zerolog.Logger) *DiskGuard {
 	g := &DiskGuard{dirs: dirs, limits: limits, log: log, statfs: statfs}
-	g.Poll()
+	if limits.SpareFile != "" {
+		_ = os.Remove(limits.SpareFile + ".tmp") // a write a crash interrupted
+		g.onSpareFS = make([]bool, len(dirs))
+		for i, dir := range dirs {
+			g.onSpareFS[i] = sameFilesystem(dir, filepath.Dir(limits.SpareFile))
+		}
+	}
+	// The first look only releases the spare: writing it waits for the
+	// background polls, so a node does not wait for it to start.
+	g.tendSpare(g.poll(), false)
 	return g
 }
 
@@ -163,8 +181,13 @@ func (g *DiskGuard) Usage() []DirUsage {
 // directories' own sizes, which walk their files.
 const dirSizeEvery = 50
 
-// Poll checks the filesystems now and updates the level.
+// Poll checks the filesystems now, updates the level, and releases or
+// writes back the spare file.
 func (g *DiskGuard) Poll() {
+	g.tendSpare(g.poll(), true)
+}
+
+func (g *DiskGuard) poll() DiskLevel {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	walk := g.polls%dirSizeEvery == 0
@@ -187,6 +210,9 @@ func (g *DiskGuard) Poll() {
 			worst = max(worst, u.Level)
 			continue
 		}
+		if i < len(g.onSpareFS) && g.onSpareFS[i] {
+			free -= min(free, g.limits.SpareBytes)
+		}
 		u.TotalBytes, u.FreeBytes = total, free
 		u.Level = g.limits.level(total, free, prev)
 		if walk {
@@ -204,6 +230,7 @@ func (g *DiskGuard) Poll() {
 		}
 		ev.Str("level", worst.String()).Str("was", prev.String()).Msg("disk level changed")
 	}
+	return worst
 }
 
 // hysteresis is the share of a threshold the free space must exceed it by

@@ -23,3 +23,13 @@ func allocated(info fs.FileInfo) uint64 {
 	}
 	return uint64(info.Size())
 }
+
+// sameFilesystem reports whether a and b are on one filesystem; true when
+// either cannot be looked at.
+func sameFilesystem(a, b string) bool {
+	var sa, sb syscall.Stat_t
+	if syscall.Stat(a, &sa) != nil || syscall.Stat(b, &sb) != nil {
+		return true
+	}
+	return sa.Dev == sb.Dev
+}

@@ -13,3 +13,5 @@ func statfs(string) (total, free uint64, err error) {
 }
 
 func allocated(info fs.FileInfo) uint64 { return uint64(info.Size()) }
+
+func sameFilesystem(a, b string) bool { return true }

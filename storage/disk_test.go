@@ -2,6 +2,8 @@ package storage
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rs/zerolog"
@@ -80,5 +82,79 @@ func TestDiskGuardReal(t *testing.T) {
 	var nilGuard *DiskGuard
 	if nilGuard.AllowWrite() != nil || nilGuard.AllowEntry() != nil {
 		t.Fatal("a nil guard refused")
+	}
+}
+
+// TestDiskGuardSpare: the spare's size counts as used whether the file is
+// there or not; it is released when the disk is full and written back
+// once the level is ok again, never while anything is refused.
+func TestDiskGuardSpare(t *testing.T) {
+	const mib = 1 << 20
+	dir := t.TempDir()
+	spare := filepath.Join(dir, "spare")
+	if err := os.WriteFile(spare+".tmp", []byte("half-written"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	free := uint64(1000 * mib)
+	g := NewDiskGuard([]string{dir}, DiskLimits{MinFreeBytes: 100 * mib, ReserveBytes: 20 * mib, SpareFile: spare, SpareBytes: mib}, zerolog.Nop())
+	if _, err := os.Stat(spare + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("leftover spare.tmp: %v, want it removed", err)
+	}
+	if _, err := os.Stat(spare); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("spare written before the first background poll: %v", err)
+	}
+	g.statfs = func(string) (uint64, uint64, error) { return 2000 * mib, free, nil }
+	size := func() int64 {
+		info, err := os.Stat(spare)
+		if err != nil {
+			return -1
+		}
+		return info.Size()
+	}
+	steps := []struct {
+		name     string
+		free     uint64
+		level    DiskLevel
+		reported uint64
+		spare    int64
+	}{
+		{"plenty: spare written", 1000 * mib, DiskOK, 999 * mib, mib},
+		{"low: spare kept", 50 * mib, DiskLow, 49 * mib, mib},
+		{"full: spare released", 10 * mib, DiskFull, 9 * mib, -1},
+		{"not a byte left", 0, DiskFull, 0, -1},
+		{"the spare's room is not free space", mib, DiskFull, 0, -1},
+		{"low again: no spare yet", 60 * mib, DiskLow, 59 * mib, -1},
+		{"ok: spare written back", 500 * mib, DiskOK, 499 * mib, mib},
+	}
+	for _, s := range steps {
+		free = s.free
+		g.Poll()
+		u := g.Usage()
+		if g.Level() != s.level || u[0].FreeBytes != s.reported || size() != s.spare {
+			t.Fatalf("%s: level %s, free %d MiB, spare %d bytes; want %s, %d MiB, %d",
+				s.name, g.Level(), u[0].FreeBytes/mib, size(), s.level, s.reported/mib, s.spare)
+		}
+	}
+}
+
+// TestOpenWithEmptyMemtable: a memtable file a crash left empty (Badger
+// creates it, then sizes it) does not keep the store from opening.
+func TestOpenWithEmptyMemtable(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestStore(t, dir)
+	mustApply(t, s, func(tx *Tx) error { return tx.CreateApp(testApp(tApp, "kept")) })
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "00099.mem"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(dir, zerolog.Nop())
+	if err != nil {
+		t.Fatalf("open with an empty memtable file: %v", err)
+	}
+	defer s.Close()
+	if err := s.View(func(r *Reader) error { _, err := r.App(tApp); return err }); err != nil {
+		t.Fatalf("app after reopening: %v", err)
 	}
 }

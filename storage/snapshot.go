@@ -32,8 +32,14 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 		s.mu.RUnlock()
 		return nil, ErrClosed
 	}
+	s.snapshots.Add(1)
 	return &Snapshot{s: s, txn: s.db.NewTransaction(false)}, nil
 }
+
+// OpenSnapshots is how many snapshots are taken and not yet released: each
+// holds a read transaction (Badger keeps what it reads) and the store's
+// shared lock (a Restore waits for it).
+func (s *Store) OpenSnapshots() int64 { return s.snapshots.Load() }
 
 // AppliedIndex returns the Raft index the snapshot holds.
 func (sn *Snapshot) AppliedIndex() uint64 {
@@ -102,6 +108,7 @@ func (sn *Snapshot) Release() {
 	if sn.txn != nil {
 		sn.txn.Discard()
 		sn.txn = nil
+		sn.s.snapshots.Add(-1)
 		sn.s.mu.RUnlock()
 	}
 }

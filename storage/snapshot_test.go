@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -121,8 +122,14 @@ func TestSnapshotIsPointInTime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := s.OpenSnapshots(); got != 1 {
+		t.Fatalf("OpenSnapshots with one taken = %d, want 1", got)
+	}
 	sn.Release()
 	sn.Release() // twice is harmless
+	if got := s.OpenSnapshots(); got != 0 {
+		t.Fatalf("OpenSnapshots after Release = %d, want 0", got)
+	}
 	if n != int64(buf.Len()) {
 		t.Fatalf("WriteTo returned %d, wrote %d", n, buf.Len())
 	}
@@ -331,5 +338,35 @@ func TestFinishSwapRecovery(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSizeEstimatesNow: the size estimate counts what the stores hold at
+// once (Badger's own figure reads 0 for a minute after opening), and is
+// of the order of a snapshot of the same state.
+func TestSizeEstimatesNow(t *testing.T) {
+	s := openTestStore(t, "")
+	if got := s.Size(); got > 1<<20 {
+		t.Fatalf("empty store: Size %d, want under 1 MiB", got)
+	}
+	value := bytes.Repeat([]byte("v"), 4096) // above the value threshold: in the value log
+	for i := range 50 {
+		mustApply(t, s, func(tx *Tx) error {
+			for j := range 40 {
+				tx.set([]byte(fmt.Sprintf("test/%04d/%04d", i, j)), value)
+			}
+			return nil
+		})
+	}
+	written := int64(len(snapshotBytes(t, s)))
+	got := s.Size()
+	if written < 4<<20 || got < written/2 || got > written*4 {
+		t.Fatalf("Size %d for a snapshot of %d bytes, want within a factor of it", got, written)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.Size(); got != 0 {
+		t.Fatalf("closed store: Size %d, want 0", got)
 	}
 }

@@ -38,6 +38,8 @@ type Store struct {
 	log     zerolog.Logger
 	applied atomic.Uint64
 	closed  bool
+	// snapshots counts the Snapshots taken and not yet released.
+	snapshots atomic.Int64
 
 	stopGC chan struct{}
 	gcDone chan struct{}
@@ -147,9 +149,20 @@ func (s *Store) CachedEndpoint(appID, idOrUID string) (Endpoint, error) {
 	})
 }
 
-// Open opens (or creates) the state database in dir. A restore interrupted
-// by a crash is finished or rolled back first (see finishSwap).
+// DefaultGCInterval is how often value-log garbage collection runs unless
+// OpenGC is told otherwise.
+const DefaultGCInterval = 5 * time.Minute
+
+// Open opens (or creates) the state database in dir, with value-log
+// garbage collection every DefaultGCInterval.
 func Open(dir string, log zerolog.Logger) (*Store, error) {
+	return OpenGC(dir, log, DefaultGCInterval)
+}
+
+// OpenGC opens (or creates) the state database in dir and runs value-log
+// garbage collection every gcInterval. A restore interrupted by a crash is
+// finished or rolled back first (see finishSwap).
+func OpenGC(dir string, log zerolog.Logger, gcInterval time.Duration) (*Store, error) {
 	if err := finishSwap(dir); err != nil {
 		return nil, fmt.Errorf("open state store: %w", err)
 	}
@@ -162,7 +175,7 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open state store: %w", err)
 	}
-	s.startGC()
+	s.startGC(gcInterval)
 	return s, nil
 }
 
@@ -171,6 +184,9 @@ func Open(dir string, log zerolog.Logger) (*Store, error) {
 const valueThreshold = 256
 
 func openBadger(dir string, log zerolog.Logger) (*badger.DB, error) {
+	if err := DropEmptyMemtables(dir, log); err != nil {
+		return nil, err
+	}
 	opts := badger.DefaultOptions(dir).
 		WithLogger(NewBadgerLogger(log)).
 		WithSyncWrites(false).
@@ -271,12 +287,12 @@ func (s *Store) View(fn func(r *Reader) error) error {
 // startGC runs Badger's value-log garbage collection in the background:
 // delivered payloads and expired records leave garbage that only this
 // reclaims.
-func (s *Store) startGC() {
+func (s *Store) startGC(interval time.Duration) {
 	s.stopGC = make(chan struct{})
 	s.gcDone = make(chan struct{})
 	go func() {
 		defer close(s.gcDone)
-		t := time.NewTicker(5 * time.Minute)
+		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
