@@ -36,14 +36,20 @@ func (s *Server) write(h handler) fasthttp.RequestHandler {
 		if !s.node.IsLeader() {
 			return s.forward(c)
 		}
-		if err := s.limits.allow(c, p); err != nil {
-			return err
-		}
-		if err := s.diskAllows(c); err != nil {
+		if err := s.writeAllowed(c, p); err != nil {
 			return err
 		}
 		return h(c, p)
 	})
+}
+
+// writeAllowed applies a write's limits on the leader: the caller's rate
+// limit, then the disk check.
+func (s *Server) writeAllowed(c *fasthttp.RequestCtx, p principal) error {
+	if err := s.limits.allow(c, p); err != nil {
+		return err
+	}
+	return s.diskAllows(c)
 }
 
 // forward relays the request to the leader, or redirects to it. When the

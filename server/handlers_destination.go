@@ -112,10 +112,7 @@ func (s *Server) getAppSecret(c *fasthttp.RequestCtx, p principal) error {
 			return s.forward(c)
 		}
 		// Making the secret is a write: it meets a write's limits.
-		if err := s.limits.allow(c, p); err != nil {
-			return err
-		}
-		if err := s.diskAllows(c); err != nil {
+		if err := s.writeAllowed(c, p); err != nil {
 			return err
 		}
 		if err := s.ensureAppSecret(&a); err != nil {
