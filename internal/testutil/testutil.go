@@ -11,14 +11,22 @@ import (
 // never for a fixed time.
 func CheckFor(t testing.TB, wait, step time.Duration, fn func() error) {
 	t.Helper()
+	if err := Poll(wait, step, fn); err != nil {
+		t.Fatalf("condition not met after %v: %v", wait, err)
+	}
+}
+
+// Poll is CheckFor without the test: it returns fn's last error once wait
+// has passed, nil as soon as fn returns nil.
+func Poll(wait, step time.Duration, fn func() error) error {
 	deadline := time.Now().Add(wait)
 	for {
 		err := fn()
 		if err == nil {
-			return
+			return nil
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("condition not met after %v: %v", wait, err)
+			return err
 		}
 		time.Sleep(step)
 	}
